@@ -1,0 +1,215 @@
+"""Schedule families as Optuna search spaces.
+
+Parameter names: the shared peak LR ``lr`` and ``warmup_frac`` and, for each family, its own
+parameters prefixed with the family (``cosine_final_ratio``, ``step_gamma``, …), everything
+behind an optional caller ``prefix`` so the space can sit next to the caller's own parameters.
+A joint space over several families adds a categorical ``family`` and suggests only the chosen
+family's parameters; the family prefixes keep every name bound to one distribution.
+
+Fixed values (``lr=0.1``) are suggested as single-point distributions, so they are stored in
+the trial's params and :meth:`lrtune.Schedule.from_params` can rebuild the schedule from them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence, Union
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from lrtune.schedules import FAMILIES, Schedule
+
+__all__ = [
+    "DEFAULT_LR_RANGE",
+    "DEFAULT_WARMUP_RANGE",
+    "family_distributions",
+    "resolve_families",
+    "search_space",
+    "suggest_schedule",
+]
+
+RangeOrValue = Union[float, Sequence[float]]
+
+DEFAULT_LR_RANGE: tuple[float, float] = (1e-4, 1.0)
+"""Peak LR prior (log scale). SGD+momentum lives around 1e-3–1, AdamW around 1e-5–1e-2."""
+
+DEFAULT_WARMUP_RANGE: tuple[float, float] = (0.0, 0.1)
+"""Fraction of all steps spent in linear warmup."""
+
+_RATIO = FloatDistribution(1e-4, 0.1, log=True)
+
+_FAMILY_SPACES: dict[str, dict[str, BaseDistribution]] = {
+    "constant": {},
+    "step": {
+        "n_drops": IntDistribution(1, 3),
+        "drop_start": FloatDistribution(0.3, 0.8),
+        "gamma": FloatDistribution(0.05, 0.5, log=True),
+    },
+    "exponential": {"final_ratio": FloatDistribution(1e-3, 0.5, log=True)},
+    "cosine": {"final_ratio": _RATIO},
+    "poly": {"power": FloatDistribution(0.5, 3.0, log=True), "final_ratio": _RATIO},
+    "wsd": {
+        "decay_frac": FloatDistribution(0.05, 1.0),
+        "decay_shape": CategoricalDistribution(("linear", "1-sqrt", "cosine")),
+        "final_ratio": _RATIO,
+    },
+    "rex": {"alpha": FloatDistribution(-1.0, 0.9), "final_ratio": _RATIO},
+    "onecycle": {
+        "pct_start": FloatDistribution(0.1, 0.5),
+        "div_factor": FloatDistribution(10.0, 1e3, log=True),
+        "final_div_factor": FloatDistribution(1e2, 1e5, log=True),
+        "anneal": CategoricalDistribution(("cos", "linear")),
+    },
+    "sgdr": {
+        "n_cycles": IntDistribution(1, 6),
+        "t_mult": CategoricalDistribution((1, 2)),
+        "cycle_decay": FloatDistribution(0.5, 1.0),
+        "final_ratio": _RATIO,
+    },
+    "cyclic": {
+        "max_over_base": FloatDistribution(2.0, 10.0, log=True),
+        "n_cycles": IntDistribution(1, 6),
+        "mode": CategoricalDistribution(("triangular", "triangular2")),
+    },
+    "rsqrt": {
+        "timescale_frac": FloatDistribution(0.005, 0.2, log=True),
+        "cooldown_frac": FloatDistribution(0.0, 0.3),
+    },
+    "plateau": {
+        "factor": FloatDistribution(0.1, 0.5, log=True),
+        "patience": IntDistribution(0, 3),
+        "threshold": FloatDistribution(1e-4, 1e-2, log=True),
+    },
+}
+assert tuple(_FAMILY_SPACES) == FAMILIES
+
+_NO_WARMUP = frozenset({"onecycle"})  # its pct_start ramp replaces the shared warmup
+
+
+def resolve_families(family: str | Iterable[str]) -> tuple[str, ...]:
+    """``"cosine"`` → ``("cosine",)``; ``"all"`` → every family; a list is checked and de-duplicated."""
+    if isinstance(family, str):
+        names = list(FAMILIES) if family == "all" else [part.strip() for part in family.split(",")]
+    else:
+        names = list(family)
+        if names == ["all"]:
+            names = list(FAMILIES)
+    if not names:
+        raise ValueError(f"family must name at least one family; valid families: {', '.join(FAMILIES)}")
+    unknown = [n for n in names if n not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown schedule family {unknown[0]!r}; valid families: {', '.join(FAMILIES)} (or 'all')")
+    return tuple(dict.fromkeys(names))
+
+
+def _range_distribution(name: str, value: RangeOrValue, *, log: bool, low_ok: float, high_ok: float | None) -> FloatDistribution:
+    """A float range ``(low, high)`` or a fixed value as a single-point distribution, validated."""
+    lower = "0 <" if low_ok == 0 and log else "0 ≤"
+    upper = f" < {high_ok:g}" if high_ok is not None else ""
+    rule = f"{name} must be a number or a (low, high) pair with {lower} low ≤ high{upper}"
+    if isinstance(value, bool):
+        raise ValueError(f"{rule}, but got {value!r}")
+    if isinstance(value, (int, float)):
+        low = high = float(value)
+    else:
+        try:
+            low, high = (float(v) for v in value)  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            raise ValueError(f"{rule}, but got {value!r}") from None
+    finite = math.isfinite(low) and math.isfinite(high)
+    bad_low = low <= 0 if log else low < 0
+    bad_high = high_ok is not None and high >= high_ok
+    if not finite or bad_low or bad_high or low > high:
+        raise ValueError(f"{rule}, but got {value!r}")
+    return FloatDistribution(low, high, log=log and low < high)
+
+
+def family_distributions(family: str) -> dict[str, BaseDistribution]:
+    """The family's own distributions by short name (no family or caller prefix)."""
+    resolve_families(family)
+    return dict(_FAMILY_SPACES[family])
+
+
+def _single_family_space(family: str, prefix: str, lr: FloatDistribution, warmup: FloatDistribution) -> dict[str, BaseDistribution]:
+    space: dict[str, BaseDistribution] = {f"{prefix}lr": lr}
+    if family not in _NO_WARMUP:
+        space[f"{prefix}warmup_frac"] = warmup
+    space.update({f"{prefix}{family}_{k}": d for k, d in _FAMILY_SPACES[family].items()})
+    return space
+
+
+def _shared_distributions(lr: RangeOrValue, warmup: RangeOrValue) -> tuple[FloatDistribution, FloatDistribution]:
+    return (
+        _range_distribution("lr", lr, log=True, low_ok=0.0, high_ok=None),
+        _range_distribution("warmup", warmup, log=False, low_ok=0.0, high_ok=1.0),
+    )
+
+
+def search_space(
+    family: str | Iterable[str],
+    *,
+    prefix: str = "",
+    lr: RangeOrValue = DEFAULT_LR_RANGE,
+    warmup: RangeOrValue = DEFAULT_WARMUP_RANGE,
+) -> dict[str, BaseDistribution]:
+    """Every distribution the space can suggest, by full parameter name.
+
+    For several families (a list or ``"all"``) this is the union: ``{prefix}family`` plus each
+    family's conditional parameters — use it for ``enqueue_trial``, ``create_trial`` or docs.
+    """
+    families = resolve_families(family)
+    lr_dist, warm_dist = _shared_distributions(lr, warmup)
+    space: dict[str, BaseDistribution] = {}
+    if len(families) > 1:
+        space[f"{prefix}family"] = CategoricalDistribution(families)
+    for name in families:
+        space.update(_single_family_space(name, prefix, lr_dist, warm_dist))
+    return space
+
+
+def _suggest(trial: optuna.trial.BaseTrial, name: str, dist: BaseDistribution) -> Any:
+    if isinstance(dist, FloatDistribution):
+        if dist.single() and isinstance(trial, optuna.trial.FixedTrial) and name not in trial.params:
+            try:
+                return trial.suggest_float(name, dist.low, dist.high)
+            except ValueError:  # a FixedTrial need not repeat fixed values
+                return dist.low
+        return trial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, log=dist.log, step=dist.step)
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    raise TypeError(f"unsupported distribution {dist!r}")  # pragma: no cover
+
+
+def suggest_schedule(
+    trial: optuna.trial.BaseTrial,
+    family: str | Iterable[str],
+    *,
+    lr: RangeOrValue = DEFAULT_LR_RANGE,
+    warmup: RangeOrValue = DEFAULT_WARMUP_RANGE,
+    prefix: str = "",
+) -> Schedule:
+    """Suggest a schedule of ``family`` from a live trial (or ``FixedTrial``).
+
+    ``family`` may be one name, a list of names or ``"all"``; with several, a categorical
+    ``{prefix}family`` picks one and only that family's parameters are suggested. The peak LR
+    (``{prefix}lr``, log scale) is always tuned inside the family unless ``lr`` is a fixed float.
+    """
+    families = resolve_families(family)
+    lr_dist, warm_dist = _shared_distributions(lr, warmup)
+    if len(families) > 1:
+        chosen = _suggest(trial, f"{prefix}family", CategoricalDistribution(families))
+    else:
+        chosen = families[0]
+    values = {
+        name: _suggest(trial, name, dist)
+        for name, dist in _single_family_space(chosen, prefix, lr_dist, warm_dist).items()
+    }
+    return Schedule.from_params(values, family=chosen, prefix=prefix)
