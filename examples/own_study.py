@@ -1,0 +1,89 @@
+"""Use lrtune's search spaces inside *your own* Optuna study, with your own model and loop.
+
+Nothing of lrtune's training code is used here: only ``lrtune.suggest_schedule`` (the search
+space) and ``Schedule.build`` (a torch LR scheduler). The schedule parameters sit behind a
+``sched_`` prefix next to this script's own hyperparameter (``hidden``).
+
+    python examples/own_study.py --trials 20 --storage sqlite:///studies/own.db
+
+Then rebuild the winner: ``python examples/rebuild_best.py --storage sqlite:///studies/own.db
+--study-name own-digits --prefix sched_``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import optuna
+import torch
+from sklearn.datasets import load_digits
+
+import lrtune
+
+EPOCHS, BATCH = 8, 64
+
+
+def load_data() -> tuple[torch.Tensor, ...]:
+    """scikit-learn's 8×8 digits, scaled to [0, 1], split 80/20 with a fixed seed."""
+    x, y = load_digits(return_X_y=True)
+    x = torch.tensor(x / 16.0, dtype=torch.float32)
+    y = torch.tensor(y)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    cut = int(0.8 * len(x))
+    return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
+
+
+def objective(trial: optuna.Trial, data) -> float:
+    x_train, y_train, x_val, y_val = data
+    hidden = trial.suggest_int("hidden", 32, 256, log=True)  # the user's own parameter
+    # a categorical "sched_family" picks one family; only its parameters are suggested
+    schedule = lrtune.suggest_schedule(trial, ["cosine", "onecycle", "constant"], lr=(1e-3, 1.0), prefix="sched_")
+
+    torch.manual_seed(trial.number)
+    model = torch.nn.Sequential(torch.nn.Linear(64, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=schedule.peak_lr, momentum=0.9)
+    steps_per_epoch = -(-len(x_train) // BATCH)
+    scheduler = schedule.build(optimizer, total_steps=EPOCHS * steps_per_epoch)
+
+    accuracy = 0.0
+    for epoch in range(EPOCHS):
+        model.train()
+        for idx in torch.randperm(len(x_train)).split(BATCH):
+            loss = torch.nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()  # after every optimizer step
+        model.eval()
+        with torch.no_grad():
+            accuracy = (model(x_val).argmax(1) == y_val).float().mean().item()
+        scheduler.epoch_end(accuracy)  # only reduce-on-plateau reacts; harmless for the rest
+        trial.report(accuracy, epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return accuracy
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--storage", default=None, help="Optuna storage URL (default: in memory)")
+    parser.add_argument("--study-name", default="own-digits")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(1)  # tiny model: one thread is fastest and leaves the other cores free
+    data = load_data()
+    study = optuna.create_study(
+        study_name=args.study_name, storage=args.storage, direction="maximize", load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.MedianPruner(n_warmup_steps=EPOCHS // 2),
+    )
+    study.optimize(lambda t: objective(t, data), n_trials=args.trials)
+    best = study.best_trial
+    schedule = lrtune.Schedule.from_params(best.params, prefix="sched_")  # family read from params
+    print(f"best validation accuracy {best.value:.4f} with hidden={best.params['hidden']}")
+    print(f"best schedule: {schedule.describe()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
