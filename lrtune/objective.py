@@ -1,0 +1,161 @@
+"""The one place where Optuna meets training: suggest, train, report, prune, record.
+
+:class:`Objective` is called with a live trial. It suggests a schedule from the family's
+search space, trains the task's model with it (:func:`lrtune.train.train`), reports the
+validation accuracy after every epoch (``trial.report(acc, epoch)``, epochs 1-based) and stops
+when the pruner says so. It returns the **final-epoch validation accuracy** — always finite: a
+diverged run (non-finite loss) is an outcome, recorded as ``diverged=True`` with the accuracy
+measured when it stopped, never a NaN that would turn the trial into FAIL.
+
+User attrs of every trial (COMPLETE or PRUNED) follow ``docs/architecture.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import optuna
+
+from lrtune.config import TaskConfig
+from lrtune.data import Dataset
+from lrtune.models import build_model
+from lrtune.schedules import Schedule
+from lrtune.spaces import suggest_schedule
+from lrtune.train import TrainConfig, TrainResult, train
+
+__all__ = ["LR_CURVE_POINTS", "Objective", "downsample", "make_pruner", "make_sampler", "trial_seed"]
+
+LR_CURVE_POINTS = 200
+"""The realised LR curve is stored with at most this many points."""
+
+
+def trial_seed(base_seed: int, trial_number: int) -> int:
+    """Seed of trial ``n``: same number → same initialisation and batch order in every family.
+
+    Families are compared on paired seeds, which removes initialisation noise from the
+    difference between trial n of one family and trial n of another.
+    """
+    return base_seed * 1_000_003 + trial_number
+
+
+def downsample(values: list[float] | np.ndarray, points: int = LR_CURVE_POINTS) -> tuple[list[int], list[float]]:
+    """At most ``points`` (step, value) pairs, evenly spaced, always keeping the first and last."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return [], []
+    steps = np.unique(np.linspace(0, len(values) - 1, min(points, len(values))).round().astype(int))
+    return steps.tolist(), values[steps].tolist()
+
+
+def make_pruner(name: str, *, epochs: int) -> optuna.pruners.BasePruner:
+    """The pruner for one family's study; never prunes before half the epochs (DESIGN.md §5).
+
+    Pruning compares trials at equal epochs, which is biased against schedules that keep the LR
+    high until late; waiting until half the budget and pruning only within a family limits that.
+    """
+    half = max(1, epochs // 2)
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=half)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=half, max_resource=epochs, reduction_factor=3)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(f"unknown pruner {name!r}; valid: median, hyperband, none")
+
+
+def make_sampler(name: str, *, seed: int) -> optuna.samplers.BaseSampler:
+    """A seeded sampler by name (``tpe`` is multivariate with ``group=True`` in lrtune)."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, scramble=True)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    raise ValueError(f"unknown sampler {name!r}; valid: tpe, random, qmc, cmaes, gp")
+
+
+@dataclass
+class TrialOutcome:
+    """What one trial produced, before it is handed back to Optuna."""
+
+    schedule: Schedule
+    result: TrainResult
+    pruned: bool
+
+
+class Objective:
+    """``objective(trial) -> final validation accuracy`` for one family of one task.
+
+    ``on_trial_start(trial, schedule, total_steps)`` runs after the schedule is suggested and
+    before training (lrtune uses it to attach the LR-curve artifact and the trial note while the
+    trial is running, which optuna-dashboard requires).
+    """
+
+    def __init__(
+        self,
+        task: TaskConfig,
+        family: str,
+        data: Dataset,
+        *,
+        on_trial_start: Callable[[optuna.Trial, Schedule, int], None] | None = None,
+    ) -> None:
+        self.task = task
+        self.family = family
+        self.data = data
+        self.on_trial_start = on_trial_start
+
+    def train_config(self, seed: int) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.task.epochs,
+            batch_size=self.task.batch_size,
+            optimizer=self.task.optimizer,
+            weight_decay=self.task.weight_decay,
+            seed=seed,
+        )
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        started = time.perf_counter()
+        schedule = suggest_schedule(trial, self.family, lr=self.task.lr_range, warmup=self.task.warmup_range)
+        seed = trial_seed(self.task.seed, trial.number)
+        config = self.train_config(seed)
+        if self.on_trial_start is not None:
+            from lrtune.data import steps_per_epoch
+
+            self.on_trial_start(trial, schedule, config.epochs * steps_per_epoch(len(self.data.y_train), config.batch_size))
+        model = build_model(self.task.model, input_shape=self.data.input_shape, n_classes=self.data.n_classes, seed=seed)
+
+        def report(epoch_result) -> bool:
+            trial.report(epoch_result.val_accuracy, epoch_result.epoch)
+            return trial.should_prune()
+
+        result = train(model, self.data, schedule, config=config, on_epoch_end=report)
+        record_trial(trial, self.family, seed, result, seconds=time.perf_counter() - started)
+        if result.stopped_early:
+            raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
+        return float(result.val_accuracy)
+
+
+def record_trial(trial: optuna.Trial, family: str, seed: int, result: TrainResult, *, seconds: float) -> None:
+    """Store the trial's user attrs (docs/architecture.md) — all finite, JSON-friendly."""
+    steps, lrs = downsample(result.lr_trace)
+    attrs: dict[str, Any] = {
+        "family": family,
+        "seed": seed,
+        "val_accuracy": float(result.val_accuracy),
+        "test_accuracy": float(result.test_accuracy),
+        "epochs_run": int(result.epochs_run),
+        "seconds": round(float(seconds), 4),
+        "diverged": bool(result.diverged),
+        "steps_per_epoch": int(result.steps_per_epoch),
+        "lr_curve_steps": steps,
+        "lr_curve": lrs,
+    }
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)

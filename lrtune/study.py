@@ -1,0 +1,362 @@
+"""``python -m lrtune.study``: tune schedule families on a task, prune, store every trial.
+
+One Optuna study per family (pruning compares trials of one family only), trials interleaved
+round-robin so a run cut short stays balanced. Re-running the same command resumes: each family
+runs until it has ``--trials`` finished trials. The task configuration is stored in every
+study's user attrs; a different configuration under an existing study name is refused.
+
+Exit codes: 0 done, 2 bad input (one line on stderr, nothing created), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import optuna
+
+from lrtune import __version__
+from lrtune.config import (
+    DEVICES,
+    OPTIMIZERS,
+    PRUNERS,
+    SAMPLERS,
+    ConfigError,
+    RunConfig,
+    TaskConfig,
+    load_preset,
+    split_values,
+)
+from lrtune.data import DATASETS, Dataset, load_dataset
+from lrtune.models import MODELS
+from lrtune.schedules import FAMILIES, FAMILY_FORMULAS, Schedule
+from lrtune.storage import StorageError, check_storage_url, open_storage
+
+__all__ = ["main", "build_parser", "resolve_device", "FINISHED_STATES"]
+
+FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+_COUNTED_STATES = FINISHED_STATES + (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+PROG = "lrtune.study"
+
+
+class UsageError(ValueError):
+    """Bad input found while setting up; printed as one line, exit code 2."""
+
+
+# ----------------------------------------------------------------------------------- arguments
+
+
+def _lr_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be LOW,HIGH (e.g. 1e-3,1), but got {text!r}") from None
+    return (low, high)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's options; every default is ``None`` so presets and flags can be merged."""
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Tune learning-rate schedule families with Optuna and store every trial.",
+        epilog="Example: python -m lrtune.study --family cosine,onecycle --trials 20",
+    )
+    add = p.add_argument
+    add("--family", help=f"family, comma-separated families, or 'all' (valid: {', '.join(FAMILIES)})")
+    add("--trials", type=int, help="finished trials per family (default 20)")
+    add("--timeout", type=float, help="stop starting new trials after this many seconds")
+    add("--dataset", help=f"one of {', '.join(DATASETS)} (default mnist1d)")
+    add("--model", help=f"one of {', '.join(MODELS)} (default: the dataset's)")
+    add("--epochs", type=int, help="epochs per trial (default 15)")
+    add("--batch-size", type=int, help="training batch size (default 128)")
+    add("--optimizer", help=f"one of {', '.join(OPTIMIZERS)} (default sgd: Nesterov momentum 0.9)")
+    add("--weight-decay", type=float, help="weight decay (default 5e-4)")
+    add("--lr-range", type=_lr_range, help="peak LR search range LOW,HIGH (default: 1e-3,1 for sgd, 1e-5,1e-2 for adamw)")
+    add("--sampler", help=f"one of {', '.join(SAMPLERS)} (default tpe)")
+    add("--pruner", help=f"one of {', '.join(PRUNERS)} (default median, not before half the epochs)")
+    add("--storage", help="Optuna storage URL (default sqlite:///studies/lrtune.db)")
+    add("--study-name", help="base study name; each family's study is '<name>-<family>' (default '<dataset>-<model>')")
+    add("--seed", type=int, help="base seed of samplers, splits and trials (default 0)")
+    add("--device", help=f"one of {', '.join(DEVICES)} (default auto: cuda, then mps, then cpu)")
+    add("--config", help="a preset TOML, e.g. studies/mnist1d-cnn1d.toml; flags override it")
+    add("--data-dir", help="where torchvision datasets live (default data/)")
+    add("--download", action="store_const", const=True, help="download a missing torchvision dataset (needs internet)")
+    add("--workers", type=int, help="worker processes sharing the storage (default 1)")
+    add("--threads", type=int, help="torch threads per worker (default: all cores for 1 worker, 1 each for several)")
+    add("--fuse", type=int, help="train K trials of a family at once as one stacked model (default 1)")
+    add("--no-artifacts", dest="artifacts", action="store_const", const=False, help="don't attach LR-curve PNGs and notes")
+    add("--artifact-dir", help="optuna-dashboard artifact directory (default: artifacts/ next to the SQLite file)")
+    add("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
+    add("--version", action="version", version=f"lrtune {__version__}")
+    return p
+
+
+def parse_configs(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig]:
+    """argv → validated configs (preset values first, flags override). Raises UsageError/ConfigError."""
+    parser = build_parser()
+    parser.exit_on_error = False
+    try:
+        args, unknown = parser.parse_known_args(argv)
+    except argparse.ArgumentError as exc:
+        raise UsageError(str(exc)) from None
+    if unknown:
+        raise UsageError(f"unrecognized arguments: {' '.join(unknown)}")
+    values: dict[str, Any] = {}
+    if args.config:
+        values.update(load_preset(args.config))
+    flags = {k: v for k, v in vars(args).items() if v is not None and k != "config"}
+    values.update(flags)
+    task_kwargs, run_kwargs = split_values(values)
+    return TaskConfig(**task_kwargs), RunConfig(**run_kwargs)
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` → ``cuda`` if available, else ``mps``, else ``cpu``; an unavailable choice is an error."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if name == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if name == "cuda" and not cuda:
+        raise UsageError("--device cuda was asked for, but torch sees no CUDA device (use --device auto or cpu)")
+    if name == "mps" and not mps:
+        raise UsageError("--device mps was asked for, but torch sees no MPS device (use --device auto or cpu)")
+    return name
+
+
+# ----------------------------------------------------------------------------------- studies
+
+
+def _config_difference(stored: dict[str, Any], wanted: dict[str, Any]) -> str:
+    keys = sorted(set(stored) | set(wanted))
+    diffs = [f"{k}: {stored.get(k)!r} → {wanted.get(k)!r}" for k in keys if stored.get(k) != wanted.get(k)]
+    return "; ".join(diffs[:4])
+
+
+def open_family_study(storage: optuna.storages.BaseStorage, name: str, task: TaskConfig, family: str) -> tuple[optuna.Study, bool]:
+    """Load or create the study of one family; refuse one whose configuration differs.
+
+    Returns ``(study, created)``.
+    """
+    from lrtune.objective import make_pruner, make_sampler
+
+    wanted = {**task.to_dict(), "family": family}
+    sampler = make_sampler(task.sampler, seed=task.seed * 100 + FAMILIES.index(family))
+    pruner = make_pruner(task.pruner, epochs=task.epochs)
+    existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    if name in existing:
+        stored = existing[name].user_attrs.get("lrtune_config")
+        if stored is None:
+            raise UsageError(f"study {name!r} exists in this storage but was not created by lrtune; pick another --study-name")
+        if stored != wanted:
+            raise UsageError(
+                f"study {name!r} was created with a different configuration ({_config_difference(stored, wanted)}); "
+                "use another --study-name to start a separate study"
+            )
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), False
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction="maximize", load_if_exists=True)
+    if "lrtune_config" not in study.user_attrs:  # another worker may have won the race to create it
+        study.set_user_attr("lrtune_version", __version__)
+        study.set_user_attr("lrtune_config", wanted)
+        study.set_user_attr("lrtune_family", family)
+        study.set_user_attr("lrtune_task", task.task)
+        study.set_user_attr("lrtune_kind", "search")
+    return study, True
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """Trials that count towards ``--trials``: finished, running, or waiting for a retry."""
+    return len(study.get_trials(deepcopy=False, states=_COUNTED_STATES))
+
+
+def finished_trials(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
+
+
+# ----------------------------------------------------------------------------------- dashboard hooks
+
+
+def _write_study_note(study: optuna.Study, task: TaskConfig, family: str) -> None:
+    from lrtune import notes
+    from lrtune.spaces import search_space
+
+    pruner_text = task.pruner if task.pruner == "none" else f"{task.pruner} (not before epoch {max(1, task.epochs // 2)})"
+    markdown = notes.study_note_markdown(
+        study.user_attrs["lrtune_config"], family, FAMILY_FORMULAS[family],
+        search_space(family, lr=task.lr_range, warmup=task.warmup_range), pruner_text, f"{task.sampler} (seeded)",
+    )
+    notes.write_study_note(study, markdown)
+
+
+def _artifact_hook(run: RunConfig):
+    """``on_trial_start`` that attaches the LR curve PNG and a note to each running trial."""
+    import numpy as np
+
+    from lrtune import notes
+
+    store = notes.artifact_store_for(run.storage, run.artifact_dir)
+
+    def on_trial_start(trial: optuna.Trial, schedule: Schedule, total_steps: int) -> None:
+        steps = np.unique(np.linspace(0, total_steps - 1, min(total_steps, 200)).round().astype(int))
+        lrs = schedule.peak_lr * schedule.curve_multipliers(total_steps, steps=steps)
+        notes.attach_lr_curve(trial, store, steps, lrs, f"trial {trial.number} · {schedule.family}")
+        notes.write_trial_note(trial, notes.trial_note_markdown(schedule.family, trial.params, description=schedule.describe()))
+
+    return on_trial_start
+
+
+# ----------------------------------------------------------------------------------- running
+
+
+@dataclass
+class FamilyRun:
+    family: str
+    study: optuna.Study
+    objective: Any
+
+
+def run_round_robin(runs: list[FamilyRun], *, trials: int, timeout: float | None, progress: bool) -> None:
+    """One trial per family in turn until each has ``trials`` counted trials or time is up."""
+    started = time.monotonic()
+    total = sum(max(0, trials - counted_trials(r.study)) for r in runs)
+    bar = _progress_bar(total, progress)
+    try:
+        while True:
+            ran = False
+            for r in runs:
+                if timeout is not None and time.monotonic() - started > timeout:
+                    return
+                if counted_trials(r.study) >= trials:
+                    continue
+                r.study.optimize(r.objective, n_trials=1)
+                ran = True
+                bar.update(1)
+                best = _best_value(r.study)
+                bar.set_postfix_str(f"{r.family}: best {best:.4f}" if best is not None else r.family)
+            if not ran:
+                return
+    finally:
+        bar.close()
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="trials", unit="trial", disable=not enabled or total == 0, file=sys.stderr, dynamic_ncols=True)
+
+
+def _best_value(study: optuna.Study) -> float | None:
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return max((t.value for t in complete if t.value is not None), default=None)
+
+
+# ----------------------------------------------------------------------------------- summary
+
+
+def summary_rows(studies: dict[str, optuna.Study]) -> list[dict[str, Any]]:
+    """Per family: counts, best final val accuracy, its test accuracy and parameters."""
+    rows = []
+    for family, study in studies.items():
+        trials = study.get_trials(deepcopy=False)
+        by_state = lambda s: sum(1 for t in trials if t.state == s)  # noqa: E731
+        complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+        best = max(complete, key=lambda t: t.value, default=None)
+        rows.append({
+            "family": family,
+            "complete": by_state(optuna.trial.TrialState.COMPLETE),
+            "pruned": by_state(optuna.trial.TrialState.PRUNED),
+            "diverged": sum(1 for t in trials if t.user_attrs.get("diverged")),
+            "failed": by_state(optuna.trial.TrialState.FAIL),
+            "best_val": best.value if best else math.nan,
+            "test_of_best": best.user_attrs.get("test_accuracy", math.nan) if best else math.nan,
+            "best_params": Schedule.from_params(best.params, family=family).describe().split(": ", 1)[1] if best else "",
+            "seconds": sum(t.user_attrs.get("seconds", 0.0) for t in trials),
+        })
+    return rows
+
+
+def format_summary(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table, one row per family, best first."""
+    rows = sorted(rows, key=lambda r: -r["best_val"] if not math.isnan(r["best_val"]) else math.inf)
+    header = ["family", "best val", "its test", "complete", "pruned", "diverged", "failed", "trial s", "best parameters"]
+    body = [
+        [r["family"], f"{r['best_val']:.4f}", f"{r['test_of_best']:.4f}", str(r["complete"]), str(r["pruned"]),
+         str(r["diverged"]), str(r["failed"]), f"{r['seconds']:.0f}", r["best_params"]]
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(b) for b in body)])
+
+
+# ----------------------------------------------------------------------------------- main
+
+
+def _error(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def prepare(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig, str]:
+    """Parse and validate everything that can be checked without creating anything."""
+    task, run = parse_configs(argv)
+    check_storage_url(run.storage)
+    device = resolve_device(run.device)
+    return task, run, device
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (tests call it in-process)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        task, run, device = prepare(argv)
+        if run.workers > 1:
+            from lrtune.workers import run_workers
+
+            return run_workers(argv, task, run)
+        import torch
+
+        if run.threads is not None:
+            torch.set_num_threads(run.threads)
+        data = load_dataset(task.dataset, data_dir=run.data_dir, download=run.download, val_fraction=task.val_fraction, seed=task.seed, device=device)
+        storage = open_storage(run.storage)
+        studies = {f: open_family_study(storage, run.study_name_for(task, f), task, f) for f in run.families}
+    except (UsageError, ConfigError, StorageError, ValueError, OSError) as exc:
+        return _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    hook = _artifact_hook(run) if run.artifacts else None
+    for family, (study, created) in studies.items():
+        if created and run.artifacts:
+            _write_study_note(study, task, family)
+    runs = [FamilyRun(f, s, _objective(task, f, data, hook, run)) for f, (s, _) in studies.items()]
+    print(f"lrtune {__version__}: {task.task} on {device}, families {', '.join(run.families)}, "
+          f"{run.trials} trials each → {run.storage}", file=sys.stderr)
+    started = time.monotonic()
+    code = 0
+    try:
+        run_round_robin(runs, trials=run.trials, timeout=run.timeout, progress=run.progress)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted — the running trial is marked FAIL; finished trials are kept. "
+              "Run the same command again to resume.", file=sys.stderr)
+        code = 130
+    rows = summary_rows({f: s for f, (s, _) in studies.items()})
+    print(format_summary(rows))
+    print(f"{sum(r['complete'] + r['pruned'] for r in rows)} finished trials in {time.monotonic() - started:.0f} s; "
+          f"inspect: python -m lrtune.dashboard --storage {run.storage}")
+    return code
+
+
+def _objective(task: TaskConfig, family: str, data: Dataset, hook, run: RunConfig):
+    from lrtune.objective import Objective
+
+    return Objective(task, family, data, on_trial_start=hook)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
