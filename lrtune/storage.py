@@ -147,7 +147,7 @@ def open_storage(url: str, *, heartbeat: bool = True) -> BaseStorage:
         kwargs.update(
             heartbeat_interval=HEARTBEAT_INTERVAL_S,
             grace_period=GRACE_PERIOD_S,
-            failed_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
         )
     try:
         return optuna.storages.RDBStorage(url, **kwargs)
