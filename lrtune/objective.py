@@ -26,7 +26,7 @@ from lrtune.schedules import Schedule
 from lrtune.spaces import suggest_schedule
 from lrtune.train import TrainConfig, TrainResult, train
 
-__all__ = ["LR_CURVE_POINTS", "Objective", "downsample", "make_pruner", "make_sampler", "trial_seed"]
+__all__ = ["LR_CURVE_POINTS", "Objective", "downsample", "make_pruner", "make_sampler", "original_trial_number", "trial_seed"]
 
 LR_CURVE_POINTS = 200
 """The realised LR curve is stored with at most this many points."""
@@ -39,6 +39,19 @@ def trial_seed(base_seed: int, trial_number: int) -> int:
     difference between trial n of one family and trial n of another.
     """
     return base_seed * 1_000_003 + trial_number
+
+
+def original_trial_number(trial: optuna.Trial) -> int:
+    """The number of the trial this one retries (a dead worker's trial), else its own number.
+
+    A retry keeps the original's parameters *and* seed, so it reproduces what was lost. Optuna 5's
+    ``retried_trial_number`` needs a FrozenTrial (a live Trial has no ``system_attrs``).
+    """
+    if not isinstance(trial, optuna.Trial):  # FixedTrial: no storage behind it
+        return trial.number
+    frozen = trial.study._storage.get_trial(trial._trial_id)
+    original = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+    return trial.number if original is None else original
 
 
 def downsample(values: list[float] | np.ndarray, points: int = LR_CURVE_POINTS) -> tuple[list[int], list[float]]:
@@ -123,7 +136,7 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
         schedule = suggest_schedule(trial, self.family, lr=self.task.lr_range, warmup=self.task.warmup_range)
-        seed = trial_seed(self.task.seed, trial.number)
+        seed = trial_seed(self.task.seed, original_trial_number(trial))
         config = self.train_config(seed)
         if self.on_trial_start is not None:
             from lrtune.data import steps_per_epoch

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import warnings
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -32,10 +33,13 @@ __all__ = [
     "sqlite_file",
 ]
 
-HEARTBEAT_INTERVAL_S = 60
-"""Seconds between a running trial's heartbeats (Optuna's advice for SQLite: ≥ 60 s)."""
+HEARTBEAT_INTERVAL_S = int(os.environ.get("LRTUNE_HEARTBEAT_INTERVAL", "60"))
+"""Seconds between a running trial's heartbeats (Optuna's advice for SQLite: ≥ 60 s).
 
-GRACE_PERIOD_S = 180
+``LRTUNE_HEARTBEAT_INTERVAL`` / ``LRTUNE_GRACE_PERIOD`` override both (the crash tests use 1 s
+and 3 s so they need not wait minutes)."""
+
+GRACE_PERIOD_S = int(os.environ.get("LRTUNE_GRACE_PERIOD", "180"))
 """A RUNNING trial whose heartbeat is older than this is considered dead."""
 
 SQLITE_TIMEOUT_S = 60
@@ -144,6 +148,7 @@ def open_storage(url: str, *, heartbeat: bool = True) -> BaseStorage:
         engine_kwargs["pool_pre_ping"] = True
     kwargs: dict = {"engine_kwargs": engine_kwargs}
     if heartbeat:
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         kwargs.update(
             heartbeat_interval=HEARTBEAT_INTERVAL_S,
             grace_period=GRACE_PERIOD_S,

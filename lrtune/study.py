@@ -11,6 +11,7 @@ Exit codes: 0 done, 2 bad input (one line on stderr, nothing created), 130 inter
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -93,11 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--artifact-dir", help="optuna-dashboard artifact directory (default: artifacts/ next to the SQLite file)")
     add("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
     add("--version", action="version", version=f"lrtune {__version__}")
+    add("--worker-quota", help=argparse.SUPPRESS)  # set by --workers for its child processes: {"family": n}
     return p
 
 
-def parse_configs(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig]:
-    """argv → validated configs (preset values first, flags override). Raises UsageError/ConfigError."""
+def parse_configs(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig, dict[str, int] | None]:
+    """argv → validated configs (preset values first, flags override) and a worker's quota.
+
+    Raises UsageError/ConfigError.
+    """
     parser = build_parser()
     parser.exit_on_error = False
     try:
@@ -109,10 +114,11 @@ def parse_configs(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig]:
     values: dict[str, Any] = {}
     if args.config:
         values.update(load_preset(args.config))
-    flags = {k: v for k, v in vars(args).items() if v is not None and k != "config"}
+    flags = {k: v for k, v in vars(args).items() if v is not None and k not in ("config", "worker_quota")}
     values.update(flags)
     task_kwargs, run_kwargs = split_values(values)
-    return TaskConfig(**task_kwargs), RunConfig(**run_kwargs)
+    quota = json.loads(args.worker_quota) if args.worker_quota else None
+    return TaskConfig(**task_kwargs), RunConfig(**run_kwargs), quota
 
 
 def resolve_device(name: str) -> str:
@@ -221,10 +227,17 @@ class FamilyRun:
     objective: Any
 
 
-def run_round_robin(runs: list[FamilyRun], *, trials: int, timeout: float | None, progress: bool) -> None:
-    """One trial per family in turn until each has ``trials`` counted trials or time is up."""
+def run_round_robin(
+    runs: list[FamilyRun], *, trials: int, timeout: float | None, progress: bool, quota: dict[str, int] | None = None
+) -> None:
+    """One trial per family in turn until each has ``trials`` counted trials or time is up.
+
+    ``quota`` (a worker of ``--workers``) caps how many trials this process runs per family, so
+    N workers together run exactly the missing trials.
+    """
     started = time.monotonic()
-    total = sum(max(0, trials - counted_trials(r.study)) for r in runs)
+    left = {r.family: (quota or {}).get(r.family, trials) for r in runs}
+    total = sum(min(left[r.family], max(0, trials - counted_trials(r.study))) for r in runs)
     bar = _progress_bar(total, progress)
     try:
         while True:
@@ -232,8 +245,9 @@ def run_round_robin(runs: list[FamilyRun], *, trials: int, timeout: float | None
             for r in runs:
                 if timeout is not None and time.monotonic() - started > timeout:
                     return
-                if counted_trials(r.study) >= trials:
+                if left[r.family] <= 0 or counted_trials(r.study) >= trials:
                     continue
+                left[r.family] -= 1
                 r.study.optimize(r.objective, n_trials=1)
                 ran = True
                 bar.update(1)
@@ -303,23 +317,20 @@ def _error(message: str) -> int:
     return 2
 
 
-def prepare(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig, str]:
+def prepare(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig, str, dict[str, int] | None]:
     """Parse and validate everything that can be checked without creating anything."""
-    task, run = parse_configs(argv)
+    task, run, quota = parse_configs(argv)
     check_storage_url(run.storage)
     device = resolve_device(run.device)
-    return task, run, device
+    return task, run, device, quota
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (tests call it in-process)."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna's own "Trial N failed" warning prints a traceback for Ctrl-C; lrtune reports instead
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
-        task, run, device = prepare(argv)
-        if run.workers > 1:
-            from lrtune.workers import run_workers
-
-            return run_workers(argv, task, run)
+        task, run, device, quota = prepare(argv)
         import torch
 
         if run.threads is not None:
@@ -330,26 +341,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, StorageError, ValueError, OSError) as exc:
         return _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
-    hook = _artifact_hook(run) if run.artifacts else None
     for family, (study, created) in studies.items():
         if created and run.artifacts:
             _write_study_note(study, task, family)
+    if run.workers > 1:
+        from lrtune.workers import run_workers
+
+        return run_workers(argv, task, run, {f: s for f, (s, _) in studies.items()})
+    hook = _artifact_hook(run) if run.artifacts else None
     runs = [FamilyRun(f, s, _objective(task, f, data, hook, run)) for f, (s, _) in studies.items()]
     print(f"lrtune {__version__}: {task.task} on {device}, families {', '.join(run.families)}, "
           f"{run.trials} trials each → {run.storage}", file=sys.stderr)
     started = time.monotonic()
     code = 0
     try:
-        run_round_robin(runs, trials=run.trials, timeout=run.timeout, progress=run.progress)
+        run_round_robin(runs, trials=run.trials, timeout=run.timeout, progress=run.progress, quota=quota)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted — the running trial is marked FAIL; finished trials are kept. "
               "Run the same command again to resume.", file=sys.stderr)
         code = 130
     rows = summary_rows({f: s for f, (s, _) in studies.items()})
-    print(format_summary(rows))
-    print(f"{sum(r['complete'] + r['pruned'] for r in rows)} finished trials in {time.monotonic() - started:.0f} s; "
-          f"inspect: python -m lrtune.dashboard --storage {run.storage}")
+    print_summary(rows, run, time.monotonic() - started)
     return code
+
+
+def print_summary(rows: list[dict[str, Any]], run: RunConfig, seconds: float) -> None:
+    print(format_summary(rows))
+    print(f"{sum(r['complete'] + r['pruned'] for r in rows)} finished trials in {seconds:.0f} s; "
+          f"inspect: python -m lrtune.dashboard --storage {run.storage}")
 
 
 def _objective(task: TaskConfig, family: str, data: Dataset, hook, run: RunConfig):

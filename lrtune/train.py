@@ -1,0 +1,295 @@
+"""The training loop: plain PyTorch, no Optuna.
+
+:func:`train` trains a model on a :class:`~lrtune.data.Dataset` with a learning-rate schedule,
+validates after every epoch and hands an :class:`EpochResult` to an optional callback (which
+may stop the run, or raise — the Optuna objective prunes that way). It returns a
+:class:`TrainResult`.
+
+The schedule is anything with the interface of :class:`lrtune.schedules.Schedule`:
+``peak_lr`` (the optimizer's LR) and ``build(optimizer, total_steps)`` returning a scheduler
+with ``step()`` (called after every optimizer step) and ``epoch_end(metric)`` (called after
+every epoch's validation with the validation accuracy).
+
+Divergence — a non-finite training or validation loss — is an outcome, not an error: the run
+stops and the result says ``diverged=True`` with finite accuracies.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lrtune.data import Dataset, iterate_batches, steps_per_epoch
+
+__all__ = [
+    "OPTIMIZERS",
+    "EpochResult",
+    "TrainConfig",
+    "TrainResult",
+    "build_optimizer",
+    "evaluate",
+    "train",
+]
+
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
+"""``sgd``: SGD with Nesterov momentum; ``adamw``: AdamW with torch's default betas."""
+
+
+class _Scheduler(Protocol):
+    def step(self) -> None: ...
+
+    def epoch_end(self, metric: float) -> None: ...
+
+
+class _Schedule(Protocol):
+    peak_lr: float
+
+    def build(self, optimizer: torch.optim.Optimizer, total_steps: int) -> _Scheduler: ...
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train (everything but the model, the data and the schedule).
+
+    Attributes:
+        epochs: number of passes over the training split.
+        batch_size: training examples per optimizer step (the last batch may be smaller).
+        optimizer: one of :data:`OPTIMIZERS`.
+        weight_decay: L2 penalty for ``sgd``, decoupled weight decay for ``adamw``; applied
+            to every parameter.
+        momentum: ``sgd``'s (Nesterov) momentum; ignored by ``adamw``.
+        seed: seeds the order of the training batches. The model's initialisation is seeded
+            where it is built (``build_model(..., seed=...)``).
+        eval_batch_size: examples per forward pass when evaluating.
+    """
+
+    epochs: int = 15
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    seed: int = 0
+    eval_batch_size: int = 2048
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, but got {value!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, but got {self.optimizer!r}"
+            )
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, but got {self.weight_decay!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), but got {self.momentum!r}")
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """What one completed, non-diverged epoch measured.
+
+    ``epoch`` is 1-based; ``lr`` is the learning rate of param group 0 used by the epoch's
+    last optimizer step; ``seconds`` covers training and validation.
+    """
+
+    epoch: int
+    val_accuracy: float
+    val_loss: float
+    train_loss: float
+    lr: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`train`.
+
+    Attributes:
+        val_accuracies: validation accuracy after each completed, non-diverged epoch (one
+            entry per ``on_epoch_end`` call).
+        val_accuracy: validation accuracy of the final model — the last epoch's, or, after a
+            divergence, measured on the model as it was when the run stopped. Always finite.
+        test_accuracy: test accuracy of the final model (for reporting, never for selection).
+        epochs_run: epochs started, including one cut short by divergence.
+        seconds: wall-clock time of the whole run, including the final evaluations.
+        diverged: a training or validation loss was not finite.
+        stopped_early: ``on_epoch_end`` asked to stop.
+        lr_trace: learning rate of param group 0 at every optimizer step taken.
+        steps_per_epoch: optimizer steps in a full epoch.
+        train_losses: mean training loss of each entry in ``val_accuracies``.
+        val_losses: validation loss of each entry in ``val_accuracies``.
+    """
+
+    val_accuracies: list[float]
+    val_accuracy: float
+    test_accuracy: float
+    epochs_run: int
+    seconds: float
+    diverged: bool
+    stopped_early: bool
+    lr_trace: list[float]
+    steps_per_epoch: int
+    train_losses: list[float] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
+
+
+def build_optimizer(
+    model: nn.Module, *, lr: float, config: TrainConfig
+) -> torch.optim.Optimizer:
+    """The optimizer ``config.optimizer`` over all of ``model``'s parameters at ``lr``."""
+    params = model.parameters()
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=lr,
+            momentum=config.momentum,
+            nesterov=config.momentum > 0,
+            weight_decay=config.weight_decay,
+        )
+    return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2048
+) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy loss of ``model`` on ``(x, y)``, in eval mode.
+
+    The model's train/eval mode is restored afterwards. The accuracy is always finite; the
+    loss is not when the model's outputs are not.
+    """
+    if len(y) == 0:
+        raise ValueError("cannot evaluate on an empty split")
+    was_training = model.training
+    model.eval()
+    correct = 0
+    loss_sum = 0.0
+    try:
+        for start in range(0, len(y), batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            logits = model(xb)
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
+            correct += int((logits.argmax(dim=1) == yb).sum().item())
+    finally:
+        model.train(was_training)
+    return correct / len(y), loss_sum / len(y)
+
+
+def train(
+    model: nn.Module,
+    data: Dataset,
+    schedule: _Schedule,
+    *,
+    config: TrainConfig,
+    on_epoch_end: Callable[[EpochResult], bool | None] | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``data.x_train`` with ``schedule`` for ``config.epochs`` epochs.
+
+    The model is moved to the data's device. The optimizer starts at ``schedule.peak_lr``;
+    the schedule's scheduler is stepped after every optimizer step
+    (``total_steps = epochs * steps_per_epoch``) and told the validation accuracy after every
+    epoch. Then ``on_epoch_end`` gets the epoch's :class:`EpochResult`; returning True stops
+    the run (``stopped_early``), and whatever it raises propagates.
+
+    A non-finite training loss stops the run before the step is taken, and a non-finite
+    validation loss stops it after that epoch; either way ``diverged`` is True, the epoch is
+    not reported to ``on_epoch_end``, and the accuracies are measured on the model as it is.
+    """
+    started = time.perf_counter()
+    model.to(data.device)
+    n_steps = steps_per_epoch(len(data.y_train), config.batch_size)
+    optimizer = build_optimizer(model, lr=schedule.peak_lr, config=config)
+    scheduler = schedule.build(optimizer, config.epochs * n_steps)
+    generator = torch.Generator().manual_seed(config.seed)
+    result = TrainResult(
+        val_accuracies=[],
+        val_accuracy=math.nan,
+        test_accuracy=math.nan,
+        epochs_run=0,
+        seconds=0.0,
+        diverged=False,
+        stopped_early=False,
+        lr_trace=[],
+        steps_per_epoch=n_steps,
+    )
+    for epoch in range(1, config.epochs + 1):
+        epoch_started = time.perf_counter()
+        result.epochs_run = epoch
+        train_loss = _train_epoch(model, data, optimizer, scheduler, config, generator, result)
+        if train_loss is None:
+            result.diverged = True
+            break
+        val_accuracy, val_loss = evaluate(
+            model, data.x_val, data.y_val, batch_size=config.eval_batch_size
+        )
+        if not math.isfinite(val_loss):
+            result.diverged = True
+            result.val_accuracy = val_accuracy
+            break
+        scheduler.epoch_end(val_accuracy)
+        result.val_accuracies.append(val_accuracy)
+        result.val_losses.append(val_loss)
+        result.train_losses.append(train_loss)
+        result.val_accuracy = val_accuracy
+        report = EpochResult(
+            epoch=epoch,
+            val_accuracy=val_accuracy,
+            val_loss=val_loss,
+            train_loss=train_loss,
+            lr=result.lr_trace[-1],
+            seconds=time.perf_counter() - epoch_started,
+        )
+        if on_epoch_end is not None and on_epoch_end(report):
+            result.stopped_early = True
+            break
+    if result.diverged and not math.isfinite(result.val_accuracy):
+        result.val_accuracy, _ = evaluate(
+            model, data.x_val, data.y_val, batch_size=config.eval_batch_size
+        )
+    result.test_accuracy, _ = evaluate(
+        model, data.x_test, data.y_test, batch_size=config.eval_batch_size
+    )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _train_epoch(
+    model: nn.Module,
+    data: Dataset,
+    optimizer: torch.optim.Optimizer,
+    scheduler: _Scheduler,
+    config: TrainConfig,
+    generator: torch.Generator,
+    result: TrainResult,
+) -> float | None:
+    """One pass over the training split; the mean training loss, or None on divergence.
+
+    Appends the learning rate of every step taken to ``result.lr_trace``.
+    """
+    model.train()
+    loss_sum = 0.0
+    seen = 0
+    for xb, yb in iterate_batches(
+        data.x_train, data.y_train, batch_size=config.batch_size, generator=generator
+    ):
+        loss = F.cross_entropy(model(xb), yb)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            return None
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        result.lr_trace.append(float(optimizer.param_groups[0]["lr"]))
+        optimizer.step()
+        scheduler.step()
+        loss_sum += loss_value * len(yb)
+        seen += len(yb)
+    return loss_sum / seen
