@@ -147,3 +147,20 @@ def test_sigint_exits_130_keeps_finished_trials_and_resumes(tmp_path):
     after = optuna.load_study(study_name=name, storage=storage).trials
     assert [t.value for t in after[: len(finished_before)]] == [t.value for t in finished_before]
     assert len([t for t in after if t.state == State.COMPLETE]) == 3
+
+
+@pytest.mark.slow
+def test_sigint_with_workers_reaches_every_worker(tmp_path):
+    """Ctrl-C on the parent of --workers: every worker stops, exit 130, nothing left RUNNING."""
+    storage = f"sqlite:///{tmp_path / 'wi.db'}"
+    name = "digits-mlp-constant"
+    args = SLOW_TRIALS[: SLOW_TRIALS.index("--threads")] + SLOW_TRIALS[SLOW_TRIALS.index("--threads") + 2 :]
+    proc = start_cli(*args, "--trials", "6", "--workers", "2", "--storage", storage)
+    wait_for(lambda: running_after_finished(storage, name))
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "best val" in out and "Traceback" not in err
+    trials = optuna.load_study(study_name=name, storage=storage).trials
+    assert not [t for t in trials if t.state == State.RUNNING]
+    assert {t.state for t in trials} <= {State.COMPLETE, State.PRUNED, State.FAIL}
