@@ -12,7 +12,9 @@ User attrs of every trial (COMPLETE or PRUNED) follow ``docs/architecture.md``.
 
 from __future__ import annotations
 
+import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -26,7 +28,10 @@ from lrtune.schedules import Schedule
 from lrtune.spaces import suggest_schedule
 from lrtune.train import TrainConfig, TrainResult, train
 
-__all__ = ["LR_CURVE_POINTS", "Objective", "downsample", "make_pruner", "make_sampler", "original_trial_number", "trial_seed"]
+__all__ = [
+    "LR_CURVE_POINTS", "Objective", "downsample", "make_pruner", "make_sampler", "original_trial_number",
+    "run_fused_round_robin", "run_fused_trials", "trial_seed",
+]
 
 LR_CURVE_POINTS = 200
 """The realised LR curve is stored with at most this many points."""
@@ -172,3 +177,147 @@ def record_trial(trial: optuna.Trial, family: str, seed: int, result: TrainResul
     }
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
+
+
+# ----------------------------------------------------------------------------------- fused trials
+
+
+def run_fused_trials(study: optuna.Study, objective: Objective, k: int, *, mode: str = "auto") -> list[optuna.trial.FrozenTrial]:
+    """Ask ``k`` trials, train them at once as one stacked model, report, prune and tell each.
+
+    The fused counterpart of ``study.optimize(objective, n_trials=k)``: every trial gets its
+    schedule from ``suggest_schedule`` and its initialisation from its own seed
+    (``trial_seed(task.seed, original_trial_number(trial))``, stored as ``seed``); all share the batch order of
+    the first trial's seed (stored as ``data_seed``; ``fuse_group`` is the first trial's number),
+    so the first member is exactly the trial the unfused objective would have run. After every
+    epoch each member reports its validation accuracy; a member whose ``should_prune()`` is true
+    leaves the stack and is told PRUNED, a diverged one leaves and is told COMPLETE with its
+    finite accuracy, the rest are told COMPLETE with their final-epoch validation accuracy. User
+    attrs are those of :func:`record_trial`; ``seconds`` is the member's share of the group's time.
+    If training raises (Ctrl-C included), the trials not yet told are told FAIL and it re-raises.
+    """
+    from lrtune.data import steps_per_epoch
+    from lrtune.fused import train_fused
+
+    task, data = objective.task, objective.data
+    heartbeat = _GroupHeartbeat(study)
+    with warnings.catch_warnings():  # heartbeats are kept below, as optimize() would
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        trials = [study.ask() for _ in range(k)]
+    told: set[int] = set()
+    heartbeat.start([t._trial_id for t in trials])
+    try:
+        schedules = [suggest_schedule(t, objective.family, lr=task.lr_range, warmup=task.warmup_range) for t in trials]
+        seeds = [trial_seed(task.seed, original_trial_number(t)) for t in trials]
+        config = objective.train_config(seeds[0])
+        if objective.on_trial_start is not None:
+            total_steps = config.epochs * steps_per_epoch(len(data.y_train), config.batch_size)
+            for trial, schedule in zip(trials, schedules):
+                objective.on_trial_start(trial, schedule, total_steps)
+        models = [build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=s) for s in seeds]
+
+        def report(index: int, epoch_result) -> bool:
+            trials[index].report(epoch_result.val_accuracy, epoch_result.epoch)
+            return trials[index].should_prune()
+
+        def tell(member) -> None:
+            trial, result = trials[member.index], member.result
+            record_trial(trial, objective.family, seeds[member.index], result, seconds=result.seconds)
+            trial.set_user_attr("data_seed", seeds[0])
+            trial.set_user_attr("fuse_group", trials[0].number)
+            if result.stopped_early:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            else:
+                study.tell(trial, float(result.val_accuracy))
+            told.add(member.index)
+            heartbeat.drop(trial._trial_id)
+
+        train_fused(models, data, schedules, config=config, on_epoch_end=report, on_member_end=tell, mode=mode)
+    except BaseException:
+        for i, trial in enumerate(trials):
+            if i not in told:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    finally:
+        heartbeat.stop()
+    return [study.get_trials(deepcopy=False)[t.number] for t in trials]
+
+
+class _GroupHeartbeat:
+    """What ``optimize()`` does for one trial, for a fused group: fail stale trials of dead
+    workers first (they get their retry), then beat every heartbeat interval for each member
+    still running, from one thread. A no-op on storages without heartbeats."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.storage = study._storage
+        interval = getattr(self.storage, "get_heartbeat_interval", lambda: None)()
+        self.interval = interval
+        self.ids: set[int] = set()
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
+        if interval:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+
+    def start(self, trial_ids: list[int]) -> None:
+        if not self.interval:
+            return
+        self.ids = set(trial_ids)
+        self.thread = threading.Thread(target=self._beat, name="lrtune-fused-heartbeat", daemon=True)
+        self.thread.start()
+
+    def _beat(self) -> None:
+        while True:
+            with self.lock:
+                ids = sorted(self.ids)
+            for trial_id in ids:
+                self.storage.record_heartbeat(trial_id)
+            if self.stopped.wait(timeout=self.interval):
+                return
+
+    def drop(self, trial_id: int) -> None:
+        with self.lock:
+            self.ids.discard(trial_id)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join()
+
+
+def run_fused_round_robin(
+    runs: list[Any], *, fuse: int, trials: int, timeout: float | None, progress: bool, quota: dict[str, int] | None = None
+) -> None:
+    """``lrtune.study.run_round_robin`` with groups of ``fuse`` trials per family in turn.
+
+    ``runs`` are the CLI's ``FamilyRun``s (``family``, ``study``, ``objective``). A group asks at
+    most the trials the family still misses (``trials`` counted trials; ``quota`` caps what this
+    process runs per family, as for one worker of ``--workers``).
+    """
+    from lrtune.study import _best_value, _progress_bar, counted_trials
+
+    started = time.monotonic()
+    left = {r.family: (quota or {}).get(r.family, trials) for r in runs}
+    total = sum(min(left[r.family], max(0, trials - counted_trials(r.study))) for r in runs)
+    bar = _progress_bar(total, progress)
+    try:
+        while True:
+            ran = False
+            for r in runs:
+                if timeout is not None and time.monotonic() - started > timeout:
+                    return
+                n = min(fuse, left[r.family], trials - counted_trials(r.study))
+                if n <= 0:
+                    continue
+                left[r.family] -= n
+                run_fused_trials(r.study, r.objective, n)
+                ran = True
+                bar.update(n)
+                best = _best_value(r.study)
+                bar.set_postfix_str(f"{r.family}: best {best:.4f}" if best is not None else r.family)
+            if not ran:
+                return
+    finally:
+        bar.close()

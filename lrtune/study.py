@@ -355,7 +355,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     code = 0
     try:
-        run_round_robin(runs, trials=run.trials, timeout=run.timeout, progress=run.progress, quota=quota)
+        if run.fuse > 1:  # K trials of a family at once as one stacked model (lrtune.fused)
+            from lrtune.objective import run_fused_round_robin
+
+            run_fused_round_robin(runs, fuse=run.fuse, trials=run.trials, timeout=run.timeout, progress=run.progress, quota=quota)
+        else:
+            run_round_robin(runs, trials=run.trials, timeout=run.timeout, progress=run.progress, quota=quota)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted — the running trial is marked FAIL; finished trials are kept. "
               "Run the same command again to resume.", file=sys.stderr)
