@@ -202,21 +202,77 @@ def _study(task_cfg: TaskConfig, storage: Any, pruner: str) -> optuna.Study:
     )
 
 
+BASELINE_DATASETS = ("torchvision", "tensor")
+"""How the baseline's ``DataLoader`` gets its examples (``--baseline``).
+
+``torchvision`` (default) is the official Optuna PyTorch example's way: a torchvision-style
+dataset whose ``__getitem__`` turns one stored array into a PIL image and applies
+``transforms.ToTensor()`` + ``Normalize`` (exactly what ``torchvision.datasets.MNIST`` does per
+item). ``tensor`` is the fastest DataLoader input there is, a ``TensorDataset`` of ready tensors —
+a stricter baseline than the one people actually run.
+"""
+
+
+class PILItemDataset(torch.utils.data.Dataset):
+    """A torchvision-style dataset: per item, stored array → ``PIL.Image`` → ``ToTensor`` → ``Normalize``.
+
+    Images (C=1, H, W) are stored as uint8 (rescaled 0–255 like the files torchvision reads);
+    1-D signals (mnist1d) as a float32 'F'-mode image of one row. ``Normalize`` undoes the
+    rescaling so the model sees the same values as lrtune's in-memory path (up to uint8 rounding).
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, shape: tuple[int, ...]) -> None:
+        from torchvision import transforms
+
+        flat = x.reshape(len(x), -1).float()
+        lo, hi = float(flat.min()), float(flat.max())
+        self.shape = shape
+        self.targets = y.tolist()
+        if len(shape) == 3 and shape[0] == 1:
+            scaled = ((x.reshape(len(x), shape[1], shape[2]) - lo) / (hi - lo) * 255).round().clamp(0, 255)
+            self.data = scaled.to(torch.uint8).numpy()
+            scale = (hi - lo)
+            self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((-lo / scale,), (1.0 / scale,))])
+        else:
+            self.data = x.reshape(len(x), 1, -1).float().numpy()
+            self.transform = transforms.ToTensor()
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image
+
+        arr = self.data[index]
+        img = Image.fromarray(arr, mode="L") if arr.dtype == np.uint8 else Image.fromarray(arr, mode="F")
+        return self.transform(img).reshape(self.shape), self.targets[index]
+
+
+baseline_dataset = BASELINE_DATASETS[0]
+"""The baseline's dataset kind for this process (``--baseline`` sets it)."""
+
+
 class BaselineObjective:
     """The official Optuna PyTorch example's objective, with lrtune's model, optimizer and schedule.
 
-    A ``TensorDataset`` of the CPU tensors through ``DataLoader(batch_size, shuffle=True)`` for
-    training and a second ``DataLoader`` for validation; each batch is moved to the device; the
-    validation accuracy is reported after every epoch and the trial pruned on the pruner's word.
+    A torchvision-style dataset (:class:`PILItemDataset`, or a ``TensorDataset`` with
+    ``dataset="tensor"``) through ``DataLoader(batch_size, shuffle=True)`` for training and a
+    second ``DataLoader`` for validation; each batch is moved to the device; the validation
+    accuracy is reported after every epoch and the trial pruned on the pruner's word.
     """
 
-    def __init__(self, task_cfg: TaskConfig, family: str, data: Dataset) -> None:
+    def __init__(self, task_cfg: TaskConfig, family: str, data: Dataset, *, dataset: str = "torchvision") -> None:
         from torch.utils.data import DataLoader, TensorDataset
 
         self.task, self.family, self.device = task_cfg, family, data.device
         cpu = data.to("cpu")
-        self.train_set = TensorDataset(cpu.x_train, cpu.y_train)
-        self.valid_loader = DataLoader(TensorDataset(cpu.x_val, cpu.y_val), batch_size=task_cfg.batch_size)
+        if dataset == "torchvision":
+            self.train_set = PILItemDataset(cpu.x_train, cpu.y_train, data.input_shape)
+            valid_set = PILItemDataset(cpu.x_val, cpu.y_val, data.input_shape)
+        else:
+            self.train_set = TensorDataset(cpu.x_train, cpu.y_train)
+            valid_set = TensorDataset(cpu.x_val, cpu.y_val)
+        self.valid_loader = DataLoader(valid_set, batch_size=task_cfg.batch_size)
         self.DataLoader = DataLoader
         self.input_shape, self.n_classes = data.input_shape, data.n_classes
 
@@ -268,7 +324,7 @@ def _run_path(path: str, task_cfg: TaskConfig, family: str, data: Dataset, *, tr
         study.enqueue_trial(params)
     started = time.perf_counter()
     if path == "baseline":
-        study.optimize(BaselineObjective(task_cfg, family, data), n_trials=trials)
+        study.optimize(BaselineObjective(task_cfg, family, data, dataset=baseline_dataset), n_trials=trials)
     elif path == "lrtune":
         study.optimize(Objective(task_cfg, family, data), n_trials=trials)
     else:
@@ -343,7 +399,8 @@ def run_task(task: BenchTask, *, quick: bool, device: str, threads: int, baselin
         "task": task.name, "description": task.description, "dataset": task.dataset, "model": task.model,
         "epochs": n_epochs, "trials": n_trials, "fuse": k, "batch_size": task_cfg.batch_size, "optimizer": task_cfg.optimizer,
         "family": family, "pruner": pruner, "sampler": task_cfg.sampler, "sizes": data.sizes, "matmul_gflops": gflops,
-        **floor, "threads": {"baseline": baseline_threads, "lrtune": threads, "fused": threads}, "repeats": repeats, "paths": {},
+        **floor, "threads": {"baseline": baseline_threads, "lrtune": threads, "fused": threads}, "repeats": repeats,
+        "baseline_dataset": baseline_dataset, "paths": {},
     }
     studies: dict[str, optuna.Study] = {}
     for path in paths:
@@ -394,7 +451,7 @@ def format_table(record: dict[str, Any]) -> str:
     header = ["path", "threads", "trials/min", "x base", "epochs/s", "x base", "best acc", "pruned", "ms/epoch", "x floor"]
     rows = []
     for path, s in record["paths"].items():
-        label = f"fused K={record['fuse']}" if path == "fused" else path
+        label = f"fused K={record['fuse']}" if path == "fused" else f"baseline ({record.get('baseline_dataset', 'tensor')})" if path == "baseline" else path
         rows.append([label, str(record["threads"][path]), f"{s['trials_per_min']:.1f}", f"{s['trials_per_min_x_baseline']:.2f}",
                      f"{s['model_epochs_per_s']:.1f}", f"{s['model_epochs_per_s_x_baseline']:.2f}", f"{s['best_val_accuracy']:.4f}",
                      f"{s['pruned']}/{s['trials']}", f"{s['epoch_s'] * 1e3:.1f}", f"{s['x_floor']:.1f}"])
@@ -440,6 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=1, help="runs per path; wall times are medians (default 1)")
     p.add_argument("--paths", default=",".join(PATHS), help=f"which paths to run (default {','.join(PATHS)})")
     p.add_argument("--storage", choices=("memory", "sqlite"), default="memory", help="Optuna storage of every path (default memory, as the Optuna example)")
+    p.add_argument("--baseline", choices=BASELINE_DATASETS, default=BASELINE_DATASETS[0],
+                   help="baseline input: torchvision (per-item PIL + ToTensor, as the official Optuna example; default) or tensor (TensorDataset)")
     p.add_argument("--no-prune-accounting", dest="prune_accounting", action="store_false", help="skip the unpruned replay of the fused trials")
     return p
 
@@ -476,10 +535,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    global baseline_dataset
+    baseline_dataset = args.baseline
     threads = args.threads or default_threads(device)
     baseline_threads = args.baseline_threads or _DEFAULT_TORCH_THREADS
     log = (lambda msg: None) if args.quick else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    report: dict[str, Any] = {"lrtune_bench": 1, "quick": args.quick, "machine": _machine(device), "tasks": []}
+    report: dict[str, Any] = {"lrtune_bench": 1, "quick": args.quick, "machine": _machine(device), "baseline_dataset": args.baseline, "tasks": []}
     try:
         for name in names:
             record = run_task(TASKS[name], quick=args.quick, device=device, threads=threads, baseline_threads=baseline_threads,
