@@ -30,7 +30,7 @@ from lrtune.train import TrainConfig, TrainResult, train
 
 __all__ = [
     "LR_CURVE_POINTS", "Objective", "downsample", "make_pruner", "make_sampler", "original_trial_number",
-    "run_fused_round_robin", "run_fused_trials", "trial_seed",
+    "run_fused_trials", "trial_seed",
 ]
 
 LR_CURVE_POINTS = 200
@@ -285,39 +285,3 @@ class _GroupHeartbeat:
         self.stopped.set()
         if self.thread is not None:
             self.thread.join()
-
-
-def run_fused_round_robin(
-    runs: list[Any], *, fuse: int, trials: int, timeout: float | None, progress: bool, quota: dict[str, int] | None = None
-) -> None:
-    """``lrtune.study.run_round_robin`` with groups of ``fuse`` trials per family in turn.
-
-    ``runs`` are the CLI's ``FamilyRun``s (``family``, ``study``, ``objective``). A group asks at
-    most the trials the family still misses (``trials`` counted trials; ``quota`` caps what this
-    process runs per family, as for one worker of ``--workers``).
-    """
-    from lrtune.study import _best_value, _progress_bar, counted_trials
-
-    started = time.monotonic()
-    left = {r.family: (quota or {}).get(r.family, trials) for r in runs}
-    total = sum(min(left[r.family], max(0, trials - counted_trials(r.study))) for r in runs)
-    bar = _progress_bar(total, progress)
-    try:
-        while True:
-            ran = False
-            for r in runs:
-                if timeout is not None and time.monotonic() - started > timeout:
-                    return
-                n = min(fuse, left[r.family], trials - counted_trials(r.study))
-                if n <= 0:
-                    continue
-                left[r.family] -= n
-                run_fused_trials(r.study, r.objective, n)
-                ran = True
-                bar.update(n)
-                best = _best_value(r.study)
-                bar.set_postfix_str(f"{r.family}: best {best:.4f}" if best is not None else r.family)
-            if not ran:
-                return
-    finally:
-        bar.close()

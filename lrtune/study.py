@@ -228,13 +228,18 @@ class FamilyRun:
 
 
 def run_round_robin(
-    runs: list[FamilyRun], *, trials: int, timeout: float | None, progress: bool, quota: dict[str, int] | None = None
+    runs: list[FamilyRun], *, trials: int, timeout: float | None, progress: bool,
+    quota: dict[str, int] | None = None, fuse: int = 1,
 ) -> None:
-    """One trial per family in turn until each has ``trials`` counted trials or time is up.
+    """One trial (or, with ``fuse`` > 1, one fused group) per family in turn until each has
+    ``trials`` counted trials or time is up.
 
     ``quota`` (a worker of ``--workers``) caps how many trials this process runs per family, so
-    N workers together run exactly the missing trials.
+    N workers together run exactly the missing trials. A fused group asks at most the trials the
+    family still misses.
     """
+    from lrtune.objective import run_fused_trials
+
     started = time.monotonic()
     left = {r.family: (quota or {}).get(r.family, trials) for r in runs}
     total = sum(min(left[r.family], max(0, trials - counted_trials(r.study))) for r in runs)
@@ -245,12 +250,16 @@ def run_round_robin(
             for r in runs:
                 if timeout is not None and time.monotonic() - started > timeout:
                     return
-                if left[r.family] <= 0 or counted_trials(r.study) >= trials:
+                n = min(fuse, left[r.family], trials - counted_trials(r.study))
+                if n <= 0:
                     continue
-                left[r.family] -= 1
-                r.study.optimize(r.objective, n_trials=1)
+                left[r.family] -= n
+                if fuse > 1:
+                    run_fused_trials(r.study, r.objective, n)
+                else:
+                    r.study.optimize(r.objective, n_trials=1)
                 ran = True
-                bar.update(1)
+                bar.update(n)
                 best = _best_value(r.study)
                 bar.set_postfix_str(f"{r.family}: best {best:.4f}" if best is not None else r.family)
             if not ran:
@@ -355,12 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     code = 0
     try:
-        if run.fuse > 1:  # K trials of a family at once as one stacked model (lrtune.fused)
-            from lrtune.objective import run_fused_round_robin
-
-            run_fused_round_robin(runs, fuse=run.fuse, trials=run.trials, timeout=run.timeout, progress=run.progress, quota=quota)
-        else:
-            run_round_robin(runs, trials=run.trials, timeout=run.timeout, progress=run.progress, quota=quota)
+        # --fuse K: K trials of a family at once as one stacked model (lrtune.fused)
+        run_round_robin(runs, trials=run.trials, timeout=run.timeout, progress=run.progress, quota=quota, fuse=run.fuse)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted — the running trial is marked FAIL; finished trials are kept. "
               "Run the same command again to resume.", file=sys.stderr)
