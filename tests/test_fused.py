@@ -66,11 +66,46 @@ def _assert_same_run(fused_result, solo_result) -> None:
         assert got == pytest.approx(want, rel=1e-4)
 
 
+def _relative_tensor_diff(a: nn.Module, b: nn.Module) -> float:
+    """max over floating-point state tensors of ‖a − b‖₂ / ‖b‖₂ (a tensor-level, not element-level, distance)."""
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    return max(((sa[k].double() - sb[k].double()).norm() / sb[k].double().norm().clamp_min(1e-12)).item()
+               for k in sa if sa[k].is_floating_point())
+
+
+def _assert_same_float32_run(fused_result, solo_result, data, *, fused_model, solo_model) -> None:
+    """Float32 promises: the same predictions up to one example, loss and weights to a relative bound.
+
+    Measured on AMD EPYC (AVX-512) with 1 and 2 torch threads, 3 epochs mlp / 1 epoch cnn1d, the
+    four schedules below: per-epoch accuracies and test accuracy identical; train loss within 3.6e-6
+    relative; per-tensor ‖Δw‖/‖w‖ ≤ 6e-5 (AdamW) and ≤ 1.3e-6 (SGD). The *element-wise* weight
+    difference reached 2.9e-4 with AdamW on 2 threads: AdamW's step lr·m̂/(√v̂ + ε) is invariant to
+    the gradient's scale, so for a weight whose gradient is tiny and noisy early in training (v̂ is
+    small, so m̂/√v̂ swings with the last bits of g), a last-bit difference in g (bmm vs mm, another
+    reduction order on another thread count or ISA) moves that element by up to ~lr per step
+    (lr = 4e-4 here). No element-wise bound
+    holds across kernels, so the bounds are on what a trial reports: accuracies within one example
+    (a prediction at an exact tie may flip), loss within 1e-4 relative and every tensor within 1e-3
+    relative — 16× and 28× the worst drift measured. The float64 tests prove the algorithm exact.
+    """
+    one_val, one_test = 1 / len(data.y_val) + 1e-9, 1 / len(data.y_test) + 1e-9
+    assert len(fused_result.val_accuracies) == len(solo_result.val_accuracies)
+    for got, want in zip(fused_result.val_accuracies, solo_result.val_accuracies):
+        assert abs(got - want) <= one_val
+    assert abs(fused_result.test_accuracy - solo_result.test_accuracy) <= one_test
+    assert fused_result.epochs_run == solo_result.epochs_run
+    assert fused_result.lr_trace == pytest.approx(solo_result.lr_trace, rel=1e-12)
+    for got, want in zip(fused_result.train_losses, solo_result.train_losses):
+        assert got == pytest.approx(want, rel=1e-4)
+    assert _relative_tensor_diff(fused_model, solo_model) < 1e-3
+
+
 def _float64(data):
     return dataclasses.replace(data, **{k: getattr(data, k).double() for k in ("x_train", "x_val", "x_test")})
 
 
-def _check_members(model_name, optimizer, data, *, epochs, dtype, weight_tol):
+def _check_members(model_name, optimizer, data, *, epochs, dtype):
     schedules = _schedules(1.0 if optimizer == "sgd" else 0.02)
     seeds = [101, 102, 103, 104]
     config = TrainConfig(epochs=epochs, batch_size=64, optimizer=optimizer, seed=seeds[0])
@@ -86,8 +121,11 @@ def _check_members(model_name, optimizer, data, *, epochs, dtype, weight_tol):
     for member, seed, schedule in zip(fused, seeds, schedules):
         alone = build(seed)
         solo = train(alone, data, schedule, config=config)  # same seed for init, same batch order
-        _assert_same_run(member.result, solo)
-        assert _max_weight_diff(member.model, alone) < weight_tol
+        if dtype == torch.float64:
+            _assert_same_run(member.result, solo)
+            assert _max_weight_diff(member.model, alone) < TOL
+        else:
+            _assert_same_float32_run(member.result, solo, data, fused_model=member.model, solo_model=alone)
 
 
 @pytest.mark.parametrize("model_name", ["mlp", "cnn1d"])
@@ -95,20 +133,22 @@ def _check_members(model_name, optimizer, data, *, epochs, dtype, weight_tol):
 def test_members_equal_their_solo_runs(model_name, optimizer, digits, mnist1d_small):
     """The algorithm: in float64 a member's run is its solo run (same init, batches, schedule)."""
     data = _float64(digits if model_name == "mlp" else mnist1d_small)
-    _check_members(model_name, optimizer, data, epochs=3, dtype=torch.float64, weight_tol=TOL)
+    _check_members(model_name, optimizer, data, epochs=3, dtype=torch.float64)
 
 
-@pytest.mark.parametrize("model_name, optimizer, epochs", [("mlp", "sgd", 3), ("mlp", "adamw", 3), ("cnn1d", "sgd", 1)])
+@pytest.mark.parametrize("model_name, optimizer, epochs",
+                         [("mlp", "sgd", 3), ("mlp", "adamw", 3), ("cnn1d", "sgd", 1), ("cnn1d", "adamw", 1)])
 def test_float32_members_match_their_solo_runs(model_name, optimizer, epochs, digits, mnist1d_small):
     """In float32 the stacked kernels round differently (bmm vs mm, im2col GEMM vs oneDNN conv).
 
-    That stays ~1e-7 until a ReLU input within rounding of 0 flips sign in one run and not the
-    other, which changes that step's gradient by O(gradient); BatchNorm nets over many steps then
-    drift apart (as two unfused runs on different thread counts do). So float32 is checked on runs
-    short enough that no flip happens; the float64 test above checks the full runs.
+    Rounding differences stay ~1e-7 until a ReLU input within rounding of 0 flips sign in one run
+    and not the other, or AdamW amplifies a last-bit gradient difference (see
+    `_assert_same_float32_run`); BatchNorm nets over many steps then drift apart, as two unfused runs
+    on different thread counts or CPUs do. So float32 is checked on short runs and on what a trial
+    reports; the float64 test above proves the full runs equal to 1e-5.
     """
     data = digits if model_name == "mlp" else dataclasses.replace(mnist1d_small, x_train=mnist1d_small.x_train[:256], y_train=mnist1d_small.y_train[:256])
-    _check_members(model_name, optimizer, data, epochs=epochs, dtype=torch.float32, weight_tol=TOL)
+    _check_members(model_name, optimizer, data, epochs=epochs, dtype=torch.float32)
 
 
 def test_pruned_member_leaves_and_the_rest_are_unchanged(digits):
@@ -265,9 +305,11 @@ def test_fused_trials_are_normal_trials(digits, tmp_path):
     assert set(trials[0].user_attrs) == set(plain.trials[0].user_attrs) | {"data_seed", "fuse_group"}
     # the group's first member is exactly the trial the unfused objective runs
     assert plain.trials[0].params == trials[0].params
+    # (float32 on both sides: equal up to one example, see _assert_same_float32_run)
     for epoch, value in plain.trials[0].intermediate_values.items():
-        assert trials[0].intermediate_values[epoch] == pytest.approx(value, abs=TOL)
-    assert trials[0].user_attrs["test_accuracy"] == pytest.approx(plain.trials[0].user_attrs["test_accuracy"], abs=TOL)
+        assert trials[0].intermediate_values[epoch] == pytest.approx(value, abs=1 / len(digits.y_val) + 1e-9)
+    assert trials[0].user_attrs["test_accuracy"] == pytest.approx(plain.trials[0].user_attrs["test_accuracy"],
+                                                                  abs=1 / len(digits.y_test) + 1e-9)
 
 
 def test_fused_diverged_trial_is_complete_with_a_finite_value(digits):
