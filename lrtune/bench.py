@@ -278,6 +278,7 @@ class BaselineObjective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         from lrtune.objective import trial_seed
+        from lrtune.pruning import may_prune
         from lrtune.spaces import suggest_schedule
         from lrtune.train import TrainConfig, build_optimizer
 
@@ -309,7 +310,7 @@ class BaselineObjective:
             accuracy = correct / len(self.valid_loader.dataset)
             scheduler.epoch_end(accuracy)
             trial.report(accuracy, epoch)
-            if trial.should_prune():
+            if may_prune(epoch, task.epochs) and trial.should_prune():
                 raise optuna.TrialPruned()
         return accuracy if math.isfinite(accuracy) else 0.0
 

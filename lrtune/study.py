@@ -190,9 +190,10 @@ def finished_trials(study: optuna.Study) -> int:
 
 def _write_study_note(study: optuna.Study, task: TaskConfig, family: str) -> None:
     from lrtune import notes
+    from lrtune.pruning import pruning_start
     from lrtune.spaces import search_space
 
-    pruner_text = task.pruner if task.pruner == "none" else f"{task.pruner} (not before epoch {max(1, task.epochs // 2)})"
+    pruner_text = task.pruner if task.pruner == "none" else f"{task.pruner} (only at epochs {pruning_start(task.epochs)}–{task.epochs - 1})"
     markdown = notes.study_note_markdown(
         study.user_attrs["lrtune_config"], family, FAMILY_FORMULAS[family],
         search_space(family, lr=task.lr_range, warmup=task.warmup_range), pruner_text, f"{task.sampler} (seeded)",
