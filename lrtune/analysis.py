@@ -741,8 +741,9 @@ def verdict_from_confirmations(
     """The verdict for one task from its confirmation runs (``kind == "confirm"``).
 
     Uses the ``test_accuracy`` of COMPLETE confirmation trials, one sample per family, and
-    :func:`lrtune.stats.verdict` (leader by median; wins only if, against every other family,
-    the Holm-corrected exact interval for P(leader > other) excludes ½ and P̂ ≥ ``min_effect``).
+    :func:`lrtune.stats.verdict` (leader by median; two-sided tests, paired on per-seed
+    differences when every family ran the same seeds, Holm; wins only if every other family is
+    separated, with P̂(leader > other) ≥ ``min_effect``), worded with each family's search trials.
     ``task`` may be omitted when the frame holds one task. Raises :class:`AnalysisError` when
     there are no confirmation runs, or fewer than two confirmed families.
     """

@@ -270,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--storage", default="sqlite:///studies/prune_accounting.db", help="Optuna storage URL (default sqlite:///studies/prune_accounting.db)")
     parser.add_argument("--no-search", action="store_true", help="don't run or resume the search; only replay what the storage holds")
     parser.add_argument("--policy", action="append", choices=POLICIES, help="policies to replay offline (default: all)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for the replays (default: torch's)")
     parser.add_argument("--study-args", default="", help="extra arguments for python -m lrtune.study, e.g. '--dataset digits --epochs 6'")
     return parser
 
@@ -277,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import shlex
 
-    from lrtune.config import FAMILIES
+    from lrtune.schedules import FAMILIES
     from lrtune.storage import open_storage
 
     parser = build_parser()
@@ -308,6 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not summaries:
         print(f"lrtune.prune_accounting: error: no lrtune search study of {', '.join(families)} in {args.storage}", file=sys.stderr)
         return 2
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     policies = args.policy or list(POLICIES)
     accounts: list[FamilyAccount] = []
     for summary in sorted(summaries, key=lambda s: families.index(s.user_attrs["lrtune_family"])):
