@@ -18,8 +18,9 @@ that removed a family's best configuration:
    rule the search ran: judged at epochs ⌈E/2⌉..E−1) and ``median-decay`` (the same, but a
    trial is not judged before its own LR has begun to decay: the first epoch ≥ ⌈E/2⌉ whose
    end-of-epoch multiplier is below 99 % of its peak, see :func:`decay_start_epoch`; a
-   schedule that never decays is judged from ⌈E/2⌉). The replayed ``median`` must reproduce
-   the search's own decisions, which checks the replay.
+   schedule that never decays is judged from ⌈E/2⌉), and ``median-legacy`` (lrtune's rule
+   before: from ⌊E/2⌋, final epoch included). The replayed ``median`` must reproduce the
+   search's own decisions, which checks the replay.
 
 ``python -m lrtune.prune_accounting --family step,wsd,cosine,onecycle --trials 12`` (also
 ``python -m lrtune.bench --prune-accounting ...``) prints the table; ``--no-search`` only replays
@@ -48,7 +49,7 @@ __all__ = [
     "replay_pruned_trials", "simulate_policy",
 ]
 
-POLICIES: tuple[str, ...] = ("median", "median-decay")
+POLICIES: tuple[str, ...] = ("median", "median-decay", "median-legacy")
 REPLAY_SUFFIX = ":unpruned"
 
 
@@ -72,6 +73,8 @@ def first_judged_epoch(policy: str, schedule: Schedule, epochs: int, steps_per_e
     if policy == "median-decay":
         decay = decay_start_epoch(schedule, epochs, steps_per_epoch)
         return start if decay is None else max(start, decay)
+    if policy == "median-legacy":
+        return max(1, epochs // 2)
     raise ValueError(f"unknown policy {policy!r}; valid: {', '.join(POLICIES)}")
 
 
@@ -161,24 +164,29 @@ def replay_pruned_trials(
 
 
 def simulate_policy(trials: Sequence[ReplayedTrial], policy: str, *, epochs: int, steps_per_epoch: int,
-                    n_startup_trials: int = 5) -> dict[int, int]:
+                    n_startup_trials: int = 5) -> dict[int, tuple[int, bool]]:
     """Replay ``policy`` on the trials' full curves, in trial order, through Optuna's
     ``MedianPruner(n_startup_trials, n_warmup_steps=⌈E/2⌉)``; returns {trial number: epochs it
-    would have run} (E = not pruned)."""
+    would have run, whether it was pruned)}. ``median-legacy`` is the rule lrtune had before
+    :mod:`lrtune.pruning`: from epoch ⌊E/2⌋ on, the final epoch included (a trial pruned at
+    epoch E had run its whole budget and lost its score)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=pruning_start(epochs))
+    legacy = policy == "median-legacy"
+    warmup = max(1, epochs // 2) if legacy else pruning_start(epochs)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=warmup)
     study = optuna.create_study(direction="maximize", pruner=pruner)
-    ran: dict[int, int] = {}
+    ran: dict[int, tuple[int, bool]] = {}
     for item in trials:
         trial = study.ask()
         first = first_judged_epoch(policy, item.schedule, epochs, steps_per_epoch)
-        ran[item.number] = epochs
+        ran[item.number] = (epochs, False)
         for epoch, value in enumerate(item.curve[:epochs], start=1):
             trial.report(value, epoch)
-            if epoch >= first and may_prune(epoch, epochs) and trial.should_prune():
-                ran[item.number] = epoch
+            allowed = epoch >= first and (legacy or may_prune(epoch, epochs))
+            if allowed and trial.should_prune():
+                ran[item.number] = (epoch, True)
                 break
-        if ran[item.number] < epochs:
+        if ran[item.number][1]:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(trial, item.curve[epochs - 1])
@@ -203,6 +211,7 @@ class FamilyAccount:
     rank_of_kept: int  # rank (1 = best) of the kept best among all unpruned finals
     max_prefix_diff: float  # replay vs the pruned run over the epochs both ran (0 = exact)
     matches_search: bool | None = None  # the replayed policy reproduces the search's own pruning
+    pruned_at_final: int = 0  # pruned after running all E epochs (only the legacy rule does that)
 
     @property
     def drop_points(self) -> float:
@@ -218,38 +227,39 @@ def account_family(family: str, trials: Sequence[ReplayedTrial], *, epochs: int,
     """The account of the search as it ran (``policy=None``) or as ``policy`` would have run it."""
     finals = {t.number: t.curve[epochs - 1] for t in trials}
     if policy is None:
-        ran = {t.number: t.epochs_run if t.pruned else epochs for t in trials}
+        ran = {t.number: (t.epochs_run if t.pruned else epochs, t.pruned) for t in trials}
         label = "as run"
     else:
         ran = simulate_policy(trials, policy, epochs=epochs, steps_per_epoch=steps_per_epoch)
         label = policy
-    kept = {n: v for n, v in finals.items() if ran[n] >= epochs}
+    kept = {n: v for n, v in finals.items() if not ran[n][1]}
     best_n = max(finals, key=lambda n: (finals[n], -n))
     kept_n = max(kept, key=lambda n: (kept[n], -n)) if kept else best_n
     ordered = sorted(finals.values(), reverse=True)
     prefix = [max((abs(a - b) for a, b in zip(t.curve, t.reported)), default=0.0) for t in trials if t.pruned]
     account = FamilyAccount(
-        family=family, policy=label, trials=len(trials), pruned=sum(ran[n] < epochs for n in ran),
-        epochs_run=sum(ran.values()), epochs_unpruned=epochs * len(trials),
-        best_unpruned=finals[best_n], best_unpruned_trial=best_n, best_was_pruned=ran[best_n] < epochs,
+        family=family, policy=label, trials=len(trials), pruned=sum(p for _, p in ran.values()),
+        epochs_run=sum(e for e, _ in ran.values()), epochs_unpruned=epochs * len(trials),
+        best_unpruned=finals[best_n], best_unpruned_trial=best_n, best_was_pruned=ran[best_n][1],
         best_kept=kept.get(kept_n, math.nan), best_kept_trial=kept_n,
         rank_of_kept=1 + sum(v > kept.get(kept_n, -math.inf) for v in ordered),
         max_prefix_diff=max(prefix, default=0.0),
+        pruned_at_final=sum(p and e == epochs for e, p in ran.values()),
     )
     if policy == "median":
-        actual = {t.number: t.epochs_run if t.pruned else epochs for t in trials}
+        actual = {t.number: (t.epochs_run if t.pruned else epochs, t.pruned) for t in trials}
         account.matches_search = actual == ran
     return account
 
 
 def format_table(accounts: Sequence[FamilyAccount]) -> str:
     """The accounts as a markdown table."""
-    head = ("| family | policy | trials | pruned | epochs run | saved | best unpruned (trial) | was it pruned? "
-            "| best kept (trial) | rank of kept | drop (points) |")
-    rows = [head, "|" + "---|" * 11]
+    head = ("| family | policy | trials | pruned | at final epoch | epochs run | saved | best unpruned (trial) "
+            "| was it pruned? | best kept (trial) | rank of kept | drop (points) |")
+    rows = [head, "|" + "---|" * 12]
     for a in accounts:
         rows.append(
-            f"| {a.family} | {a.policy} | {a.trials} | {a.pruned} | {a.epochs_run}/{a.epochs_unpruned} | {a.saved:.0%} "
+            f"| {a.family} | {a.policy} | {a.trials} | {a.pruned} | {a.pruned_at_final} | {a.epochs_run}/{a.epochs_unpruned} | {a.saved:.0%} "
             f"| {a.best_unpruned:.4f} (#{a.best_unpruned_trial}) | {'**yes**' if a.best_was_pruned else 'no'} "
             f"| {a.best_kept:.4f} (#{a.best_kept_trial}) | {a.rank_of_kept} | {a.drop_points:.2f} |"
         )
