@@ -144,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=2000, help="replicates per cell (default 2000)")
     parser.add_argument("--rho", type=float, default=None, help="seed correlation for the power table (default: measured from --storage, else 0.5)")
     parser.add_argument("--storage", default=None, help="measure the seed correlation from the confirmation runs in this storage")
+    parser.add_argument("--null-rho", type=float, default=0.0, help="seed correlation in the null simulation (default 0)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.reps < 1:
@@ -162,12 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rho is None:
             rho = min(max(measured["icc"], 0.0), 0.95)
     rho = 0.5 if rho is None else rho
-    if not 0.0 <= rho < 1.0:
+    if not (0.0 <= rho < 1.0 and 0.0 <= args.null_rho < 1.0):
         print(f"lrtune.simulate: error: --rho must be in [0, 1), but got {rho}", file=sys.stderr)
         return 2
     for paired in (True, False):
-        table = false_winner_rates(range(2, 9), range(3, 11), paired=paired, reps=args.reps, seed=args.seed)
-        print(f"\nfalse-winner rate, all families equal ({'paired' if paired else 'unpaired'}; {args.reps} replicates per cell)")
+        table = false_winner_rates(range(2, 9), range(3, 11), paired=paired, reps=args.reps, seed=args.seed, rho=args.null_rho)
+        print(f"\nfalse-winner rate, all families equal ({'paired' if paired else 'unpaired'}, ρ = {args.null_rho:g}; "
+              f"{args.reps} replicates per cell)")
         print(markdown(table.rename_axis(index="families \\ seeds")))
     print(f"\nold rule (one-sided test of the data-chosen leader), 2 families, 8 seeds: "
           f"{one_sided_leader_rate(n_seeds=8, reps=args.reps * 2, seed=args.seed):.3f}")

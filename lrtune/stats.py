@@ -1,15 +1,20 @@
 """Pure statistics behind lrtune's verdict: numpy and scipy (pandas only for the verdict's table).
 
-Three ideas live here.
+Four ideas live here.
 
 * **Expected maximum after n trials** (Dodge et al. 2019, "Show Your Work"): how good a family
   looks after a search budget of n trials, estimated from the N trials that were run.
 * **Effect size P(A > B)** (the probability that a random run of family A beats a random run of
-  family B; Mann–Whitney U / (n·m)) with an *exact* interval and an exact one-sided p-value, and
-  Holm's step-down correction for comparing the leader with every other family.
-* **The verdict rule**: the leader (best median confirmed score) wins only when it is separated
-  from *every* other family; otherwise the result is "inconclusive between ..." naming the
-  leading group.
+  family B; Mann–Whitney U / (n·m)) with an *exact* interval, and, on paired seeds, the share
+  of seeds A wins and the median paired difference with its sign-test interval.
+* **Two-sided tests** for one comparison: the exact sign-flip Wilcoxon signed-rank test of
+  per-seed differences when every family ran the same seeds (paired), else the exact
+  Mann–Whitney test (unpaired); Holm's step-down correction over the leader's comparisons.
+* **The verdict rule**: the leader (best median confirmed score) is chosen from the data, so
+  its tests are two-sided; it wins only when it is separated from *every* other family,
+  otherwise the result is "inconclusive between ..." naming the leading group. With all
+  families equal a winner is named at most α of the time (``lrtune.simulate`` checks 2–8
+  families × 3–10 seeds through :func:`decide`, which shares the tests and the rule).
 
 All functions take plain sequences of finite floats and raise ``ValueError`` ("must ..., but
 got ...") on bad input.
