@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--weight-decay", type=float, help="weight decay (default 5e-4)")
     add("--lr-range", type=_lr_range, help="peak LR search range LOW,HIGH (default: 1e-3,1 for sgd, 1e-5,1e-2 for adamw)")
     add("--sampler", help=f"one of {', '.join(SAMPLERS)} (default tpe)")
-    add("--pruner", help=f"one of {', '.join(PRUNERS)} (default median, not before half the epochs)")
+    add("--pruner", help=f"one of {', '.join(PRUNERS)} (default median; only at epochs ⌈E/2⌉..E−1)")
     add("--storage", help="Optuna storage URL (default sqlite:///studies/lrtune.db)")
     add("--study-name", help="base study name; each family's study is '<name>-<family>' (default '<dataset>-<model>')")
     add("--seed", type=int, help="base seed of samplers, splits and trials (default 0)")
