@@ -309,6 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code != 0:
             return code
     try:
+        if args.no_search:  # only read what is there: a missing SQLite file is an error, never created
+            from lrtune.analyze import open_storage as open_existing
+
+            open_existing(args.storage)
         storage = open_storage(args.storage, heartbeat=False)
     except Exception as exc:  # noqa: BLE001 — a one-line error, never a traceback
         print(f"lrtune.prune_accounting: error: {exc}", file=sys.stderr)

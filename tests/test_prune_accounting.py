@@ -67,3 +67,5 @@ def test_replay_of_a_real_search(tmp_path, capsys):
     assert len(optuna.load_study(study_name="digits-mlp-cosine:unpruned", storage=url).trials) <= pruned
     assert pa.main(["--family", "bogus"]) == 2
     assert "valid: constant" in capsys.readouterr().err
+    missing = tmp_path / "missing.db"
+    assert pa.main(["--storage", f"sqlite:///{missing}", "--no-search"]) == 2 and not missing.exists()
