@@ -484,7 +484,7 @@ def _machine(device: str) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Trials per minute: the usual Optuna + PyTorch loop vs lrtune's normal and fused paths.")
-    p.add_argument("--prune-accounting", action="store_true", help="replay a pruned search unpruned per family instead (python -m lrtune.prune_accounting; its options follow)")
+    p.add_argument("--prune-accounting", dest="prune_accounting_cli", action="store_true", help="replay a pruned search unpruned per family instead (python -m lrtune.prune_accounting; its options follow)")
     p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated tasks (default all: {', '.join(TASKS)})")
     p.add_argument("--quick", action="store_true", help="tiny trial counts, epochs and data (for tests)")
     p.add_argument("--json", dest="json_path", help="also write the measurements as JSON to this file")

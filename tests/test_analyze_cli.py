@@ -238,7 +238,7 @@ def test_study_then_analyze_confirm_end_to_end(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'studies' / 'lrtune.db'}"
     (tmp_path / "studies").mkdir()
     assert study_main(["--dataset", "digits", "--model", "mlp", "--epochs", "4", "--family", "cosine,constant",
-                       "--trials", "6", "--sampler", "random", "--storage", url, "--threads", "1",
+                       "--trials", "6", "--sampler", "random", "--storage", url,
                        "--artifact-dir", str(tmp_path / "artifacts"), "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["--storage", url, "--confirm", "2"]) == 0

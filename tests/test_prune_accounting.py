@@ -48,8 +48,8 @@ def test_policies_on_known_curves():
 @pytest.mark.slow
 def test_replay_of_a_real_search(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'a.db'}"
-    args = ["--family", "cosine,step", "--trials", "8", "--storage", url, "--threads", "1",
-            "--study-args", "--dataset digits --epochs 4 --batch-size 128 --sampler random --lr-range 1e-4,3 --no-progress --threads 1"]
+    args = ["--family", "cosine,step", "--trials", "8", "--storage", url,
+            "--study-args", "--dataset digits --epochs 4 --batch-size 128 --sampler random --lr-range 1e-4,3 --no-progress"]
     assert pa.main(args) == 0
     out = capsys.readouterr().out
     assert "| cosine | as run | 8 |" in out and "| step | median-legacy | 8 |" in out

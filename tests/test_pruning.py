@@ -45,7 +45,7 @@ def test_no_pruned_trial_ran_fewer_than_half_or_all_of_its_epochs(tmp_path, extr
     families = ("step", "cosine", "wsd")
     code = study_main(["--dataset", "digits", "--epochs", str(epochs), "--batch-size", "128", "--no-progress",
                        "--family", ",".join(families), "--trials", "8", "--sampler", "random", "--lr-range", "1e-4,3",
-                       "--storage", url, "--no-artifacts", "--threads", "1", *extra])
+                       "--storage", url, "--no-artifacts", *extra])
     assert code == 0
     pruned = 0
     for family in families:
