@@ -121,7 +121,9 @@ def seed_correlation(scores: np.ndarray) -> dict[str, float]:
 
 def _confirmation_matrix(storage: str) -> tuple[np.ndarray, list[str]]:
     from lrtune import analysis
-    from lrtune.analyze import open_storage  # read-only: a missing file is an error, never created
+    from lrtune.analyze import (
+        open_storage,  # read-only: a missing file is an error, never created
+    )
 
     df = analysis.load_trials(open_storage(storage))
     conf = analysis._kind(df, "confirm")
