@@ -150,14 +150,8 @@ def default_out_dir(url: str) -> Path:
 
 
 def _run_confirmations(url: str, studies: list[str], k: int) -> None:
-    try:
-        from lrtune.confirm import run_confirmations
-    except ImportError as exc:
-        missing = getattr(exc, "name", None)
-        if missing not in (None, "lrtune.confirm") and "run_confirmations" not in str(exc):
-            raise
-        raise StorageError("--confirm needs lrtune.confirm.run_confirmations, which this "
-                           "installation does not provide yet") from None
+    from lrtune.confirm import run_confirmations
+
     try:
         run_confirmations(url, studies, k)
     except ValueError as exc:  # bad input, by the project's convention; bugs keep a traceback

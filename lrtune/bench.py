@@ -278,6 +278,7 @@ class BaselineObjective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         from lrtune.objective import trial_seed
+        from lrtune.pruning import may_prune
         from lrtune.spaces import suggest_schedule
         from lrtune.train import TrainConfig, build_optimizer
 
@@ -309,7 +310,7 @@ class BaselineObjective:
             accuracy = correct / len(self.valid_loader.dataset)
             scheduler.epoch_end(accuracy)
             trial.report(accuracy, epoch)
-            if trial.should_prune():
+            if may_prune(epoch, task.epochs) and trial.should_prune():
                 raise optuna.TrialPruned()
         return accuracy if math.isfinite(accuracy) else 0.0
 
@@ -483,6 +484,7 @@ def _machine(device: str) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Trials per minute: the usual Optuna + PyTorch loop vs lrtune's normal and fused paths.")
+    p.add_argument("--prune-accounting", dest="prune_accounting_cli", action="store_true", help="replay a pruned search unpruned per family instead (python -m lrtune.prune_accounting; its options follow)")
     p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated tasks (default all: {', '.join(TASKS)})")
     p.add_argument("--quick", action="store_true", help="tiny trial counts, epochs and data (for tests)")
     p.add_argument("--json", dest="json_path", help="also write the measurements as JSON to this file")
@@ -511,6 +513,11 @@ def default_threads(device: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; prints one table per task (and writes JSON with ``--json``). Returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--prune-accounting" in argv:  # the pruning replay lives in lrtune.prune_accounting
+        from lrtune import prune_accounting
+
+        return prune_accounting.main([a for a in argv if a != "--prune-accounting"])
     args = build_parser().parse_args(argv)
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = [n for n in names if n not in TASKS]

@@ -44,6 +44,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from lrtune.pruning import pruning_start
+
 __all__ = [
     "DEFAULT_ARTIFACT_DIR",
     "VERDICT_HEADING",
@@ -171,10 +173,10 @@ def _pruning_text(pruner: str, epochs: Any) -> str:
     """How pruning works here and why it is biased."""
     if pruner.strip().lower() in _NO_PRUNER:
         return "No pruning: every trial runs all its epochs, so trial values are comparable scores."
-    half = f" (epoch {math.ceil(epochs / 2)} of {epochs})" if isinstance(epochs, int) else ""
+    half = f" (epoch {pruning_start(epochs)} of {epochs})" if isinstance(epochs, int) and epochs >= 1 else ""
     return (
         "Pruning compares trials **of this family only** (one study per family), at equal "
-        f"epochs, and never before half the epochs{half}. It is still biased against schedules "
+        f"epochs, never before half the epochs{half} and never at the final epoch. It is still biased against schedules "
         "that keep the LR high until late (constant, wsd, sgdr, step, plateau): they look worse "
         "mid-run and catch up in the final decay. A pruned trial's value is its last "
         "intermediate value, **not** a final score — the verdict comes from unpruned, "

@@ -24,6 +24,7 @@ import optuna
 from lrtune.config import TaskConfig
 from lrtune.data import Dataset
 from lrtune.models import build_model
+from lrtune.pruning import make_pruner, may_prune
 from lrtune.schedules import Schedule
 from lrtune.spaces import suggest_schedule
 from lrtune.train import TrainConfig, TrainResult, train
@@ -66,22 +67,6 @@ def downsample(values: list[float] | np.ndarray, points: int = LR_CURVE_POINTS) 
         return [], []
     steps = np.unique(np.linspace(0, len(values) - 1, min(points, len(values))).round().astype(int))
     return steps.tolist(), values[steps].tolist()
-
-
-def make_pruner(name: str, *, epochs: int) -> optuna.pruners.BasePruner:
-    """The pruner for one family's study; never prunes before half the epochs (DESIGN.md §5).
-
-    Pruning compares trials at equal epochs, which is biased against schedules that keep the LR
-    high until late; waiting until half the budget and pruning only within a family limits that.
-    """
-    half = max(1, epochs // 2)
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=half)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=half, max_resource=epochs, reduction_factor=3)
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    raise ValueError(f"unknown pruner {name!r}; valid: median, hyperband, none")
 
 
 def make_sampler(name: str, *, seed: int) -> optuna.samplers.BaseSampler:
@@ -151,7 +136,7 @@ class Objective:
 
         def report(epoch_result) -> bool:
             trial.report(epoch_result.val_accuracy, epoch_result.epoch)
-            return trial.should_prune()
+            return may_prune(epoch_result.epoch, config.epochs) and trial.should_prune()
 
         result = train(model, self.data, schedule, config=config, on_epoch_end=report)
         record_trial(trial, self.family, seed, result, seconds=time.perf_counter() - started)
@@ -218,7 +203,7 @@ def run_fused_trials(study: optuna.Study, objective: Objective, k: int, *, mode:
 
         def report(index: int, epoch_result) -> bool:
             trials[index].report(epoch_result.val_accuracy, epoch_result.epoch)
-            return trials[index].should_prune()
+            return may_prune(epoch_result.epoch, config.epochs) and trials[index].should_prune()
 
         def tell(member) -> None:
             trial, result = trials[member.index], member.result

@@ -1,15 +1,20 @@
 """Pure statistics behind lrtune's verdict: numpy and scipy (pandas only for the verdict's table).
 
-Three ideas live here.
+Four ideas live here.
 
 * **Expected maximum after n trials** (Dodge et al. 2019, "Show Your Work"): how good a family
   looks after a search budget of n trials, estimated from the N trials that were run.
 * **Effect size P(A > B)** (the probability that a random run of family A beats a random run of
-  family B; Mann–Whitney U / (n·m)) with an *exact* interval and an exact one-sided p-value, and
-  Holm's step-down correction for comparing the leader with every other family.
-* **The verdict rule**: the leader (best median confirmed score) wins only when it is separated
-  from *every* other family; otherwise the result is "inconclusive between ..." naming the
-  leading group.
+  family B; Mann–Whitney U / (n·m)) with an *exact* interval, and, on paired seeds, the share
+  of seeds A wins and the median paired difference with its sign-test interval.
+* **Two-sided tests** for one comparison: the exact sign-flip Wilcoxon signed-rank test of
+  per-seed differences when every family ran the same seeds (paired), else the exact
+  Mann–Whitney test (unpaired); Holm's step-down correction over the leader's comparisons.
+* **The verdict rule**: the leader (best median confirmed score) is chosen from the data, so
+  its tests are two-sided; it wins only when it is separated from *every* other family,
+  otherwise the result is "inconclusive between ..." naming the leading group. With all
+  families equal a winner is named at most α of the time (``lrtune.simulate`` checks 2–8
+  families × 3–10 seeds through :func:`decide`, which shares the tests and the rule).
 
 All functions take plain sequences of finite floats and raise ``ValueError`` ("must ..., but
 got ...") on bad input.
@@ -17,9 +22,10 @@ got ...") on bad input.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-import math
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -27,17 +33,30 @@ from scipy import optimize, special
 from scipy import stats as _sps
 
 __all__ = [
+    "EXACT_MAX_PAIRS",
+    "EXACT_MAX_SIGNS",
+    "Verdict",
+    "decide",
+    "design_text",
     "expected_max",
     "expected_max_curve",
+    "format_effect",
+    "format_interval",
+    "holm",
+    "lehmann_u_distribution",
+    "median_difference_interval",
+    "paired_pvalue",
+    "paired_superiority",
     "prob_superiority",
+    "seeds_needed",
+    "separation",
+    "shift_interval",
+    "signed_ranks",
+    "smallest_pvalue",
     "superiority_interval",
     "superiority_pvalue",
-    "lehmann_u_distribution",
-    "holm",
-    "Verdict",
+    "unpaired_pvalue",
     "verdict",
-    "format_interval",
-    "EXACT_MAX_PAIRS",
 ]
 
 #: Largest n·m for which intervals and p-values are exact (above it: bootstrap / asymptotic).
@@ -312,6 +331,208 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
+# two-sided tests for one comparison: paired (sign-flip) and unpaired (Mann–Whitney)
+# --------------------------------------------------------------------------------------------
+
+#: Paired tests enumerate all 2^n sign vectors up to this many pairs (above: Monte Carlo).
+EXACT_MAX_SIGNS = 16
+_MC_SIGNS = 2**16  # random sign vectors (seeded) for more pairs than EXACT_MAX_SIGNS
+_CHUNK = 2**22  # elements of one (replicates × sign vectors) block
+
+
+@cache
+def _sign_vectors(n: int) -> np.ndarray:
+    """All 2^n vectors of ±1 (n ≤ EXACT_MAX_SIGNS), else 1 + _MC_SIGNS seeded ones (the first
+    is all +1, the observed arrangement), as a float array of shape (rows, n)."""
+    if n <= EXACT_MAX_SIGNS:
+        bits = (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1
+        return 1.0 - 2.0 * bits
+    rng = np.random.default_rng(20240611)
+    signs = 1.0 - 2.0 * rng.integers(0, 2, size=(_MC_SIGNS, n))
+    return np.vstack([np.ones((1, n)), signs])
+
+
+def signed_ranks(d: np.ndarray) -> np.ndarray:
+    """Pratt signed ranks along the last axis: rank |d| (midranks for ties, zeros included in
+    the ranking), then multiply by sign(d), so a zero difference scores 0.
+
+    |d| is rounded to 12 decimals first, so differences of accuracies that are equal in exact
+    arithmetic (0.953 − 0.948 and 0.958 − 0.953) tie instead of being ordered by rounding error.
+    """
+    d = np.asarray(d, dtype=float)
+    ranks = _sps.rankdata(np.round(np.abs(d), 12), axis=-1)
+    return np.sign(d) * ranks
+
+
+def _signed_rank_pvalues(d: np.ndarray) -> np.ndarray:
+    """Two-sided sign-flip p-values of T = Σ signed ranks, along the last axis of ``d``.
+
+    Under "no difference" each per-seed difference is as likely to be +d as −d, so all 2^n
+    sign vectors ε are equally likely and p = #{ε : |Σ ε_i r_i| ≥ |Σ r_i|} / 2^n (exact; the
+    conditional distribution given the observed |d| handles ties and zeros). Above
+    ``EXACT_MAX_SIGNS`` pairs, p = (1 + #hits among 2^16 seeded random ε) / (1 + 2^16).
+    """
+    r = signed_ranks(d)
+    lead_shape, n = r.shape[:-1], r.shape[-1]
+    flat = r.reshape(-1, n)
+    signs = _sign_vectors(n)
+    out = np.empty(flat.shape[0])
+    chunk = max(1, _CHUNK // signs.shape[0])
+    for start in range(0, flat.shape[0], chunk):
+        block = flat[start:start + chunk]
+        observed = np.abs(block.sum(axis=1))
+        permuted = np.abs(block @ signs.T)  # the first exact row is all −1; |·| is symmetric
+        hits = (permuted >= observed[:, None] - 1e-9).sum(axis=1)
+        out[start:start + chunk] = hits / signs.shape[0]
+    return out.reshape(lead_shape)
+
+
+def _mann_whitney_pvalues(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """Two-sided Mann–Whitney p-values and U/(n·m) along the last axes (exact when n·m ≤
+    EXACT_MAX_PAIRS: scipy's exact null, no tie correction, conservative with ties)."""
+    method = "exact" if a.shape[-1] * b.shape[-1] <= EXACT_MAX_PAIRS else "asymptotic"
+    result = _sps.mannwhitneyu(a, b, axis=-1, alternative="two-sided", method=method)
+    return np.asarray(result.pvalue, dtype=float), np.asarray(result.statistic) / (a.shape[-1] * b.shape[-1]), method
+
+
+def paired_pvalue(a: Sequence[float], b: Sequence[float]) -> tuple[float, str]:
+    """Two-sided exact sign-flip (Wilcoxon signed-rank, Pratt zeros) p-value of a − b per seed.
+
+    ``a[i]`` and ``b[i]`` must come from the same seed. With n pairs the smallest possible
+    value is 2/2^n (0.0625 for 5 pairs, 0.0078 for 8). Returns (p, "exact" or "monte-carlo").
+    """
+    a_arr, b_arr = _as_scores(a, "a"), _as_scores(b, "b")
+    if a_arr.size != b_arr.size:
+        raise ValueError(f"paired samples must have equal sizes, but got {a_arr.size} and {b_arr.size}")
+    method = "exact" if a_arr.size <= EXACT_MAX_SIGNS else "monte-carlo"
+    return float(_signed_rank_pvalues(a_arr - b_arr)), method
+
+
+def unpaired_pvalue(a: Sequence[float], b: Sequence[float]) -> tuple[float, str]:
+    """Two-sided Mann–Whitney p-value (exact when n·m ≤ EXACT_MAX_PAIRS), and its method."""
+    a_arr, b_arr = _as_scores(a, "a"), _as_scores(b, "b")
+    p, _, method = _mann_whitney_pvalues(a_arr, b_arr)
+    return float(p), method
+
+
+def paired_superiority(a: Sequence[float], b: Sequence[float]) -> float:
+    """P̂(A > B) on paired seeds: the share of seeds where A beats B (ties count ½)."""
+    d = _as_scores(a, "a") - _as_scores(b, "b")
+    return float(np.mean((d > 0) + 0.5 * (d == 0)))
+
+
+def smallest_pvalue(n_a: int, n_b: int, *, paired: bool) -> float:
+    """The smallest two-sided p-value a comparison can reach: 2/2^n paired (n pairs, none
+    tied at zero), 2/C(n_a + n_b, n_a) unpaired (capped at 1)."""
+    if paired:
+        return min(1.0, 2.0 / 2.0**min(n_a, n_b))
+    return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
+
+
+def _order_statistic_interval(sorted_values: np.ndarray, null_cdf: np.ndarray, tail: float) -> tuple[float, float, float]:
+    """[v_(c), v_(N−c+1)] with c = 1 + max{u : F(u) ≤ tail} (c = 1 if none), F the null cdf of the
+    count of values below the true centre (each side misses with probability F(c − 1)); returns
+    (low, high, coverage = 1 − 2·F(c − 1))."""
+    n = sorted_values.size
+    ok = np.nonzero(null_cdf <= tail * (1 + _REL_TOL))[0]
+    c = int(ok[-1]) + 1 if ok.size else 1
+    c = min(c, (n + 1) // 2)
+    coverage = max(0.0, 1.0 - 2.0 * float(null_cdf[c - 1]))
+    return float(sorted_values[c - 1]), float(sorted_values[n - c]), coverage
+
+
+def median_difference_interval(a: Sequence[float], b: Sequence[float], *, level: float = 0.95) -> tuple[float, float, float, float]:
+    """Median paired difference of a − b with its distribution-free (sign-test) interval.
+
+    With the n differences sorted, the interval is [d_(c), d_(n−c+1)]: the number of
+    differences above the true median is Binomial(n, ½), and c is the largest index with
+    P(Bin ≤ c − 1) ≤ (1 − level)/2. Small n cannot reach every level (5 pairs: [min, max] covers
+    93.75 %); the coverage actually achieved is returned. Returns (median, low, high, coverage).
+    """
+    d = np.sort(_as_scores(a, "a") - _as_scores(b, "b"))
+    cdf = _sps.binom.cdf(np.arange(d.size + 1), d.size, 0.5)
+    low, high, coverage = _order_statistic_interval(d, cdf, (1.0 - level) / 2.0)
+    return float(np.median(d)), low, high, coverage
+
+
+def shift_interval(a: Sequence[float], b: Sequence[float], *, level: float = 0.95) -> tuple[float, float, float, float]:
+    """Hodges–Lehmann shift of a over b (median of all a_i − b_j) with its exact interval.
+
+    With the n·m pairwise differences sorted, the interval is [D_(c), D_(nm−c+1)] where c − 1 is
+    the largest u with P_0(U ≤ u) ≤ (1 − level)/2 under the Mann–Whitney null. Returns
+    (estimate, low, high, coverage achieved).
+    """
+    a_arr, b_arr = _as_scores(a, "a"), _as_scores(b, "b")
+    diffs = np.sort((a_arr[:, None] - b_arr[None, :]).ravel())
+    if a_arr.size * b_arr.size <= EXACT_MAX_PAIRS:
+        cdf = np.cumsum(_lehmann_pmf(a_arr.size, b_arr.size, 1.0))
+    else:
+        n, m = a_arr.size, b_arr.size
+        u = np.arange(n * m + 1)
+        cdf = _sps.norm.cdf((u + 0.5 - n * m / 2) / math.sqrt(n * m * (n + m + 1) / 12))
+    low, high, coverage = _order_statistic_interval(diffs, cdf, (1.0 - level) / 2.0)
+    return float(np.median(diffs)), low, high, coverage
+
+
+# --------------------------------------------------------------------------------------------
+# the decision: leader vs every other family, two-sided, Holm
+# --------------------------------------------------------------------------------------------
+
+
+def _holm_rows(p: np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values along the last axis (see :func:`holm`), vectorised."""
+    m = p.shape[-1]
+    order = np.argsort(p, axis=-1, kind="stable")
+    sorted_p = np.take_along_axis(p, order, axis=-1)
+    scaled = np.minimum(1.0, (m - np.arange(m)) * sorted_p)
+    adjusted_sorted = np.maximum.accumulate(scaled, axis=-1)
+    adjusted = np.empty_like(adjusted_sorted)
+    np.put_along_axis(adjusted, order, adjusted_sorted, axis=-1)
+    return adjusted
+
+
+def separation(p_two_sided: np.ndarray, p_hat: np.ndarray, *, alpha: float, min_effect: float) -> tuple[np.ndarray, np.ndarray]:
+    """The rule shared by :func:`verdict` and :func:`decide`.
+
+    ``p_two_sided`` and ``p_hat`` hold, along the last axis, the leader's m comparisons. Returns
+    (Holm-adjusted p, separated) where separated = p_holm ≤ α and P̂(leader > other) ≥
+    ``min_effect`` and P̂ > ½. The leader wins iff every comparison is separated.
+    """
+    p_holm = _holm_rows(np.asarray(p_two_sided, dtype=float))
+    separated = (p_holm <= alpha * (1 + _REL_TOL)) & (p_hat >= min_effect) & (p_hat > 0.5)
+    return p_holm, separated
+
+
+def decide(scores: np.ndarray, *, paired: bool, alpha: float = 0.05, min_effect: float = 0.75, center: str = "median") -> np.ndarray:
+    """Vectorised verdict for simulations: ``scores[r, k, s]`` = replicate r, family k, seed s.
+
+    Same rule as :func:`verdict` (leader by ``center``, then mean, then index; two-sided tests
+    against every other family; :func:`separation`). Returns, per replicate, the index of the
+    winning family or −1 (inconclusive).
+    """
+    x = np.asarray(scores, dtype=float)
+    if x.ndim != 3 or x.shape[1] < 2:
+        raise ValueError(f"scores must have shape (replicates, families ≥ 2, seeds), but got {x.shape}")
+    reps, k, _ = x.shape
+    centre = np.median(x, axis=2) if center == "median" else x.mean(axis=2)
+    index = np.broadcast_to(np.arange(k), (reps, k))
+    order = np.lexsort((index, -x.mean(axis=2), -centre), axis=-1)
+    leader = order[:, 0]
+    others = order[:, 1:]
+    lead = x[np.arange(reps), leader]  # (R, n)
+    rival = np.take_along_axis(x, others[:, :, None], axis=1)  # (R, K−1, n)
+    lead_b = np.broadcast_to(lead[:, None, :], rival.shape)
+    if paired:
+        d = lead_b - rival
+        p = _signed_rank_pvalues(d)
+        p_hat = np.mean((d > 0) + 0.5 * (d == 0), axis=-1)
+    else:
+        p, p_hat, _ = _mann_whitney_pvalues(lead_b, rival)
+    _, separated = separation(p, p_hat, alpha=alpha, min_effect=min_effect)
+    return np.where(separated.all(axis=1), leader, -1)
+
+
+# --------------------------------------------------------------------------------------------
 # the verdict
 # --------------------------------------------------------------------------------------------
 
@@ -322,9 +543,13 @@ class Verdict:
 
     winner: the leader when it is separated from every other family, else None.
     leading_group: the leader followed by the families not separated from it (best first).
-    text: one sentence for people, e.g. "cosine wins ..." or "inconclusive between cosine, wsd".
+    text: one sentence for people ("the best configuration found for cosine in 12 trials beats
+        ..." or "inconclusive between cosine, wsd ...").
     comparisons: one row per other family (leader vs other), see :func:`verdict`.
     budget: what the verdict rests on (samples per family, and whatever the caller adds).
+    design: "paired" (per-seed differences, sign-flip test) or "unpaired" (Mann–Whitney).
+    reachable: False when no outcome of this many seeds could clear the rule (see
+        :func:`smallest_pvalue`); the text then says how many seeds are needed.
     """
 
     winner: str | None
@@ -335,6 +560,9 @@ class Verdict:
     metric: str = "score"
     alpha: float = 0.05
     min_effect: float = 0.75
+    design: str = "unpaired"
+    reachable: bool = True
+    seeds_needed: int | None = None
 
 
 def _center(values: np.ndarray, how: str) -> float:
@@ -356,84 +584,114 @@ def _default_budget(samples: Mapping[str, np.ndarray], ranked: list[str]) -> str
     return "runs per family: " + ", ".join(f"{f} {n}" for f, n in sizes.items())
 
 
+def _pair_by_seed(samples: Mapping[str, np.ndarray], seeds: Mapping[str, Sequence[int]] | None) -> dict[str, np.ndarray] | None:
+    """Scores re-ordered by seed when every family ran exactly the same distinct seeds, else None."""
+    if seeds is None:
+        return None
+    keys: list[int] | None = None
+    paired = {}
+    for family, values in samples.items():
+        if family not in seeds:
+            return None
+        ids = [int(s) for s in seeds[family]]
+        if len(ids) != values.size or len(set(ids)) != len(ids):
+            return None
+        if keys is None:
+            keys = sorted(ids)
+        elif sorted(ids) != keys:
+            return None
+        position = {s: i for i, s in enumerate(ids)}
+        paired[family] = values[[position[s] for s in keys]]
+    return paired
+
+
+def seeds_needed(n_families: int, *, paired: bool, alpha: float = 0.05) -> int:
+    """The fewest seeds per family for which a verdict is possible at all: the smallest
+    two-sided p must clear Holm's first step, 2/2^n ≤ α/(K−1) paired, 2/C(2n, n) ≤ α/(K−1)
+    unpaired (4 families: 7 paired, 5 unpaired)."""
+    n = 1
+    while smallest_pvalue(n, n, paired=paired) > alpha / (n_families - 1) * (1 + _REL_TOL):
+        n += 1
+    return n
+
+
 def _compare_with_leader(
     samples: Mapping[str, np.ndarray],
     leader: str,
     others: list[str],
     *,
+    paired: bool,
     alpha: float,
+    min_effect: float,
     center: str,
 ) -> pd.DataFrame:
-    """Rows leader-vs-other with P̂, one-sided p, Holm-adjusted p and Holm-step intervals.
-
-    Holm orders the m = len(others) raw p-values; the r-th smallest is tested at α/(m − r + 1),
-    and its interval uses that level as the tail, so its lower end is the matching one-sided
-    bound: "interval excludes ½" ⟺ "p ≤ the Holm step level" (exact method).
-    """
+    """Rows leader-vs-other: P̂, two-sided p, Holm-adjusted p, effect with a 95 % interval."""
     lead = samples[leader]
     rows = []
     for other in others:
-        p_value, p_method = superiority_pvalue(lead, samples[other])
-        rows.append({"other": other, "p_value": p_value, "p_method": p_method})
-    frame = pd.DataFrame(rows)
-    m = len(others)
-    frame["p_holm"] = holm(frame["p_value"].to_numpy())
-    order = np.argsort(frame["p_value"].to_numpy(), kind="stable")
-    step = np.empty(m, dtype=int)
-    step[order] = np.arange(1, m + 1)
-    frame["holm_level"] = alpha / (m - step + 1)
-
-    records = []
-    for row in frame.itertuples(index=False):
-        other_scores = samples[row.other]
-        low, high, ci_method = superiority_interval(lead, other_scores, tail=row.holm_level)
-        p_hat = prob_superiority(lead, other_scores)
-        if ci_method == "exact":
-            excludes = row.p_value <= row.holm_level * (1 + _REL_TOL)
+        b = samples[other]
+        if paired:
+            p, p_method = paired_pvalue(lead, b)
+            p_hat = paired_superiority(lead, b)
+            effect, low, high, coverage = median_difference_interval(lead, b)
+            ci_low = ci_high = math.nan
+            ci_method = "none"
         else:
-            excludes = low > 0.5
-        records.append(
-            {
-                "leader": leader,
-                "other": row.other,
-                "n_leader": int(lead.size),
-                "n_other": int(other_scores.size),
-                f"{center}_leader": _center(lead, center),
-                f"{center}_other": _center(other_scores, center),
-                "p_superiority": p_hat,
-                "ci_low": low,
-                "ci_high": high,
-                "ci_level": 1.0 - 2.0 * row.holm_level,
-                "ci_method": ci_method,
-                "p_value": row.p_value,
-                "p_method": row.p_method,
-                "holm_level": row.holm_level,
-                "p_holm": row.p_holm,
-                "excludes_half": bool(excludes),
-            }
-        )
-    out = pd.DataFrame(records)
-    return out
+            p, p_method = unpaired_pvalue(lead, b)
+            p_hat = prob_superiority(lead, b)
+            effect, low, high, coverage = shift_interval(lead, b)
+            ci_low, ci_high, ci_method = superiority_interval(lead, b, tail=0.025)
+        rows.append({
+            "leader": leader, "other": other, "n_leader": int(lead.size), "n_other": int(b.size),
+            f"{center}_leader": _center(lead, center), f"{center}_other": _center(b, center),
+            "design": "paired" if paired else "unpaired",
+            "p_superiority": p_hat, "ci_low": ci_low, "ci_high": ci_high, "ci_method": ci_method,
+            "effect": effect, "effect_low": low, "effect_high": high, "effect_coverage": coverage,
+            "p_value": p, "p_method": p_method,
+        })
+    frame = pd.DataFrame(rows)
+    p_holm, separated = separation(frame["p_value"].to_numpy(), frame["p_superiority"].to_numpy(),
+                                   alpha=alpha, min_effect=min_effect)
+    frame["p_holm"] = p_holm
+    frame["separated"] = separated
+    return frame
 
 
 def verdict(
     samples: Mapping[str, Sequence[float]],
     *,
+    seeds: Mapping[str, Sequence[int]] | None = None,
     alpha: float = 0.05,
     min_effect: float = 0.75,
     center: str = "median",
     metric: str = "score",
     budget: str | None = None,
+    trials: Mapping[str, int] | None = None,
+    unit_scale: float = 1.0,
+    unit: str = "",
 ) -> Verdict:
     """Decide whether one family wins, from per-family samples of a final score (higher = better).
 
-    Rule: the leader is the family with the best ``center`` (median or mean; ties broken by mean,
-    then name). Against every other family B compute P̂ = P(leader > B), the one-sided exact
-    Mann–Whitney p-value, Holm's adjustment over the m = K − 1 comparisons, and the interval for
-    P at the comparison's Holm step level. B is *separated* from the leader when
-    p_holm ≤ α, the interval excludes ½ and P̂ ≥ ``min_effect``. The leader wins only if every B is
-    separated; otherwise the verdict is "inconclusive between" the leader and the families not
-    separated from it (the leading group).
+    Rule (the leader is chosen from the data, so its tests are two-sided):
+
+    * leader = best ``center`` (median or mean; ties broken by mean, then name);
+    * design: **paired** when ``seeds`` shows that every family ran exactly the same seeds
+      (then the samples are aligned by seed and each comparison is the exact sign-flip
+      Wilcoxon signed-rank test of the per-seed differences), else **unpaired** (exact
+      two-sided Mann–Whitney);
+    * against every other family B: two-sided p, Holm's adjustment over the m = K − 1
+      comparisons; B is *separated* when p_holm ≤ α and P̂(leader > B) ≥ ``min_effect``
+      (paired: the share of seeds the leader wins; unpaired: U/(n·m));
+    * the leader wins only if every B is separated, else "inconclusive between" the leader and
+      the families not separated from it.
+
+    A winner is then declared with probability ≤ α when all families are equal, for any number
+    of families and seeds (``lrtune.simulate`` checks 2–8 families × 3–10 seeds): a one-sided
+    test in the leader's own direction would be "paid" only half. Small samples cannot clear the
+    rule at all (paired: 2/2^n ≤ α/(K − 1), so 4 families need 7 seeds); the verdict says so.
+    ``trials`` (search trials per family) words the claim as what it is: "the best
+    configuration found for X in N trials beats the best found for ...". Effects are reported
+    × ``unit_scale`` in ``unit`` (e.g. 100, "points" for accuracies).
     """
     if center not in ("median", "mean"):
         raise ValueError(f"center must be 'median' or 'mean', but got {center!r}")
@@ -446,28 +704,35 @@ def verdict(
         raise ValueError(
             f"a verdict needs at least two families, but got {len(arrays)}: {sorted(arrays)}"
         )
+    by_seed = _pair_by_seed(arrays, {str(f): s for f, s in seeds.items()} if seeds is not None else None)
+    paired = by_seed is not None
+    if paired:
+        arrays = by_seed
     ranked = _rank_families(arrays, center)
     leader, others = ranked[0], ranked[1:]
-    comparisons = _compare_with_leader(arrays, leader, others, alpha=alpha, center=center)
-    comparisons["separated"] = (
-        (comparisons["p_holm"] <= alpha * (1 + _REL_TOL))
-        & comparisons["excludes_half"]
-        & (comparisons["p_superiority"] >= min_effect)
-    )
+    comparisons = _compare_with_leader(arrays, leader, others, paired=paired, alpha=alpha,
+                                       min_effect=min_effect, center=center)
     not_separated = [o for o, s in zip(comparisons["other"], comparisons["separated"]) if not s]
     leading_group = [leader] + not_separated
-    budget_text = budget if budget is not None else _default_budget(arrays, ranked)
+    best_p = min(smallest_pvalue(arrays[leader].size, arrays[o].size, paired=paired) for o in others)
+    reachable = best_p <= alpha / len(others) * (1 + _REL_TOL)
+    needed = None if reachable else seeds_needed(len(arrays), paired=paired, alpha=alpha)
     winner = leader if not not_separated else None
-    text = _verdict_text(winner, leading_group, comparisons, metric=metric, center=center)
+    text = _verdict_text(winner, leading_group, comparisons, arrays, metric=metric, center=center,
+                         paired=paired, alpha=alpha, trials=trials, unit_scale=unit_scale, unit=unit,
+                         reachable=reachable, needed=needed, best_p=best_p)
     return Verdict(
         winner=winner,
         leading_group=leading_group,
         text=text,
         comparisons=comparisons,
-        budget=budget_text,
+        budget=budget if budget is not None else _default_budget(arrays, ranked),
         metric=metric,
         alpha=alpha,
         min_effect=min_effect,
+        design="paired" if paired else "unpaired",
+        reachable=reachable,
+        seeds_needed=needed,
     )
 
 
@@ -477,31 +742,62 @@ def format_interval(low: float, high: float, excludes_half: bool) -> str:
     return f"{opening}{low:.2f}, {high:.2f}]"
 
 
-def _format_comparison(row: pd.Series) -> str:
-    interval = format_interval(row["ci_low"], row["ci_high"], bool(row["excludes_half"]))
-    return (
-        f"P({row['leader']} > {row['other']}) = {row['p_superiority']:.2f} "
-        f"{interval}, Holm p = {row['p_holm']:.3g}"
-    )
+def format_effect(row: Mapping, *, unit_scale: float = 1.0, unit: str = "") -> str:
+    """"+0.90 points [0.30, 1.50] (94 %)": the effect, its interval and the coverage achieved."""
+    suffix = f" {unit}" if unit else ""
+    return (f"{row['effect'] * unit_scale:+.2f}{suffix} [{row['effect_low'] * unit_scale:.2f}, "
+            f"{row['effect_high'] * unit_scale:.2f}] ({row['effect_coverage']:.0%})")
 
 
-def _verdict_text(
-    winner: str | None,
-    leading_group: list[str],
-    comparisons: pd.DataFrame,
-    *,
-    metric: str,
-    center: str,
-) -> str:
+def design_text(paired: bool, alpha: float) -> str:
+    """How the comparisons were made, in words."""
+    test = ("paired: exact sign-flip Wilcoxon signed-rank test on per-seed differences"
+            if paired else "unpaired: exact Mann–Whitney test")
+    return f"{test}, two-sided, Holm over the leader's comparisons, α = {alpha:g}"
+
+
+def _format_comparison(row: Mapping, *, paired: bool, unit_scale: float, unit: str) -> str:
+    what = "median paired difference" if paired else "Hodges–Lehmann shift"
+    return (f"{row['leader']} − {row['other']}: {what} {format_effect(row, unit_scale=unit_scale, unit=unit)}, "
+            f"P({row['leader']} > {row['other']}) = {row['p_superiority']:.2f}, Holm p = {row['p_holm']:.3g}")
+
+
+def _and_list(names: Sequence[str]) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _verdict_text(winner, leading_group, comparisons, arrays, *, metric, center, paired, alpha,
+                  trials, unit_scale, unit, reachable, needed, best_p) -> str:
     leader = leading_group[0]
+    sizes = sorted({arrays[f].size for f in arrays})
+    seeds_text = f"{sizes[0]} fresh seeds" if len(sizes) == 1 else "fresh seeds (" + ", ".join(
+        f"{f} {arrays[f].size}" for f in sorted(arrays)) + ")"
+    how = design_text(paired, alpha)
+
+    def found(family: str, first: bool) -> str:
+        if trials is None or family not in trials:
+            return family
+        prefix = "the best configuration found for " if first else "the best found for "
+        return f"{prefix}{family} in {int(trials[family])} trials"
+
     if winner is not None:
+        others = [str(o) for o in comparisons["other"]]
+        if trials is not None and len({int(trials.get(f, -1)) for f in arrays}) == 1 and leader in trials:
+            n_trials = int(trials[leader])
+            subject = f"the best configuration found for {winner} in {n_trials} trials"
+            objects = f"the best found for {_and_list(others)}"
+        else:
+            subject = found(winner, True)
+            objects = _and_list([found(o, False) for o in others])
         weakest = comparisons.sort_values(["p_holm", "other"], kind="stable").iloc[-1]
-        return (
-            f"{winner} wins on {metric}: separated from every other family "
-            f"(weakest: {_format_comparison(weakest)})."
-        )
+        return (f"{subject} beats {objects} on {metric} over {seeds_text} ({how}; weakest: "
+                f"{_format_comparison(weakest, paired=paired, unit_scale=unit_scale, unit=unit)}).")
     others = ", ".join(leading_group[1:])
-    return (
-        f"inconclusive between {', '.join(leading_group)}: the leader {leader} (best {center} "
-        f"{metric}) is not separated from {others}."
-    )
+    text = (f"inconclusive between {', '.join(leading_group)}: the leader {leader} (best {center} "
+            f"{metric} over {seeds_text}) is not separated from {others} ({how}).")
+    if not reachable:
+        text += (f" No outcome could have separated them: the smallest possible two-sided p is "
+                 f"{best_p:.3g} > α/{len(arrays) - 1} = {alpha / (len(arrays) - 1):.3g}; "
+                 f"{len(arrays)} families need at least {needed} {'paired ' if paired else ''}seeds.")
+    return text

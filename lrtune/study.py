@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--weight-decay", type=float, help="weight decay (default 5e-4)")
     add("--lr-range", type=_lr_range, help="peak LR search range LOW,HIGH (default: 1e-3,1 for sgd, 1e-5,1e-2 for adamw)")
     add("--sampler", help=f"one of {', '.join(SAMPLERS)} (default tpe)")
-    add("--pruner", help=f"one of {', '.join(PRUNERS)} (default median, not before half the epochs)")
+    add("--pruner", help=f"one of {', '.join(PRUNERS)} (default median; only at epochs ⌈E/2⌉..E−1)")
     add("--storage", help="Optuna storage URL (default sqlite:///studies/lrtune.db)")
     add("--study-name", help="base study name; each family's study is '<name>-<family>' (default '<dataset>-<model>')")
     add("--seed", type=int, help="base seed of samplers, splits and trials (default 0)")
@@ -190,9 +190,10 @@ def finished_trials(study: optuna.Study) -> int:
 
 def _write_study_note(study: optuna.Study, task: TaskConfig, family: str) -> None:
     from lrtune import notes
+    from lrtune.pruning import pruning_start
     from lrtune.spaces import search_space
 
-    pruner_text = task.pruner if task.pruner == "none" else f"{task.pruner} (not before epoch {max(1, task.epochs // 2)})"
+    pruner_text = task.pruner if task.pruner == "none" else f"{task.pruner} (only at epochs {pruning_start(task.epochs)}–{task.epochs - 1})"
     markdown = notes.study_note_markdown(
         study.user_attrs["lrtune_config"], family, FAMILY_FORMULAS[family],
         search_space(family, lr=task.lr_range, warmup=task.warmup_range), pruner_text, f"{task.sampler} (seeded)",

@@ -121,7 +121,7 @@ def full(tmp_path_factory):
     storage = fast_sqlite(path)
     for family, base, seed in (("cosine", 0.88, 0), ("step", 0.84, 1), ("wsd", 0.86, 2)):
         add_search(storage, family, spread(base, 8, seed, 0.02), pruned=[0.99, 0.5])
-        add_confirm(storage, family, spread(base - 0.01, 6, seed + 10), source_trial=None)
+        add_confirm(storage, family, spread(base - 0.01, 8, seed + 10), source_trial=None)
     other = optuna.create_study(storage=storage, study_name="not-lrtune")
     other.add_trial(create_trial(value=1.0))
     return f"sqlite:///{path}"
@@ -140,7 +140,7 @@ def test_load_trials_reads_every_lrtune_study_and_skips_others(full):
     assert {"params_lr", "params_warmup_frac", "params_cosine_final_ratio"} <= set(df.columns)
     assert set(df["kind"]) == {"search", "confirm"}
     assert set(df["task"]) == {TASK}
-    assert len(df) == 3 * 10 + 3 * 6
+    assert len(df) == 3 * 10 + 3 * 8
     assert pd.api.types.is_datetime64_any_dtype(df["datetime_start"])
     search = df[df["kind"] == "search"]
     assert (search["lr_param"] == "lr").all()
@@ -192,7 +192,7 @@ def test_load_trials_filters_studies_and_takes_their_confirmations(full):
 
 def test_load_trials_accepts_a_storage_object(full):
     storage = optuna.storages.RDBStorage(full)
-    assert len(analysis.load_trials(storage)) == 48
+    assert len(analysis.load_trials(storage)) == 54
 
 
 def test_load_trials_errors(url, storage):
@@ -274,7 +274,7 @@ def test_best_so_far_is_monotone_in_cumulative_epochs(url, storage):
 
 def test_confirmation_table(full):
     conf = analysis.confirmation_table(analysis.load_trials(full)).set_index("family")
-    assert conf.loc["cosine", ["runs", "complete", "seeds"]].tolist() == [6, 6, 6]
+    assert conf.loc["cosine", ["runs", "complete", "seeds"]].tolist() == [8, 8, 8]
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,7 +371,8 @@ def test_verdict_from_confirmations_clear_winner(full):
     v = analysis.verdict_from_confirmations(analysis.load_trials(full))
     assert v.winner == "cosine"
     assert v.metric == "test accuracy"
-    assert "cosine 6, step 6, wsd 6" in v.budget
+    assert "cosine 8, step 8, wsd 8" in v.budget
+    assert v.design == "paired"
     assert "cosine 10 trials / 90 epochs" in v.budget
 
 
@@ -388,10 +389,10 @@ def test_verdict_uses_test_accuracy_not_validation(url, storage):
 def test_verdict_inconclusive_between_indistinguishable_families(url, storage):
     same = np.linspace(0.80, 0.82, 16)
     add_confirm(storage, "cosine", list(same[0::2]))
-    add_confirm(storage, "wsd", list(same[1::2]))
+    add_confirm(storage, "wsd", list(same[1::2][::-1]))  # per seed, wsd wins 4 and loses 4
     add_confirm(storage, "step", spread(0.70, 8))
     v = analysis.verdict_from_confirmations(analysis.load_trials(url))
-    assert v.winner is None
+    assert v.design == "paired" and v.winner is None
     assert v.leading_group == ["wsd", "cosine"]
     assert "inconclusive between wsd, cosine" in v.text
 
@@ -461,7 +462,7 @@ def test_write_report(full, tmp_path):
     text = report.path.read_text()
     assert report.path == out / "report.md"
     assert text.startswith("# lrtune report")
-    for needle in (f"## Task `{TASK}`", "**cosine wins on test accuracy",
+    for needle in (f"## Task `{TASK}`", "**the best configuration found for cosine in 10 trials beats",
                    "Budget: confirmation seeds per family", "### Search budget",
                    "### Search scores", "### Expected maximum",
                    "## Warnings", "[trials.csv](trials.csv)", "| family | trials | complete |"):
@@ -472,7 +473,7 @@ def test_write_report(full, tmp_path):
     assert len(report.figures) == 5
     assert report.verdicts[TASK].winner == "cosine"
     trials = pd.read_csv(report.trials_csv)
-    assert len(trials) == 48 and "lr_curve" not in trials.columns
+    assert len(trials) == 54 and "lr_curve" not in trials.columns
     assert trials["value"].isna().sum() == 6  # the pruned ones
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 import sqlite3
-import sys
-import types
 
 import numpy as np
 import optuna
@@ -55,7 +53,7 @@ def add_search(storage, family, center, n=6):
             intermediate_values={e: float(v) * e / 4 for e in range(1, 5)}))
 
 
-def add_confirm(storage, family, center, k=5):
+def add_confirm(storage, family, center, k=6):
     study = lrtune_study(storage, family, kind="confirm")
     for i, v in enumerate(center + np.linspace(-0.002, 0.002, k)):
         study.add_trial(create_trial(
@@ -96,7 +94,7 @@ def test_writes_the_report_next_to_the_database(db, capsys):
     out, err = capsys.readouterr()
     report = db.parent / "report" / "report.md"
     assert report.exists() and (db.parent / "report" / "trials.csv").exists()
-    assert f"{TASK}: cosine wins" in out
+    assert f"{TASK}: the best configuration found for cosine in 6 trials beats the best found for step" in out
     assert f"report: {report}" in out
     assert digest(db) == before  # read-only: not even the mtime changes
     assert sorted(p.name for p in db.parent.iterdir()) == ["lrtune.db", "report"]
@@ -116,7 +114,7 @@ def test_verdict_is_written_into_the_dashboard_notes(db, capsys):
     for name in names:
         note = get_note(optuna.load_study(study_name=name, storage=storage))
         assert note.count(VERDICT_HEADING) == 1, name
-        assert "cosine wins" in note and "report.md" in note
+        assert "cosine in 6 trials beats" in note and "report.md" in note
 
 
 def test_default_storage_and_out_dir(db, capsys, monkeypatch):
@@ -230,38 +228,48 @@ def test_usage_errors_return_2_and_help_0(capsys):
     assert "--confirm K" in capsys.readouterr().out
 
 
-def test_confirm_without_the_confirm_module(db, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "lrtune.confirm", None)  # import fails like a missing file
-    before = digest(db)
-    assert main(["--storage", f"sqlite:///{db}", "--confirm", "3"]) == 2
-    assert_clean_error(capsys, "--confirm needs lrtune.confirm.run_confirmations")
-    assert digest(db) == before
+@pytest.mark.slow
+def test_study_then_analyze_confirm_end_to_end(tmp_path, capsys):
+    """The README's two commands on a small real task: search, confirm 2 seeds, report, notes."""
+    from lrtune import notes
+    from lrtune.confirm import CONFIRM_SEED_BASE
+    from lrtune.study import main as study_main
 
+    url = f"sqlite:///{tmp_path / 'studies' / 'lrtune.db'}"
+    (tmp_path / "studies").mkdir()
+    assert study_main(["--dataset", "digits", "--model", "mlp", "--epochs", "4", "--family", "cosine,constant",
+                       "--trials", "6", "--sampler", "random", "--storage", url,
+                       "--artifact-dir", str(tmp_path / "artifacts"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["--storage", url, "--confirm", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    storage = optuna.storages.RDBStorage(url)
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    task = "digits-mlp"
+    assert names == {f"{task}-cosine", f"{task}-constant", f"{task}-cosine:confirm", f"{task}-constant:confirm"}
+    for family in ("cosine", "constant"):
+        search = optuna.load_study(study_name=f"{task}-{family}", storage=storage)
+        confirm = optuna.load_study(study_name=f"{task}-{family}:confirm", storage=storage)
+        best = max((t for t in search.trials if t.state.name == "COMPLETE"), key=lambda t: (t.value, -t.number))
+        runs = confirm.trials
+        assert [t.state.name for t in runs] == ["COMPLETE", "COMPLETE"]
+        assert [t.user_attrs["seed"] for t in runs] == [CONFIRM_SEED_BASE, CONFIRM_SEED_BASE + 1]
+        assert all(t.user_attrs["source_trial"] == best.number and t.user_attrs["epochs_run"] == 4 for t in runs)
+        assert all(t.params == best.params for t in runs)
+        assert confirm.user_attrs["lrtune_kind"] == "confirm"
+        from optuna_dashboard import get_note
 
-def test_confirm_calls_run_confirmations_then_reports(tmp_path, capsys, monkeypatch):
-    path = tmp_path / "lrtune.db"
-    storage = fast_sqlite(path)
-    add_search(storage, "cosine", 0.95)
-    add_search(storage, "step", 0.90)
-    storage.engine.dispose()
-    calls = []
-
-    def run_confirmations(storage_url, studies, k):
-        calls.append((storage_url, list(studies), k))
-        writer = fast_sqlite(path)
-        for family, center in (("cosine", 0.95), ("step", 0.90)):
-            add_confirm(writer, family, center, k=k)
-        writer.engine.dispose()
-
-    fake = types.ModuleType("lrtune.confirm")
-    fake.run_confirmations = run_confirmations
-    monkeypatch.setitem(sys.modules, "lrtune.confirm", fake)
-    url = f"sqlite:///{path}"
-    assert main(["--storage", url, "--confirm", "5"]) == 0
-    assert calls == [(url, [f"{TASK}:cosine", f"{TASK}:step"], 5)]
-    out, _ = capsys.readouterr()
-    assert "cosine wins" in out
-    assert "**cosine wins" in (tmp_path / "report" / "report.md").read_text()
+        note = get_note(search)
+        assert notes.VERDICT_HEADING in note and "2 fresh seeds" in note
+    report = (tmp_path / "studies" / "report" / "report.md").read_text()
+    # two paired seeds can never separate two families: the verdict says so instead of guessing
+    assert "inconclusive between" in report and "(paired: exact sign-flip" in report
+    assert "2 families need at least 6 paired seeds" in report
+    assert "inconclusive between" in out
+    # a second run reuses the stored confirmations
+    assert main(["--storage", url, "--confirm", "2"]) == 0
+    assert len(optuna.load_study(study_name=f"{task}-cosine:confirm", storage=storage).trials) == 2
 
 
 def test_lrtune_studies_without_trials(tmp_path, capsys):

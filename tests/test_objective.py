@@ -46,14 +46,31 @@ def test_complete_trial_reports_every_epoch_and_records_attrs(digits, tmp_path):
     assert max(t.value for t in study.trials) > 0.85
 
 
-def test_objective_prunes_when_the_pruner_says_so(digits):
-    task = TaskConfig(dataset="digits", epochs=4, batch_size=64)
+def test_objective_prunes_when_the_pruner_says_so_but_not_before_half_the_epochs(digits):
+    task = TaskConfig(dataset="digits", epochs=5, batch_size=64)
     study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
     study.optimize(Objective(task, "step", digits), n_trials=2)
     for trial in study.trials:
         assert trial.state == optuna.trial.TrialState.PRUNED
-        assert list(trial.intermediate_values) == [1]
-        assert trial.user_attrs["epochs_run"] == 1  # pruning saved the other three epochs
+        assert list(trial.intermediate_values) == [1, 2, 3]  # ⌈5/2⌉ = 3 is the first prunable epoch
+        assert trial.user_attrs["epochs_run"] == 3  # pruning saved the other two epochs
+
+
+class PruneOnlyAtTheEnd(optuna.pruners.BasePruner):
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def prune(self, study, trial) -> bool:
+        return trial.last_step == self.epochs
+
+
+def test_a_trial_that_ran_all_its_epochs_is_complete_whatever_the_pruner_says(digits):
+    task = TaskConfig(dataset="digits", epochs=3, batch_size=64)
+    study = optuna.create_study(direction="maximize", pruner=PruneOnlyAtTheEnd(3))
+    study.optimize(Objective(task, "cosine", digits), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE and trial.user_attrs["epochs_run"] == 3
+    assert trial.value == trial.user_attrs["val_accuracy"]
 
 
 def test_absurd_lr_is_a_finite_diverged_trial(digits):
@@ -79,6 +96,7 @@ def test_same_seed_same_trial(digits):
 
 def test_pruners_wait_for_half_the_epochs():
     assert make_pruner("median", epochs=20)._n_warmup_steps == 10
+    assert make_pruner("median", epochs=15)._n_warmup_steps == 8
     assert isinstance(make_pruner("none", epochs=5), optuna.pruners.NopPruner)
     with pytest.raises(ValueError, match="valid: median, hyperband, none"):
         make_pruner("sometimes", epochs=5)

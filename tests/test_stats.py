@@ -210,6 +210,76 @@ def test_holm_rejects_bad_pvalues():
 
 
 # --------------------------------------------------------------------------------------------
+# two-sided tests, paired and unpaired, and their effect intervals
+# --------------------------------------------------------------------------------------------
+
+
+def test_paired_pvalue_matches_scipy_exact_wilcoxon_without_ties():
+    rng = np.random.default_rng(3)
+    for n in (5, 6, 8, 10):
+        a, b = rng.normal(0.3, 1, n), rng.normal(0, 1, n)
+        p, method = stats.paired_pvalue(a, b)
+        assert method == "exact"
+        assert p == pytest.approx(sps.wilcoxon(a, b, method="exact").pvalue, rel=1e-12)
+
+
+def test_paired_pvalue_is_the_share_of_sign_flips_at_least_as_extreme():
+    d = np.array([0.004, -0.001, 0.002, 0.0, 0.003, 0.002])  # a zero and a tie: Pratt midranks
+    r = stats.signed_ranks(d)
+    np.testing.assert_allclose(r, [6, -2, 3.5, 0, 5, 3.5])
+    flips = [abs(np.dot(s, r)) for s in itertools.product((1, -1), repeat=6)]
+    expected = np.mean(np.array(flips) >= abs(r.sum()) - 1e-9)
+    assert stats.paired_pvalue(d, np.zeros(6))[0] == pytest.approx(expected)
+
+
+def test_accuracy_differences_that_are_equal_tie_despite_rounding():
+    a = np.array([0.953, 0.958, 0.961])
+    b = np.array([0.948, 0.953, 0.956])  # every difference is 0.005 in exact arithmetic
+    np.testing.assert_allclose(stats.signed_ranks(a - b), [2, 2, 2])
+
+
+def test_smallest_two_sided_pvalues():
+    assert stats.smallest_pvalue(5, 5, paired=True) == 2 / 32
+    assert stats.smallest_pvalue(8, 8, paired=True) == 2 / 256
+    assert stats.smallest_pvalue(3, 3, paired=False) == pytest.approx(0.1)
+    assert stats.smallest_pvalue(5, 5, paired=False) == pytest.approx(2 / 252)
+    assert stats.paired_pvalue([2, 3, 4, 5, 6], [1, 1, 1, 1, 1])[0] == 2 / 32
+    assert stats.unpaired_pvalue([4, 5, 6], [1, 2, 3])[0] == pytest.approx(0.1)
+    # 4 families: 7 paired or 5 unpaired seeds; 2 families: 6 paired, 4 unpaired
+    assert [stats.seeds_needed(k, paired=True) for k in (2, 4, 8)] == [6, 7, 9]
+    assert [stats.seeds_needed(k, paired=False) for k in (2, 4, 8)] == [4, 5, 6]
+
+
+def _brute_coverage_sign_interval(n, c):
+    """P(d_(c) ≤ median ≤ d_(n−c+1)) for a continuous symmetric law: by the binomial count."""
+    below = sps.binom(n, 0.5)
+    return 1 - 2 * below.cdf(c - 1)
+
+
+def test_median_difference_interval_is_the_sign_test_interval():
+    est, low, high, cov = stats.median_difference_interval([1, 2, 3, 4, 5], [0] * 5)
+    assert (est, low, high) == (3.0, 1.0, 5.0)
+    assert cov == pytest.approx(1 - 2 / 32)  # 5 pairs cannot reach 95 %: [min, max] covers 93.75 %
+    d = np.arange(20.0)
+    est, low, high, cov = stats.median_difference_interval(d, np.zeros(20))
+    # c = 6: P(Bin(20, ½) ≤ 5) = 0.0207 ≤ 0.025 < P(≤ 6) = 0.0577
+    assert (low, high) == (5.0, 14.0) and est == 9.5
+    assert cov == pytest.approx(_brute_coverage_sign_interval(20, 6))
+
+
+def test_shift_interval_covers_as_stated_in_simulation():
+    rng = np.random.default_rng(5)
+    hits, coverage = 0, None
+    for _ in range(400):
+        a, b = rng.normal(1.0, 1, 5) , rng.normal(0.0, 1, 5)
+        est, low, high, coverage = stats.shift_interval(a, b)
+        assert low <= est <= high
+        hits += low <= 1.0 <= high
+    assert coverage == pytest.approx(1 - 2 * 4 / 252)  # P(U ≤ 2) = 4/252 ≤ 0.025 < P(U ≤ 3) = 7/252
+    assert abs(hits / 400 - coverage) < 3 * math.sqrt(coverage * (1 - coverage) / 400) + 0.01
+
+
+# --------------------------------------------------------------------------------------------
 # verdict
 # --------------------------------------------------------------------------------------------
 
@@ -223,12 +293,25 @@ def test_verdict_clear_winner():
     v = stats.verdict(samples, metric="test accuracy")
     assert v.winner == "cosine"
     assert v.leading_group == ["cosine"]
-    assert v.text.startswith("cosine wins")
+    assert v.design == "unpaired"
+    assert v.text.startswith("cosine beats wsd and step on test accuracy")
+    assert "two-sided" in v.text and "Mann–Whitney" in v.text
     assert set(v.comparisons["other"]) == {"step", "wsd"}
     assert v.comparisons["separated"].all()
     assert (v.comparisons["p_superiority"] == 1.0).all()
     assert (v.comparisons["ci_low"] > 0.5).all()
     assert "8 runs per family" in v.budget
+
+
+def test_verdict_words_the_claim_as_best_configurations_found():
+    a, b, c = seeds(0.95), seeds(0.90, seed=1), seeds(0.91, seed=2)
+    v = stats.verdict({"onecycle": a, "step": b, "cosine": c}, seeds={f: range(8) for f in ("onecycle", "step", "cosine")},
+                      trials={"onecycle": 12, "step": 12, "cosine": 12}, metric="test accuracy",
+                      unit_scale=100, unit="points")
+    assert v.design == "paired"
+    assert v.text.startswith("the best configuration found for onecycle in 12 trials beats the best found "
+                             "for cosine and step on test accuracy over 8 fresh seeds (paired: exact sign-flip")
+    assert "median paired difference +" in v.text and "points [" in v.text
 
 
 def test_verdict_indistinguishable_families_are_inconclusive():
@@ -259,14 +342,37 @@ def test_verdict_needs_a_large_effect_not_just_significance():
     assert v.winner is None
 
 
-def test_three_seeds_can_separate_two_families_but_not_three():
+def test_three_seeds_cannot_separate_even_perfectly_separated_families():
+    # The leader is chosen from the data, so its test is two-sided: 3 vs 3 reaches p = 0.1 at best.
     two = stats.verdict({"a": [0.91, 0.92, 0.93], "b": [0.81, 0.82, 0.83]})
-    assert two.winner == "a"  # p = 0.05 is the best 3 vs 3 can do, and it is enough for one test
-    three = stats.verdict(
-        {"a": [0.91, 0.92, 0.93], "b": [0.81, 0.82, 0.83], "c": [0.71, 0.72, 0.73]}
-    )
-    assert three.winner is None  # Holm: the smallest p must be <= 0.025
-    assert three.leading_group == ["a", "b", "c"]
+    assert two.winner is None and not two.reachable and two.seeds_needed == 4
+    assert "2 families need at least 4 seeds" in two.text
+    paired = stats.verdict({"a": [0.91, 0.92, 0.93], "b": [0.81, 0.82, 0.83]}, seeds={"a": [1, 2, 3], "b": [1, 2, 3]})
+    assert paired.winner is None and paired.seeds_needed == 6
+    assert "need at least 6 paired seeds" in paired.text
+
+
+def test_paired_design_aligns_seeds_and_has_power_the_unpaired_test_lacks():
+    base = np.array([0.90, 0.95, 0.85, 0.92, 0.88, 0.97, 0.83, 0.91])  # seed effects dominate
+    a, b = base + 0.004, base.copy()
+    order = np.random.default_rng(1).permutation(8)
+    samples = {"a": a[order], "b": b}  # a listed in another seed order
+    seed_ids = {"a": [100 + int(i) for i in order], "b": [100 + i for i in range(8)]}
+    v = stats.verdict(samples, seeds=seed_ids)
+    assert v.design == "paired" and v.winner == "a"
+    row = v.comparisons.iloc[0]
+    assert row["p_value"] == 2 / 256 and row["p_superiority"] == 1.0
+    assert row["effect"] == pytest.approx(0.004) and row["effect_low"] == pytest.approx(0.004)
+    unpaired = stats.verdict({"a": a, "b": b})
+    assert unpaired.design == "unpaired" and unpaired.winner is None  # P(A > B) ≈ 0.55 unpaired
+
+
+def test_unmatched_seeds_fall_back_to_the_unpaired_test():
+    a, b = seeds(0.9), seeds(0.8, seed=1)
+    assert stats.verdict({"a": a, "b": b}, seeds={"a": range(8), "b": range(1, 9)}).design == "unpaired"
+    assert stats.verdict({"a": a, "b": b[:7]}, seeds={"a": range(8), "b": range(7)}).design == "unpaired"
+    assert stats.verdict({"a": a, "b": b}, seeds={"a": [0] * 8, "b": range(8)}).design == "unpaired"
+    assert stats.verdict({"a": a, "b": b}, seeds={"a": range(8)}).design == "unpaired"
 
 
 def test_verdict_ranks_by_median_then_mean_then_name():
@@ -285,5 +391,44 @@ def test_format_interval_marks_an_open_lower_end():
     assert stats.format_interval(0.4999999, 1.0, True) == "(0.50, 1.00]"
     assert stats.format_interval(0.4999999, 1.0, False) == "[0.50, 1.00]"
     assert stats.format_interval(0.62, 0.97, True) == "[0.62, 0.97]"
-    v = stats.verdict({"a": [0.91, 0.92, 0.93], "b": [0.81, 0.82, 0.83]})
-    assert "P(a > b) = 1.00 (0.50, 1.00], Holm p = 0.05" in v.text
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_the_vectorised_decision_is_the_verdict(paired):
+    rng = np.random.default_rng(11)
+    x = rng.normal(0, 1, size=(30, 3, 7))
+    x[:, 0] += rng.uniform(0, 3, size=(30, 1))  # family 0 better by a random margin
+    winners = stats.decide(x, paired=paired)
+    assert 3 < (winners == 0).sum() < 30  # both outcomes occur
+    for r in range(30):
+        samples = {f"f{k}": x[r, k] for k in range(3)}
+        v = stats.verdict(samples, seeds={f: range(7) for f in samples} if paired else None)
+        assert (v.winner or "none") == (f"f{winners[r]}" if winners[r] >= 0 else "none")
+
+
+# --------------------------------------------------------------------------------------------
+# the null simulation: with all families equal a winner is named at most α of the time
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_false_winner_rate_is_at_most_alpha_for_2_to_8_families_and_3_to_10_seeds(paired):
+    from lrtune import simulate
+
+    reps = 600
+    table = simulate.false_winner_rates(range(2, 9), range(3, 11), paired=paired, reps=reps, seed=0)
+    # Monte-Carlo error: a true rate of 0.05 exceeds 0.05 + 3·SE in 0.1 % of cells
+    limit = 0.05 + 3 * math.sqrt(0.05 * 0.95 / reps)
+    assert table.shape == (7, 8)
+    assert (table.to_numpy() <= limit).all(), table
+    # pooled over every cell the rate is well below α (most cells cannot name a winner at all)
+    assert table.to_numpy().mean() < 0.05
+
+
+def test_the_old_one_sided_rule_fails_the_null_simulation():
+    """The simulation can fail: testing the data-chosen leader one-sided (the old rule) crowns a
+    winner between two equal families about twice as often as stated."""
+    from lrtune import simulate
+
+    rate = simulate.one_sided_leader_rate(n_seeds=8, reps=4000, seed=1)
+    assert rate > 0.08

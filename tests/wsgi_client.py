@@ -24,6 +24,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 
 from lrtune import notes
+from lrtune.pruning import may_prune, pruning_start
 
 __all__ = [
     "DashboardClient",
@@ -233,7 +234,7 @@ def _demo_objective(artifact_store: Any, epochs: int, steps_per_epoch: int, with
             accuracy = 0.1 + (best - 0.1) * (1 - 0.5 ** epoch)
             trial.report(accuracy, epoch)
             trial.set_user_attr("epochs_run", epoch)
-            if trial.should_prune():
+            if may_prune(epoch, epochs) and trial.should_prune():
                 break
         trial.set_user_attr("family", "cosine")
         trial.set_user_attr("val_accuracy", accuracy)
@@ -264,7 +265,7 @@ def make_demo_study(
     """A small study shaped like lrtune's: study attrs and note, trials with intermediate
     values, the contract's user attrs, a trial note and an LR-curve PNG each; some pruned."""
     config = _demo_config(epochs)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=epochs // 2)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=pruning_start(epochs))
     study = optuna.create_study(
         storage=storage,
         study_name=study_name,
@@ -279,7 +280,7 @@ def make_demo_study(
     study.set_user_attr("lrtune_task", f"digits/mlp/{epochs}ep/sgd")
     study.set_user_attr("lrtune_kind", "search")
     markdown = notes.study_note_markdown(
-        config, "cosine", DEMO_FORMULA, DEMO_SPACE, f"median (n_warmup_steps={epochs // 2})", "random (seed=0)"
+        config, "cosine", DEMO_FORMULA, DEMO_SPACE, f"median (n_warmup_steps={pruning_start(epochs)})", "random (seed=0)"
     )
     notes.write_study_note(study, markdown)
     objective = _demo_objective(artifact_store, epochs, steps_per_epoch, with_artifacts)
