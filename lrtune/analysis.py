@@ -713,11 +713,12 @@ def warnings(
 # --------------------------------------------------------------------------------------------
 
 
-def _budget_text(df: pd.DataFrame, task: str, samples: dict[str, np.ndarray]) -> str:
+def _budget_text(df: pd.DataFrame, task: str, samples: dict[str, np.ndarray],
+                 metric: str = "test accuracy") -> str:
     conf = confirmation_table(df)
     conf = conf[conf["task"] == task].set_index("family")
     seeds = ", ".join(f"{f} {int(conf.loc[f, 'seeds'])}" for f in sorted(samples))
-    text = f"confirmation seeds per family: {seeds} (test accuracy, unpruned re-runs)"
+    text = f"confirmation seeds per family: {seeds} ({metric}, unpruned re-runs)"
     budget = budget_table(df)
     budget = budget[budget["task"] == task].set_index("family")
     families = [f for f in sorted(samples) if f in budget.index]
@@ -737,13 +738,15 @@ def verdict_from_confirmations(
     alpha: float = 0.05,
     min_effect: float = 0.75,
     center: str = "median",
+    metric: str = "test accuracy",
 ) -> stats.Verdict:
     """The verdict for one task from its confirmation runs (``kind == "confirm"``).
 
     Uses the ``test_accuracy`` of COMPLETE confirmation trials, one sample per family, and
     :func:`lrtune.stats.verdict` (leader by median; wins only if, against every other family,
     the Holm-corrected exact interval for P(leader > other) excludes ½ and P̂ ≥ ``min_effect``).
-    ``task`` may be omitted when the frame holds one task. Raises :class:`AnalysisError` when
+    ``task`` may be omitted when the frame holds one task. ``metric`` names the score in the
+    text (users' own studies: their objective, oriented so higher is better). Raises :class:`AnalysisError` when
     there are no confirmation runs, or fewer than two confirmed families.
     """
     conf = _kind(df, _CONFIRM)
@@ -763,7 +766,7 @@ def verdict_from_confirmations(
         raise AnalysisError(f"{task}: a verdict needs confirmation runs of at least two "
                             f"families, but got {sorted(samples) or 'none'}")
     return stats.verdict(samples, alpha=alpha, min_effect=min_effect, center=center,
-                         metric="test accuracy", budget=_budget_text(df, task, samples))
+                         metric=metric, budget=_budget_text(df, task, samples, metric))
 
 
 def verdicts_by_task(df: pd.DataFrame, **kwargs: Any) -> dict[str, stats.Verdict | None]:

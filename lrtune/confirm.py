@@ -19,6 +19,7 @@ points at it (older runs stay stored, marked by their ``source_trial``).
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -34,8 +35,7 @@ from lrtune.train import TrainConfig, train
 
 __all__ = ["CONFIRM_SEED_BASE", "ConfirmedRun", "confirm_study_name", "run_confirmations"]
 
-CONFIRM_SEED_BASE = 900_000_000
-"""Confirmation seeds start here, far from every search seed (base_seed·1000003 + trial number)."""
+from lrtune.own_confirm import CONFIRM_SEED_BASE  # far from every search seed (base_seed·1000003 + n)
 
 
 def confirm_study_name(search_study_name: str) -> str:
@@ -145,3 +145,17 @@ def run_confirmations(
             )
             runs.append(ConfirmedRun(target.study_name, family, seed, float(result.test_accuracy), float(result.val_accuracy), False))
     return runs
+
+
+class _CallableModule(type(sys.modules[__name__])):
+    """``lrtune.confirm`` is both this module and the public function
+    :func:`lrtune.own_confirm.confirm` (``lrtune.confirm(study, objective, seeds=5)``): importing
+    this submodule rebinds the package attribute to the module, so the module forwards calls."""
+
+    def __call__(self, *args, **kwargs):
+        from lrtune.own_confirm import confirm
+
+        return confirm(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
