@@ -7,6 +7,8 @@ a prefix, one family per study (``reg-cosine``, ``reg-step``), a parameter of th
 
 from __future__ import annotations
 
+import shutil
+
 import optuna
 import pytest
 import torch
@@ -71,13 +73,21 @@ def run_search(storage: str, family: str, trials: int = 6) -> optuna.Study:
     return study
 
 
-@pytest.fixture()
-def storage(tmp_path):
-    url = f"sqlite:///{tmp_path / 'reg.db'}"
+@pytest.fixture(scope="module")
+def searched_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("own") / "reg.db"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for family in ("cosine", "step"):
-        run_search(url, family)
-    return url
+        run_search(f"sqlite:///{path}", family)
+    return path
+
+
+@pytest.fixture()
+def storage(searched_db, tmp_path):
+    """A fresh copy of the searched studies for each test."""
+    path = tmp_path / "reg.db"
+    shutil.copyfile(searched_db, path)
+    return f"sqlite:///{path}"
 
 
 def test_minimised_single_family_studies_are_one_comparison(storage):
