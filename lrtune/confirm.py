@@ -32,6 +32,7 @@ from lrtune.models import build_model
 from lrtune.objective import record_trial
 from lrtune.schedules import Schedule
 from lrtune.train import TrainConfig, train
+from lrtune.user_task import build_task_model, load_task_data
 
 __all__ = ["CONFIRM_SEED_BASE", "ConfirmedRun", "confirm_study_name", "run_confirmations"]
 
@@ -123,12 +124,12 @@ def run_confirmations(
                 runs.append(ConfirmedRun(target.study_name, family, seed, t.user_attrs["test_accuracy"], t.value, True))
                 continue
             if key not in datasets:
-                datasets[key] = load_dataset(task.dataset, data_dir=data_dir, val_fraction=task.val_fraction, seed=task.seed, device=device)
+                datasets[key] = load_task_data(task, data_dir=data_dir, device=device)
             data = datasets[key]
             if progress:
                 progress(f"confirm {summary.study_name} (trial {best.number}) seed {j + 1}/{k}")
             started = time.perf_counter()
-            model = build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed)
+            model = build_task_model(task, data, seed)
             config = TrainConfig(epochs=task.epochs, batch_size=task.batch_size, optimizer=task.optimizer, weight_decay=task.weight_decay, seed=seed)
             result = train(model, data, schedule, config=config)
             recorder = _Recorder()
