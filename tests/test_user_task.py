@@ -115,7 +115,8 @@ def tasks_dir(tmp_path, monkeypatch):
 
 
 def _run(tmp_path, *args: str) -> int:
-    return study.main(["--storage", f"sqlite:///{tmp_path / 'db' / 'lrtune.db'}", "--no-progress", *args])
+    return study.main(["--storage", f"sqlite:///{tmp_path / 'db' / 'lrtune.db'}", "--no-progress",
+                       "--threads", "1", *args])  # one thread: the 2-core CI machine is shared
 
 
 @pytest.mark.parametrize(("task", "message"), [
@@ -223,7 +224,8 @@ def test_my_task_example_study_confirm_analyze_dashboard(tmp_path, monkeypatch, 
     user_task._CACHE.clear()
     url = f"sqlite:///{tmp_path / 'lrtune.db'}"
     assert study.main(["--task", "examples.my_task:make_task", "--family", "cosine,step",
-                       "--trials", "6", "--epochs", "2", "--storage", url, "--no-progress"]) == 0
+                       "--trials", "6", "--epochs", "2", "--storage", url, "--no-progress",
+                       "--threads", "1"]) == 0
     assert analyze.main(["--confirm", "3", "--storage", url, "--out", str(tmp_path / "report")]) == 0
     printed = capsys.readouterr().out
     task = "examples.my_task:make_task/Sequential/2ep/sgd"
