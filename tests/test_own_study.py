@@ -7,7 +7,9 @@ a prefix, one family per study (``reg-cosine``, ``reg-step``), a parameter of th
 
 from __future__ import annotations
 
+import importlib
 import shutil
+import sys
 
 import optuna
 import pytest
@@ -226,3 +228,28 @@ def test_trial_seed():
     trial = study.ask()
     assert lrtune.trial_seed(trial) == 123
     assert lrtune.trial_seed(study.ask()) == 1
+
+
+def test_lrtune_confirm_stays_callable_after_importing_the_confirm_module():
+    """``lrtune.confirm`` is the function and also the name of lrtune's confirmation module;
+    importing the module rebinds the attribute, which forwards calls to the function."""
+    module = importlib.import_module("lrtune.confirm")
+    package = sys.modules["lrtune"]
+    assert package.confirm is module and callable(package.confirm)
+    with pytest.raises(ValueError, match="seeds must be an integer ≥ 1"):
+        package.confirm(optuna.create_study(), lambda t: 0.0, seeds=0)
+    assert "confirm" in package.__all__ and package.own_confirm.confirm.__module__ == "lrtune.own_confirm"
+
+
+def test_a_storage_with_both_kinds_analyses_the_named_own_study(storage, tmp_path, capsys):
+    """lrtune's own studies are the default; --study names a user's study next to them."""
+    from lrtune.config import TaskConfig
+
+    s = optuna.create_study(study_name="digits-mlp-cosine", storage=storage, direction="maximize")
+    s.set_user_attr("lrtune_config", {**TaskConfig(dataset="digits").to_dict(), "family": "cosine"})
+    s.set_user_attr("lrtune_family", "cosine")
+    assert analyze.main(["--storage", storage, "--out", str(tmp_path / "a"), "--no-notes"]) == 2
+    assert "lrtune studies hold no trials yet" in capsys.readouterr().err  # lrtune's path
+    assert analyze.main(["--storage", storage, "--study", "reg-cosine", "--study", "reg-step",
+                         "--out", str(tmp_path / "b"), "--no-notes"]) == 0
+    assert "reg-* (minimizes its objective)" in capsys.readouterr().out
