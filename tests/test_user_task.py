@@ -185,6 +185,12 @@ def test_streamed_dataset_trains_exactly_like_stacked_tensors(tasks_dir):
                for loaded in (streamed, stacked)]
     assert results[0].val_accuracies == results[1].val_accuracies
     assert results[0].test_accuracy == results[1].test_accuracy
+    from lrtune.fused import train_fused  # fused trials read streamed inputs too
+
+    fused = [train_fused([loaded.build_model(5), loaded.build_model(6)], loaded.data,
+                         [schedule, schedule], config=config, mode="stacked")
+             for loaded in (streamed, stacked)]
+    assert [m.result.val_accuracies for m in fused[0]] == [m.result.val_accuracies for m in fused[1]]
 
 
 def test_fuse_stacks_a_sequential_model_and_warns_for_another(tasks_dir, capsys):
