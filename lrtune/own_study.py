@@ -23,6 +23,7 @@ prefix, next to the caller's own parameters), loads the trials into the same fra
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 import re
@@ -157,6 +158,11 @@ def find_own_studies(
             own_params=tuple(sorted(n for n in distributions if n not in space.names)),
             confirm_study=confirm if confirm in by_name else None,
         ))
+    # studies compared together must agree on direction and prefix; otherwise each stands alone
+    for task in {o.task for o in found}:
+        group = [o for o in found if o.task == task]
+        if len({(o.direction, o.space.prefix) for o in group}) > 1:
+            found = [dataclasses.replace(o, task=o.name) if o.task == task else o for o in found]
     if not found:
         several = [p for p in problems if "several lrtune schedule spaces" in p]
         if several:
@@ -258,7 +264,9 @@ def _raw(values: pd.Series | np.ndarray, sign: float) -> Any:
     return values * sign
 
 
-def _score_section(task_df: pd.DataFrame, own: OwnStudy) -> list[str]:
+def _score_section(task_df: pd.DataFrame, group: list[OwnStudy]) -> list[str]:
+    own = group[0]
+    by_study = {o.name: o for o in group}
     scores = analysis.score_table(task_df)
     if scores.empty:
         return []
@@ -273,8 +281,9 @@ def _score_section(task_df: pd.DataFrame, own: OwnStudy) -> list[str]:
     for row in scores.itertuples(index=False):
         match = scored[(scored["study"] == row.best_study) & (scored["number"] == row.best_trial)]
         params = _params_of(match.iloc[0]) if len(match) else {}
-        described.append(_describe(params, own, row.family) if params else "—")
-        mine = own.space.own_params(params)
+        study_own = by_study.get(row.best_study, own)
+        described.append(_describe(params, study_own, row.family) if params else "—")
+        mine = study_own.space.own_params(params)
         own_params.append(", ".join(f"{k}={_fmt(v)}" for k, v in sorted(mine.items())) or "—")
     out["best schedule"] = described
     out["your parameters"] = own_params
@@ -491,7 +500,7 @@ def write_own_report(
         if not budget.empty:
             sections += ["### Search budget", "",
                          analysis.markdown_table(budget.drop(columns=["task", "seconds"]))]
-        sections += _score_section(task_df, own)
+        sections += _score_section(task_df, group)
         slug = analysis._slug(task)  # noqa: SLF001
         plots = []
         for key, plot, caption in (

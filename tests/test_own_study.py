@@ -113,6 +113,7 @@ def test_analyze_then_confirm_then_the_confirmed_verdict(storage, tmp_path, caps
     assert "**minimize** their objective (lower is better)" in report
     assert "Search-only verdict (no fresh seeds)" in report and "rests on search results only" in report
     assert "`width`" in report and "prefix `opt_`" in report
+    assert "opt_step_gamma=" not in report and "opt_cosine_final_ratio=" not in report  # not "yours"
     for name in ("expected_best", "best_so_far", "lr_curves"):
         assert (out / f"{name}_reg.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "confirmations_reg.png").exists()
