@@ -4,10 +4,19 @@ Nothing of lrtune's training code is used here: only ``lrtune.suggest_schedule``
 space) and ``Schedule.build`` (a torch LR scheduler). The schedule parameters sit behind a
 ``sched_`` prefix next to this script's own hyperparameter (``hidden``).
 
-    python examples/own_study.py --trials 20 --storage sqlite:///studies/own.db
+The whole path, own study → analysis → confirmation → verdict → the winner rebuilt::
 
-Then rebuild the winner: ``python examples/rebuild_best.py --storage sqlite:///studies/own.db
---study-name own-digits --prefix sched_``.
+    python examples/own_study.py --trials 20 --storage sqlite:///studies/own.db
+    python -m lrtune.analyze --storage sqlite:///studies/own.db     # search-only verdict
+    python examples/own_study.py --trials 20 --confirm 5 --storage sqlite:///studies/own.db
+    python -m lrtune.analyze --storage sqlite:///studies/own.db     # the confirmed verdict
+    python examples/rebuild_best.py --storage sqlite:///studies/own.db --study-name own-digits \
+        --prefix sched_
+
+``--trials`` is the study's total: re-running resumes. ``--confirm K`` calls
+``lrtune.confirm(study, objective, seeds=K)``: each family's best trial re-run with K fresh
+seeds through this same objective (``lrtune.trial_seed(trial)`` gives the seed), never pruned,
+stored in the study ``own-digits:confirm``; finished seeds are not redone.
 """
 
 from __future__ import annotations
@@ -39,7 +48,9 @@ def objective(trial: optuna.Trial, data) -> float:
     # a categorical "sched_family" picks one family; only its parameters are suggested
     schedule = lrtune.suggest_schedule(trial, ["cosine", "onecycle", "constant"], lr=(1e-3, 1.0), prefix="sched_")
 
-    torch.manual_seed(trial.number)
+    seed = lrtune.trial_seed(trial)  # the trial number; a fresh seed in confirmation runs
+    torch.manual_seed(seed)
+    order = torch.Generator().manual_seed(seed)  # batch order
     model = torch.nn.Sequential(torch.nn.Linear(64, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10))
     optimizer = torch.optim.SGD(model.parameters(), lr=schedule.peak_lr, momentum=0.9)
     steps_per_epoch = -(-len(x_train) // BATCH)
@@ -48,7 +59,7 @@ def objective(trial: optuna.Trial, data) -> float:
     accuracy = 0.0
     for epoch in range(EPOCHS):
         model.train()
-        for idx in torch.randperm(len(x_train)).split(BATCH):
+        for idx in torch.randperm(len(x_train), generator=order).split(BATCH):
             loss = torch.nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
             optimizer.zero_grad()
             loss.backward()
@@ -69,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--storage", default=None, help="Optuna storage URL (default: in memory)")
     parser.add_argument("--study-name", default="own-digits")
+    parser.add_argument("--confirm", type=int, default=0, metavar="K",
+                        help="then re-run each family's best trial with K fresh seeds (lrtune.confirm)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)  # tiny model: one thread is fastest and leaves the other cores free
@@ -77,7 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         study_name=args.study_name, storage=args.storage, direction="maximize", load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.MedianPruner(n_warmup_steps=EPOCHS // 2),
     )
-    study.optimize(lambda t: objective(t, data), n_trials=args.trials)
+    missing = args.trials - len(study.trials)  # --trials is the total: re-running resumes
+    if missing > 0:
+        study.optimize(lambda t: objective(t, data), n_trials=missing)
+    if args.confirm:
+        confirmations = lrtune.confirm(study, lambda t: objective(t, data), seeds=args.confirm)
+        print(f"{len(confirmations.trials)} confirmation runs stored in {confirmations.study_name!r}")
     best = study.best_trial
     schedule = lrtune.Schedule.from_params(best.params, prefix="sched_")  # family read from params
     print(f"best validation accuracy {best.value:.4f} with hidden={best.params['hidden']}")

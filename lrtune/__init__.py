@@ -11,10 +11,16 @@ Schedule families are Optuna search spaces you can import into your own study::
         ...  # scheduler.step() after every optimizer step, scheduler.epoch_end(val_acc) per epoch
 
 and rebuild the winner with ``lrtune.Schedule.from_params(study.best_trial.params, family="cosine")``.
+``lrtune.confirm(study, objective, seeds=5)`` re-runs each family's best trial with fresh seeds
+(read them with ``lrtune.trial_seed(trial)``); ``python -m lrtune.analyze`` then gives the verdict.
+``lrtune.Task`` describes your own data and model for ``python -m lrtune.study --task``.
 """
 
 from lrtune.schedules import FAMILIES, FAMILY_FORMULAS, Schedule, ScheduleLR
+from lrtune.own_confirm import confirm, trial_seed
+from lrtune.recognize import ScheduleSpace, recognize_space
 from lrtune.spaces import search_space, suggest_schedule
+from lrtune.tasks import Task
 
 __version__ = "0.1.0"
 
@@ -23,7 +29,12 @@ __all__ = [
     "FAMILY_FORMULAS",
     "Schedule",
     "ScheduleLR",
+    "ScheduleSpace",
+    "Task",
     "__version__",
+    "confirm",
+    "recognize_space",
     "search_space",
     "suggest_schedule",
+    "trial_seed",
 ]

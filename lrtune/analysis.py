@@ -713,11 +713,12 @@ def warnings(
 # --------------------------------------------------------------------------------------------
 
 
-def _budget_text(df: pd.DataFrame, task: str, samples: dict[str, np.ndarray]) -> str:
+def _budget_text(df: pd.DataFrame, task: str, samples: dict[str, np.ndarray],
+                 metric: str = "test accuracy") -> str:
     conf = confirmation_table(df)
     conf = conf[conf["task"] == task].set_index("family")
     seeds = ", ".join(f"{f} {int(conf.loc[f, 'seeds'])}" for f in sorted(samples))
-    text = f"confirmation seeds per family: {seeds} (test accuracy, unpruned re-runs)"
+    text = f"confirmation seeds per family: {seeds} ({metric}, unpruned re-runs)"
     budget = budget_table(df)
     budget = budget[budget["task"] == task].set_index("family")
     families = [f for f in sorted(samples) if f in budget.index]
@@ -737,13 +738,15 @@ def verdict_from_confirmations(
     alpha: float = 0.05,
     min_effect: float = 0.75,
     center: str = "median",
+    metric: str = "test accuracy",
 ) -> stats.Verdict:
     """The verdict for one task from its confirmation runs (``kind == "confirm"``).
 
     Uses the ``test_accuracy`` of COMPLETE confirmation trials, one sample per family, and
     :func:`lrtune.stats.verdict` (leader by median; two-sided tests, paired on per-seed
     differences when every family ran the same seeds, Holm; wins only if every other family is
-    separated, with P̂(leader > other) ≥ ``min_effect``), worded with each family's search trials.
+    separated, with P̂(leader > other) ≥ ``min_effect``), worded with each family's search trials. ``metric`` names the score in the
+    text (users' own studies: their objective, oriented so higher is better).
     ``task`` may be omitted when the frame holds one task. Raises :class:`AnalysisError` when
     there are no confirmation runs, or fewer than two confirmed families.
     """
@@ -769,9 +772,10 @@ def verdict_from_confirmations(
     budget = budget_table(df)
     budget = budget[budget["task"] == task].set_index("family")
     trials = {f: int(budget.loc[f, "trials"]) for f in samples if f in budget.index} or None
+    accuracy = metric.endswith("accuracy")  # accuracies read as percentage points; a user's metric as is
     return stats.verdict(samples, seeds=seeds, alpha=alpha, min_effect=min_effect, center=center,
-                         metric="test accuracy", budget=_budget_text(df, task, samples),
-                         trials=trials, unit_scale=100.0, unit="points")
+                         metric=metric, budget=_budget_text(df, task, samples, metric),
+                         trials=trials, unit_scale=100.0 if accuracy else 1.0, unit="points" if accuracy else "")
 
 
 def verdicts_by_task(df: pd.DataFrame, **kwargs: Any) -> dict[str, stats.Verdict | None]:

@@ -3,6 +3,7 @@
     python -m lrtune.analyze                                   # sqlite:///studies/lrtune.db
     python -m lrtune.analyze --storage sqlite:///runs/x.db --study mnist1d/cnn/20ep/sgd:cosine
     python -m lrtune.analyze --confirm 5                       # re-train the best configs first
+    python -m lrtune.analyze --storage sqlite:///own.db        # your own Optuna study (lrtune spaces)
 
 The report goes to ``--out`` (default: ``report/`` next to the SQLite file, e.g.
 ``studies/report``). Problems with the storage (malformed URL, missing SQLite file, a file
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--confirm", type=_positive_int, default=None, metavar="K",
                         help="first re-train each family's best configuration with K fresh "
                         "seeds (lrtune.confirm), then analyse")
+    parser.add_argument("--prefix", default=None, metavar="P",
+                        help="your own study: the prefix its lrtune.suggest_schedule parameters "
+                        "use (found automatically; needed only when several are found)")
     parser.add_argument("--no-notes", dest="notes", action="store_false",
                         help="don't write the verdict into the studies' optuna-dashboard notes "
                         "(then the database is only read)")
@@ -204,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         storage = open_storage(args.storage)
+        if _analyze_own_studies(storage, args):  # a study written with plain Optuna + lrtune spaces
+            return 0
         df = analysis.load_trials(storage, studies=args.study)
         _check_families(df)
         if args.confirm is not None:
@@ -221,6 +227,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write_verdict_notes(args.storage, report, df)
     print("\n".join(_summary(report, df)))
     return 0
+
+
+def _analyze_own_studies(storage, args) -> bool:
+    """Users' own studies (lrtune.own_study); False when the storage holds lrtune's studies."""
+    from lrtune import own_study
+
+    if not own_study.wants_own_analysis(storage, args.study, args.prefix):
+        return False
+    if args.confirm is not None:
+        raise StorageError("--confirm re-trains lrtune's own studies; confirm your own study "
+                           "with your objective: lrtune.confirm(study, objective, "
+                           f"seeds={args.confirm}), then run this command without --confirm")
+    out_dir = Path(args.out) if args.out else default_out_dir(args.storage)
+    _, lines = own_study.analyze_own(storage, url=args.storage, studies=args.study,
+                                     prefix=args.prefix, out_dir=out_dir,
+                                     label=_label(args.storage), write_notes=args.notes)
+    print("\n".join(lines))
+    return True
 
 
 def _write_verdict_notes(url: str, report, df) -> None:

@@ -94,12 +94,20 @@ class TaskConfig:
     pruner: str = "median"
     seed: int = 0
     val_fraction: float = 0.1
+    user_task: str | None = None  # --task module:callable (lrtune.user_task); dataset = this path
+    task_fingerprint: str | None = None  # of the user task's data, set when it is loaded
 
     def __post_init__(self) -> None:
-        _choice("dataset", self.dataset, DATASETS)
-        model = self.model if self.model is not None else default_model(self.dataset)
-        _choice("model", model, MODELS)
-        object.__setattr__(self, "model", model)
+        if self.user_task is not None:
+            if not isinstance(self.user_task, str) or self.user_task.count(":") != 1 or not all(self.user_task.split(":")):
+                raise ConfigError(f"task must be 'module:callable' (e.g. examples.my_task:make_task), but got {self.user_task!r}")
+            object.__setattr__(self, "dataset", self.user_task)
+            object.__setattr__(self, "model", self.model or "task")  # the model's class name once loaded
+        else:
+            _choice("dataset", self.dataset, DATASETS)
+            model = self.model if self.model is not None else default_model(self.dataset)
+            _choice("model", model, MODELS)
+            object.__setattr__(self, "model", model)
         _positive_int("epochs", self.epochs)
         _positive_int("batch_size", self.batch_size)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -128,6 +136,9 @@ class TaskConfig:
         out = dataclasses.asdict(self)
         out["lr_range"] = list(self.lr_range)  # type: ignore[arg-type]
         out["warmup_range"] = list(self.warmup_range)
+        if self.user_task is None:  # built-in tasks store exactly what they stored before
+            out.pop("user_task")
+            out.pop("task_fingerprint")
         return out
 
     @classmethod
@@ -176,7 +187,7 @@ class RunConfig:
 
     def study_name_for(self, task: TaskConfig, family: str) -> str:
         """``{study_name or dataset-model}-{family}``: one study per family."""
-        base = self.study_name or f"{task.dataset}-{task.model}"
+        base = self.study_name or f"{task.dataset.replace(':', '.')}-{task.model}"
         return f"{base}-{family}"
 
 
@@ -188,7 +199,7 @@ _PRESET_TYPES: dict[str, tuple[type, ...]] = {
     "pruner": (str,), "seed": (int,), "val_fraction": (float,), "family": (str, list), "trials": (int,),
     "timeout": (int, float), "storage": (str,), "study_name": (str,), "device": (str,), "data_dir": (str,),
     "download": (bool,), "workers": (int,), "threads": (int,), "fuse": (int,), "artifacts": (bool,),
-    "artifact_dir": (str,), "description": (str,),
+    "artifact_dir": (str,), "description": (str,), "task": (str,),
 }
 
 
@@ -225,4 +236,9 @@ def split_values(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     run = {k: v for k, v in values.items() if k in _RUN_KEYS}
     if "family" in values:
         run["families"] = values["family"]
+    if values.get("task") is not None:  # a user task (--task / task = "module:callable")
+        for key in ("dataset", "model"):
+            if key in values:
+                raise ConfigError(f"--task {values['task']} brings its own data and model; drop {key} = {values[key]!r}")
+        task["user_task"] = values["task"]
     return task, run

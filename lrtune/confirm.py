@@ -19,6 +19,7 @@ points at it (older runs stay stored, marked by their ``source_trial``).
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -31,11 +32,11 @@ from lrtune.models import build_model
 from lrtune.objective import record_trial
 from lrtune.schedules import Schedule
 from lrtune.train import TrainConfig, train
+from lrtune.user_task import build_task_model, load_task_data
 
 __all__ = ["CONFIRM_SEED_BASE", "ConfirmedRun", "confirm_study_name", "run_confirmations"]
 
-CONFIRM_SEED_BASE = 900_000_000
-"""Confirmation seeds start here, far from every search seed (base_seed·1000003 + trial number)."""
+from lrtune.own_confirm import CONFIRM_SEED_BASE  # far from every search seed (base_seed·1000003 + n)
 
 
 def confirm_study_name(search_study_name: str) -> str:
@@ -123,12 +124,12 @@ def run_confirmations(
                 runs.append(ConfirmedRun(target.study_name, family, seed, t.user_attrs["test_accuracy"], t.value, True))
                 continue
             if key not in datasets:
-                datasets[key] = load_dataset(task.dataset, data_dir=data_dir, val_fraction=task.val_fraction, seed=task.seed, device=device)
+                datasets[key] = load_task_data(task, data_dir=data_dir, device=device)
             data = datasets[key]
             if progress:
                 progress(f"confirm {summary.study_name} (trial {best.number}) seed {j + 1}/{k}")
             started = time.perf_counter()
-            model = build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed)
+            model = build_task_model(task, data, seed)
             config = TrainConfig(epochs=task.epochs, batch_size=task.batch_size, optimizer=task.optimizer, weight_decay=task.weight_decay, seed=seed)
             result = train(model, data, schedule, config=config)
             recorder = _Recorder()
@@ -145,3 +146,17 @@ def run_confirmations(
             )
             runs.append(ConfirmedRun(target.study_name, family, seed, float(result.test_accuracy), float(result.val_accuracy), False))
     return runs
+
+
+class _CallableModule(type(sys.modules[__name__])):
+    """``lrtune.confirm`` is both this module and the public function
+    :func:`lrtune.own_confirm.confirm` (``lrtune.confirm(study, objective, seeds=5)``): importing
+    this submodule rebinds the package attribute to the module, so the module forwards calls."""
+
+    def __call__(self, *args, **kwargs):
+        from lrtune.own_confirm import confirm
+
+        return confirm(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

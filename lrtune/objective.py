@@ -25,6 +25,7 @@ from lrtune.config import TaskConfig
 from lrtune.data import Dataset
 from lrtune.models import build_model
 from lrtune.pruning import make_pruner, may_prune
+from lrtune.user_task import build_task_model
 from lrtune.schedules import Schedule
 from lrtune.spaces import suggest_schedule
 from lrtune.train import TrainConfig, TrainResult, train
@@ -132,7 +133,7 @@ class Objective:
             from lrtune.data import steps_per_epoch
 
             self.on_trial_start(trial, schedule, config.epochs * steps_per_epoch(len(self.data.y_train), config.batch_size))
-        model = build_model(self.task.model, input_shape=self.data.input_shape, n_classes=self.data.n_classes, seed=seed)
+        model = build_task_model(self.task, self.data, seed)
 
         def report(epoch_result) -> bool:
             trial.report(epoch_result.val_accuracy, epoch_result.epoch)
@@ -199,7 +200,7 @@ def run_fused_trials(study: optuna.Study, objective: Objective, k: int, *, mode:
             total_steps = config.epochs * steps_per_epoch(len(data.y_train), config.batch_size)
             for trial, schedule in zip(trials, schedules):
                 objective.on_trial_start(trial, schedule, total_steps)
-        models = [build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=s) for s in seeds]
+        models = [build_task_model(task, data, s) for s in seeds]
 
         def report(index: int, epoch_result) -> bool:
             trials[index].report(epoch_result.val_accuracy, epoch_result.epoch)

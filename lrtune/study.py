@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--trials", type=int, help="finished trials per family (default 20)")
     add("--timeout", type=float, help="stop starting new trials after this many seconds")
     add("--dataset", help=f"one of {', '.join(DATASETS)} (default mnist1d)")
+    add("--task", help="your own task instead of --dataset/--model: 'module:callable' returning lrtune.Task")
     add("--model", help=f"one of {', '.join(MODELS)} (default: the dataset's)")
     add("--epochs", type=int, help="epochs per trial (default 15)")
     add("--batch-size", type=int, help="training batch size (default 128)")
@@ -345,7 +346,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if run.threads is not None:
             torch.set_num_threads(run.threads)
-        data = load_dataset(task.dataset, data_dir=run.data_dir, download=run.download, val_fraction=task.val_fraction, seed=task.seed, device=device)
+        if task.user_task is not None:  # --task module:callable: checked and loaded before anything is created
+            from lrtune.user_task import prepare_user_task
+
+            data, task, run = prepare_user_task(task, run, device)
+        else:
+            data = load_dataset(task.dataset, data_dir=run.data_dir, download=run.download, val_fraction=task.val_fraction, seed=task.seed, device=device)
         storage = open_storage(run.storage)
         studies = {f: open_family_study(storage, run.study_name_for(task, f), task, f) for f in run.families}
     except (UsageError, ConfigError, StorageError, ValueError, OSError) as exc:

@@ -200,8 +200,11 @@ def test_storage_without_lrtune_studies(tmp_path, capsys):
     optuna.create_study(storage=storage, study_name="someone-else").add_trial(
         create_trial(value=1.0))
     storage.engine.dispose()
+    before = digest(path)
     assert main(["--storage", f"sqlite:///{path}"]) == 2
-    assert_clean_error(capsys, "no lrtune studies")
+    # neither lrtune's studies nor a user's study with lrtune parameters (lrtune.own_study)
+    assert_clean_error(capsys, "no study used lrtune's search spaces (looked for a peak-LR parameter")
+    assert digest(path) == before
 
 
 def test_single_family(tmp_path, capsys):

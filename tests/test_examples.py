@@ -38,3 +38,32 @@ def test_own_study_then_rebuild_best(tmp_path):
     assert expected.describe() in out
     assert f"step      0: lr = {expected.lr_at(0, 100):.6g}" in out
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_own_study_analyze_confirm_analyze_rebuild(tmp_path):
+    """The whole path of examples/own_study.py's docstring: search → analyze → confirm → analyze."""
+    from lrtune import analyze
+
+    storage = f"sqlite:///{tmp_path / 'own.db'}"
+    run_script("own_study.py", "--trials", "8", "--storage", storage)
+    out = tmp_path / "report"
+    assert analyze.main(["--storage", storage, "--out", str(out)]) == 0
+    assert "Search-only verdict (no fresh seeds)" in (out / "report.md").read_text()
+
+    printed = run_script("own_study.py", "--trials", "8", "--confirm", "2", "--storage", storage)
+    study = optuna.load_study(study_name="own-digits", storage=storage)
+    assert len(study.trials) == 8  # --trials is the total: nothing re-searched
+    confirmations = optuna.load_study(study_name="own-digits:confirm", storage=storage)
+    families = {t.params["sched_family"] for t in study.trials if t.state.name == "COMPLETE"}
+    assert len(confirmations.trials) == 2 * len(families)
+    assert f"{2 * len(families)} confirmation runs stored in 'own-digits:confirm'" in printed
+
+    assert analyze.main(["--storage", storage, "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    if len(families) > 1:
+        assert "**Confirmed verdict:" in report
+    assert "`hidden`" in report
+    out_text = run_script("rebuild_best.py", "--storage", storage, "--study-name", "own-digits",
+                          "--prefix", "sched_", "--total-steps", "100")
+    assert lrtune.Schedule.from_params(study.best_trial.params, prefix="sched_").describe() in out_text

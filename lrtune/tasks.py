@@ -1,0 +1,49 @@
+"""Your own task for ``python -m lrtune.study --task module:callable``.
+
+The callable takes no arguments and returns a :class:`Task`: the data splits (tensor pairs or
+any map-style torch ``Dataset`` yielding ``(x, y)``), a model factory and the number of classes.
+lrtune trains it with its own loop (cross-entropy, the configured optimizer, the suggested
+schedule), reports validation accuracy per epoch for pruning and stores everything as for its
+built-in datasets (direction: maximise validation accuracy). This module only defines the public dataclass (importing it is cheap);
+loading and checking a task is :mod:`lrtune.user_task`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+__all__ = ["Task"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A classification task defined by the user.
+
+    train, val, test: each a ``(x, y)`` pair of tensors or arrays (``x`` of shape
+        ``(n, *input)``, ``y`` integer class indices of shape ``(n,)``) or a map-style
+        ``torch.utils.data.Dataset`` whose items are ``(x, y)`` (a torchvision-style dataset
+        with its ``transform`` applied). Trials are selected on ``val``; ``test`` is only
+        reported.
+    make_model: ``make_model(seed) -> torch.nn.Module`` mapping a batch ``(b, *input)`` to
+        logits ``(b, n_classes)``; lrtune seeds torch before calling it, so the same seed gives
+        the same initial weights. An ``nn.Sequential`` of Linear/Conv/activation layers can be
+        trained fused (``--fuse K``).
+    n_classes: the number of classes (labels ``0 … n_classes − 1``).
+    name: a short label (default: the import path).
+    in_memory: None (default) stacks Dataset splits into tensors on the device when they take
+        at most a quarter of its free memory and streams them batch by batch otherwise; True
+        always stacks, False always streams.
+
+    The metric is lrtune's: validation accuracy, maximised (cross-entropy training loss). For
+    another metric or direction, keep your own objective with ``lrtune.suggest_schedule`` —
+    ``python -m lrtune.analyze`` and ``lrtune.confirm`` read such studies in either direction.
+    """
+
+    train: Any
+    val: Any
+    test: Any
+    make_model: Callable[[int], Any]
+    n_classes: int
+    name: str | None = None
+    in_memory: bool | None = None
