@@ -9,17 +9,25 @@ by :func:`lrtune.train.train` ends (to float rounding):
 * **Initialisation**: the caller builds each member as it would build it alone
   (``build_model(name, ..., seed=member_seed)``); :class:`StackedModel` copies those weights
   into the stack and :meth:`StackedModel.export` copies a member's trained weights back.
-* **Data order**: every member sees the same mini-batches — the order ``train`` would draw for
-  ``config.seed`` (lrtune passes the seed of the group's first trial, so that member is exactly
-  the trial it would have been unfused; the others differ from their solo run only in batch order).
+* **Data order**: member k draws the mini-batches ``train`` would draw for its own seed
+  (``data_seeds[k]``; lrtune passes each trial's seed), so every member is exactly the trial it
+  would have been unfused. Each epoch stacks the members' permutations into ``[K, n]``; a step
+  gathers its ``[K, B]`` index in one batched gather (``x_train[index]`` → ``[K, B, ...]``) and
+  the stack reads one batch per member. Members that share one seed read one batch through a
+  stride-0 view instead.
 * **Layers**: ``nn.Linear`` → weights ``[K, in, out]`` and ``torch.baddbmm`` (the first layer
   reads the shared batch through a stride-0 view). ``nn.Conv1d`` (``cnn1d``) → im2col + one
   ``bmm`` per layer with activations channels last ``[B, L, K, C]``, so ``nn.BatchNorm1d`` is one
   native batch norm over ``K·C`` channels (per-channel statistics, so per member); this measured
   ~1.5x faster per member than oneDNN's grouped convolution on a 2-core CPU. Other convolutions
   (``cnn``'s Conv2d, pooling) → one grouped convolution (``groups = K``) over member-major stacked
-  channels. Any ``nn.Sequential`` of these layers stacks (lrtune's ``mlp``, ``cnn1d``, ``cnn``);
-  anything else (``resnet``) is trained member by member through :func:`lrtune.train.train`.
+  channels; ``nn.BatchNorm1d`` after a Linear layer → one batch norm over ``K·F`` features. An
+  ``nn.Sequential`` of these layers stacks (lrtune's ``mlp``, ``cnn1d``, ``cnn``) when the order
+  of its layers does: :func:`why_not_fusable` walks the plan through the layouts ``forward`` uses
+  before any training and says why not (e.g. a Linear on a convolution's output without a
+  Flatten), never raising, for any ``nn.Module``. ``train_fused(mode="auto")`` trains anything
+  else (``resnet``, users' own modules) member by member through :func:`lrtune.train.train`,
+  with a one-line warning.
 * **Optimizer**: :class:`StackedOptimizer` is torch's SGD (Nesterov momentum, L2 weight decay)
   or AdamW, written out with a per-member learning rate ``lr[k]`` broadcast over each weight's
   member dimension — the same arithmetic as ``torch.optim`` in the same order.
