@@ -337,7 +337,7 @@ def _run_path(path: str, task_cfg: TaskConfig, family: str, data: Dataset, *, tr
     started = time.perf_counter()
     if path == "baseline":
         study.optimize(BaselineObjective(task_cfg, family, data, dataset=baseline_kind(data.name, baseline_dataset)), n_trials=trials)
-    elif path == "lrtune":
+    elif path == "lrtune" or fuse == 1:  # K = 1 is the unfused path, as in lrtune.study
         study.optimize(Objective(task_cfg, family, data), n_trials=trials)
     else:
         objective = Objective(task_cfg, family, data)
