@@ -208,6 +208,8 @@ def why_not_fusable(model: nn.Module, input_shape: Sequence[int] | None = None) 
     try:
         if isinstance(model, nn.Sequential) and type(model).forward is not nn.Sequential.forward:
             return f"{type(model).__name__} overrides nn.Sequential.forward"
+        if isinstance(model, nn.Sequential) and len({id(m) for m in model}) != len(model):
+            return "a layer object appears twice in the model (shared weights) and can't be stacked"
         ops = _plan(model)
         dims = None if input_shape is None else len(tuple(input_shape))
         _check_layouts(ops, _conv_gemm_ok(ops), dims)

@@ -309,7 +309,9 @@ def test_fusable_never_raises_on_odd_modules():
         def forward(self, x):
             return super().forward(x) * 2
 
-    for model in (Broken(nn.Linear(2, 2)), OwnForward(nn.Linear(2, 2)), nn.Module(), nn.Identity(), nn.Sequential()):
+    shared = nn.Linear(2, 2)
+    for model in (Broken(nn.Linear(2, 2)), OwnForward(nn.Linear(2, 2)), nn.Module(), nn.Identity(), nn.Sequential(),
+                  nn.Sequential(shared, nn.ReLU(), shared)):
         assert fusable(model) is False and fusable(model, (2,)) is False
     assert why_not_fusable(OwnForward(nn.Linear(2, 2))) == "OwnForward overrides nn.Sequential.forward"
 
