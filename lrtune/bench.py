@@ -3,11 +3,14 @@
 One run measures, side by side, on the same task and the same number of trials (same model,
 epochs, batch size, optimizer, search space, sampler and pruner):
 
-1. ``baseline`` — the official Optuna PyTorch example's approach: a ``TensorDataset`` through a
-   ``torch.utils.data.DataLoader`` (per-item indexing and collation), one trial at a time through
-   ``study.optimize``, torch's default thread count;
-2. ``lrtune`` — lrtune's normal path: :class:`lrtune.objective.Objective` on in-memory tensors;
-3. ``fused`` — lrtune's fused path: :func:`lrtune.objective.run_fused_trials`, K trials per stack.
+1. ``baseline`` — what a user writes for that data, one trial at a time through
+   ``study.optimize``: a ``DataLoader`` over a ``TensorDataset`` for array data (mnist1d, digits,
+   generated tensors), the official Optuna PyTorch example's torchvision per-item path for image
+   datasets read from files (``--baseline auto``, the default; see :data:`BASELINE_DATASETS`);
+2. ``lrtune`` — lrtune unfused (``--fuse 1``): :class:`lrtune.objective.Objective` on in-memory tensors;
+3. ``fused`` — lrtune's default: :func:`lrtune.objective.run_fused_trials`, K trials per stack, each
+   member with its own seed and batch order, K measured at start-up as ``lrtune.study`` does
+   (:mod:`lrtune.group_size`) unless ``--fuse K``.
 
 For each it prints trials per minute, model-epochs per second (a pruned trial's epochs count as
 run), both as ratios to the baseline, the best final validation accuracy, and the time of one
@@ -19,7 +22,9 @@ and whether the best unpruned trial had been pruned.
 
 Tasks (``--tasks``): ``digits`` (MLP), ``mnist1d`` (the default task, cnn1d) and ``mnist-like``
 (an MNIST-sized MLP on generated 28×28 data: 10 random class templates, shifted, rescaled, noised;
-60 000 train+validation and 10 000 test examples). ``--quick`` shrinks everything for the tests.
+60 000 train+validation and 10 000 test examples). ``verdict`` (not in the default list) times the
+README's search + confirmation end to end, unfused vs default (:mod:`lrtune.bench_verdict`).
+``--quick`` shrinks everything for the tests.
 """
 
 from __future__ import annotations
