@@ -3,11 +3,14 @@
 One run measures, side by side, on the same task and the same number of trials (same model,
 epochs, batch size, optimizer, search space, sampler and pruner):
 
-1. ``baseline`` — the official Optuna PyTorch example's approach: a ``TensorDataset`` through a
-   ``torch.utils.data.DataLoader`` (per-item indexing and collation), one trial at a time through
-   ``study.optimize``, torch's default thread count;
-2. ``lrtune`` — lrtune's normal path: :class:`lrtune.objective.Objective` on in-memory tensors;
-3. ``fused`` — lrtune's fused path: :func:`lrtune.objective.run_fused_trials`, K trials per stack.
+1. ``baseline`` — what a user writes for that data, one trial at a time through
+   ``study.optimize``: a ``DataLoader`` over a ``TensorDataset`` for array data (mnist1d, digits,
+   generated tensors), the official Optuna PyTorch example's torchvision per-item path for image
+   datasets read from files (``--baseline auto``, the default; see :data:`BASELINE_DATASETS`);
+2. ``lrtune`` — lrtune unfused (``--fuse 1``): :class:`lrtune.objective.Objective` on in-memory tensors;
+3. ``fused`` — lrtune's default: :func:`lrtune.objective.run_fused_trials`, K trials per stack, each
+   member with its own seed and batch order, K measured at start-up as ``lrtune.study`` does
+   (:mod:`lrtune.group_size`) unless ``--fuse K``.
 
 For each it prints trials per minute, model-epochs per second (a pruned trial's epochs count as
 run), both as ratios to the baseline, the best final validation accuracy, and the time of one
@@ -19,7 +22,9 @@ and whether the best unpruned trial had been pruned.
 
 Tasks (``--tasks``): ``digits`` (MLP), ``mnist1d`` (the default task, cnn1d) and ``mnist-like``
 (an MNIST-sized MLP on generated 28×28 data: 10 random class templates, shifted, rescaled, noised;
-60 000 train+validation and 10 000 test examples). ``--quick`` shrinks everything for the tests.
+60 000 train+validation and 10 000 test examples). ``verdict`` (not in the default list) times the
+README's search + confirmation end to end, unfused vs default (:mod:`lrtune.bench_verdict`).
+``--quick`` shrinks everything for the tests.
 """
 
 from __future__ import annotations
@@ -202,15 +207,27 @@ def _study(task_cfg: TaskConfig, storage: Any, pruner: str) -> optuna.Study:
     )
 
 
-BASELINE_DATASETS = ("torchvision", "tensor")
+BASELINE_DATASETS = ("auto", "tensor", "torchvision")
 """How the baseline's ``DataLoader`` gets its examples (``--baseline``).
 
-``torchvision`` (default) is the official Optuna PyTorch example's way: a torchvision-style
-dataset whose ``__getitem__`` turns one stored array into a PIL image and applies
-``transforms.ToTensor()`` + ``Normalize`` (exactly what ``torchvision.datasets.MNIST`` does per
-item). ``tensor`` is the fastest DataLoader input there is, a ``TensorDataset`` of ready tensors —
-a stricter baseline than the one people actually run.
+``auto`` (default) is what a user writes **for that data**: a ``TensorDataset`` of ready tensors
+for data that is already an array (mnist1d, digits, the generated mnist-like data), the
+torchvision per-item path only for image datasets read from files (MNIST-format, CIFAR).
+``tensor`` forces the ``TensorDataset``; ``torchvision`` forces the official Optuna PyTorch
+example's way, a torchvision-style dataset whose ``__getitem__`` turns one stored array into a PIL
+image and applies ``transforms.ToTensor()`` + ``Normalize`` (what ``torchvision.datasets.MNIST``
+does per item) — on tensor-native data nobody loads that way, so it is not the headline.
 """
+
+FILE_DATASETS = ("mnist", "fashion-mnist", "kmnist", "cifar10")
+"""Datasets read from image files: their users go through torchvision's per-item datasets."""
+
+
+def baseline_kind(dataset: str, requested: str = "auto") -> str:
+    """The baseline input for ``dataset``: ``requested`` unless ``auto`` (then by the data's nature)."""
+    if requested != "auto":
+        return requested
+    return "torchvision" if dataset in FILE_DATASETS else "tensor"
 
 
 class PILItemDataset(torch.utils.data.Dataset):
@@ -249,7 +266,7 @@ class PILItemDataset(torch.utils.data.Dataset):
 
 
 baseline_dataset = BASELINE_DATASETS[0]
-"""The baseline's dataset kind for this process (``--baseline`` sets it)."""
+"""The baseline's dataset kind requested for this process (``--baseline`` sets it)."""
 
 
 class BaselineObjective:
@@ -325,8 +342,8 @@ def _run_path(path: str, task_cfg: TaskConfig, family: str, data: Dataset, *, tr
         study.enqueue_trial(params)
     started = time.perf_counter()
     if path == "baseline":
-        study.optimize(BaselineObjective(task_cfg, family, data, dataset=baseline_dataset), n_trials=trials)
-    elif path == "lrtune":
+        study.optimize(BaselineObjective(task_cfg, family, data, dataset=baseline_kind(data.name, baseline_dataset)), n_trials=trials)
+    elif path == "lrtune" or fuse == 1:  # K = 1 is the unfused path, as in lrtune.study
         study.optimize(Objective(task_cfg, family, data), n_trials=trials)
     else:
         objective = Objective(task_cfg, family, data)
@@ -388,10 +405,23 @@ def run_task(task: BenchTask, *, quick: bool, device: str, threads: int, baselin
     data = _load(task, quick=quick, device=device)
     n_epochs = epochs or (task.quick_epochs if quick else task.epochs)
     n_trials = trials or (task.quick_trials if quick else task.trials)
-    k = fuse or (task.quick_fuse if quick else task.fuse)
     dataset_name = task.dataset if task.dataset != "mnist-like" else "mnist"
     task_cfg = TaskConfig(dataset=dataset_name, model=task.model, epochs=n_epochs, pruner=pruner)
     torch.set_num_threads(threads)
+    probe = None
+    if fuse:
+        k = fuse
+    elif quick:
+        k = task.quick_fuse
+    else:  # lrtune's default: the start-up probe, at most half the trials (lrtune.study.default_group_size)
+        from lrtune.group_size import measure_group_size
+
+        build = lambda seed: build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed)  # noqa: E731
+        from lrtune.objective import Objective
+
+        probe = measure_group_size(build, data, Objective(task_cfg, family, data).train_config(0), max_size=max(1, -(-n_trials // 2)))
+        k = probe.size
+        log(f"  {task.name}: {probe.describe()}")
     gflops = matmul_gflops(device=device)
     model = build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=0).to(device)
     floor = compute_floor(model, data, gflops)
@@ -401,7 +431,8 @@ def run_task(task: BenchTask, *, quick: bool, device: str, threads: int, baselin
         "epochs": n_epochs, "trials": n_trials, "fuse": k, "batch_size": task_cfg.batch_size, "optimizer": task_cfg.optimizer,
         "family": family, "pruner": pruner, "sampler": task_cfg.sampler, "sizes": data.sizes, "matmul_gflops": gflops,
         **floor, "threads": {"baseline": baseline_threads, "lrtune": threads, "fused": threads}, "repeats": repeats,
-        "baseline_dataset": baseline_dataset, "paths": {},
+        "baseline_dataset": baseline_kind(data.name, baseline_dataset), "paths": {},
+        "fuse_probe_ms_per_member_step": {str(kk): v * 1e3 for kk, v in probe.member_step_s.items()} if probe else None,
     }
     studies: dict[str, optuna.Study] = {}
     for path in paths:
@@ -452,7 +483,8 @@ def format_table(record: dict[str, Any]) -> str:
     header = ["path", "threads", "trials/min", "x base", "epochs/s", "x base", "best acc", "pruned", "ms/epoch", "x floor"]
     rows = []
     for path, s in record["paths"].items():
-        label = f"fused K={record['fuse']}" if path == "fused" else f"baseline ({record.get('baseline_dataset', 'tensor')})" if path == "baseline" else path
+        labels = {"fused": f"fused K={record['fuse']} (default)", "baseline": f"baseline ({record.get('baseline_dataset', 'tensor')})", "lrtune": "lrtune --fuse 1"}
+        label = labels.get(path, path)
         rows.append([label, str(record["threads"][path]), f"{s['trials_per_min']:.1f}", f"{s['trials_per_min_x_baseline']:.2f}",
                      f"{s['model_epochs_per_s']:.1f}", f"{s['model_epochs_per_s_x_baseline']:.2f}", f"{s['best_val_accuracy']:.4f}",
                      f"{s['pruned']}/{s['trials']}", f"{s['epoch_s'] * 1e3:.1f}", f"{s['x_floor']:.1f}"])
@@ -485,13 +517,14 @@ def _machine(device: str) -> dict[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Trials per minute: the usual Optuna + PyTorch loop vs lrtune's normal and fused paths.")
     p.add_argument("--prune-accounting", dest="prune_accounting_cli", action="store_true", help="replay a pruned search unpruned per family instead (python -m lrtune.prune_accounting; its options follow)")
-    p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated tasks (default all: {', '.join(TASKS)})")
+    p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated tasks (default: {', '.join(TASKS)}; also 'verdict': "
+                   "the README's search + confirmation timed end to end, unfused vs default)")
     p.add_argument("--quick", action="store_true", help="tiny trial counts, epochs and data (for tests)")
     p.add_argument("--json", dest="json_path", help="also write the measurements as JSON to this file")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, or auto")
     p.add_argument("--threads", type=int, default=None, help="torch threads for lrtune's paths (default: lrtune's default, see docs/speed.md)")
     p.add_argument("--baseline-threads", type=int, default=None, help=f"torch threads for the baseline (default torch's: {_DEFAULT_TORCH_THREADS})")
-    p.add_argument("--fuse", type=int, help="trials per stack for the fused path (default: per task)")
+    p.add_argument("--fuse", type=int, help="trials per stack for the fused path (default: measured, as lrtune.study does)")
     p.add_argument("--trials", type=int, help="trials per path (default: per task)")
     p.add_argument("--epochs", type=int, help="epochs per trial (default: per task)")
     p.add_argument("--family", default="cosine", help="schedule family searched (default cosine)")
@@ -500,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paths", default=",".join(PATHS), help=f"which paths to run (default {','.join(PATHS)})")
     p.add_argument("--storage", choices=("memory", "sqlite"), default="memory", help="Optuna storage of every path (default memory, as the Optuna example)")
     p.add_argument("--baseline", choices=BASELINE_DATASETS, default=BASELINE_DATASETS[0],
-                   help="baseline input: torchvision (per-item PIL + ToTensor, as the official Optuna example; default) or tensor (TensorDataset)")
+                   help="baseline input: auto (default: TensorDataset for array data, torchvision's per-item PIL path for image files), "
+                   "tensor, or torchvision (per-item PIL + ToTensor, as the official Optuna example)")
     p.add_argument("--no-prune-accounting", dest="prune_accounting", action="store_false", help="skip the unpruned replay of the fused trials")
     return p
 
@@ -520,11 +554,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return prune_accounting.main([a for a in argv if a != "--prune-accounting"])
     args = build_parser().parse_args(argv)
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    unknown = [n for n in names if n not in TASKS]
+    from lrtune.bench_verdict import VERDICT_TASK, format_verdict, run_verdict
+
+    unknown = [n for n in names if n not in TASKS and n != VERDICT_TASK]
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     bad_paths = [p for p in paths if p not in PATHS]
     if not names or unknown:
-        print(f"{PROG}: error: unknown task {unknown[0] if unknown else ''!r}; valid: {', '.join(TASKS)}", file=sys.stderr)
+        print(f"{PROG}: error: unknown task {unknown[0] if unknown else ''!r}; valid: {', '.join(TASKS)}, {VERDICT_TASK}", file=sys.stderr)
         return 2
     if not paths or bad_paths:
         print(f"{PROG}: error: unknown path {bad_paths[0] if bad_paths else ''!r}; valid: {', '.join(PATHS)}", file=sys.stderr)
@@ -550,6 +586,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {"lrtune_bench": 1, "quick": args.quick, "machine": _machine(device), "baseline_dataset": args.baseline, "tasks": []}
     try:
         for name in names:
+            if name == VERDICT_TASK:  # the README's search + confirmation, unfused vs default (lrtune.bench_verdict)
+                record = run_verdict(quick=args.quick, device=device, threads=threads, log=log)
+                report["tasks"].append(record)
+                print(format_verdict(record), end="\n\n", flush=True)
+                continue
             record = run_task(TASKS[name], quick=args.quick, device=device, threads=threads, baseline_threads=baseline_threads,
                               family=args.family, pruner=args.pruner, repeats=args.repeats, fuse=args.fuse, trials=args.trials,
                               epochs=args.epochs, storage=args.storage, paths=paths, prune_accounting=args.prune_accounting, log=log)

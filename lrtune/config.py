@@ -161,7 +161,7 @@ class RunConfig:
     download: bool = False
     workers: int = 1
     threads: int | None = None
-    fuse: int = 1
+    fuse: int | None = None  # None: measured at start-up (lrtune.group_size); 1: off
     artifacts: bool = True
     artifact_dir: str | None = None
     progress: bool = True
@@ -179,7 +179,8 @@ class RunConfig:
         _positive_int("workers", self.workers)
         if self.threads is not None:
             _positive_int("threads", self.threads)
-        _positive_int("fuse", self.fuse)
+        if self.fuse is not None:
+            _positive_int("fuse", self.fuse)
         if not isinstance(self.storage, str) or not self.storage:
             raise ConfigError(f"storage must be an Optuna storage URL, but got {self.storage!r}")
         if self.study_name is not None and (not isinstance(self.study_name, str) or not self.study_name.strip()):

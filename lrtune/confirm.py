@@ -7,6 +7,8 @@ trials mid-run; a verdict rests on fresh seeds instead. For each lrtune search s
 * train that exact schedule (``Schedule.from_params``) with seeds ``CONFIRM_SEED_BASE + j``,
   j = 0…K−1 — the same seeds for every family (paired), none used by the search — for the full
   epochs, no pruning, and evaluate once on the test set,
+* train the missing runs stacked (all families × seeds of one task in groups of a measured size,
+  each member with its own seed for initialisation and batch order — the same runs as one by one),
 * store each run as a COMPLETE trial of the study ``"<search study>:confirm"``
   (``lrtune_kind = "confirm"``) with user attrs ``family``, ``seed``, ``source_trial``,
   ``val_accuracy``, ``test_accuracy``, ... and the per-epoch validation accuracies as
@@ -19,6 +21,7 @@ points at it (older runs stay stored, marked by their ``source_trial``).
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -27,11 +30,11 @@ from typing import Callable, Sequence
 import optuna
 
 from lrtune.config import TaskConfig
-from lrtune.data import load_dataset
-from lrtune.models import build_model
 from lrtune.objective import record_trial
 from lrtune.schedules import Schedule
-from lrtune.train import TrainConfig, train
+from lrtune.fused import train_fused
+from lrtune.group_size import measure_group_size
+from lrtune.train import TrainConfig
 from lrtune.user_task import build_task_model, load_task_data
 
 __all__ = ["CONFIRM_SEED_BASE", "ConfirmedRun", "confirm_study_name", "run_confirmations"]
@@ -91,16 +94,28 @@ def run_confirmations(
     device: str = "cpu",
     data_dir: str = "data",
     progress: Callable[[str], None] | None = None,
+    fuse: int | None = None,
 ) -> list[ConfirmedRun]:
-    """Confirm the best trial of every lrtune search study (or the named ones) with ``k`` seeds."""
+    """Confirm the best trial of every lrtune search study (or the named ones) with ``k`` seeds.
+
+    The missing runs are trained **stacked** (:func:`lrtune.fused.train_fused`): all families'
+    best configurations × all seeds that share one task form groups of ``fuse`` members, each
+    member with its own initialisation *and* batch order (its seed), so a stacked confirmation run
+    is the solo run ``train(build_model(..., seed=s), data, schedule, config(seed=s))``.
+    ``fuse=None`` measures the group size (:func:`lrtune.group_size.measure_group_size`);
+    ``fuse=1`` trains them one by one; models that can't be stacked are trained one by one.
+    """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k (confirmation seeds) must be an integer ≥ 1, but got {k!r}")
+    if fuse is not None and (isinstance(fuse, bool) or not isinstance(fuse, int) or fuse < 1):
+        raise ValueError(f"fuse must be an integer ≥ 1, but got {fuse!r}")
     if isinstance(storage, str):
         from lrtune.storage import open_storage
 
         storage = open_storage(storage, heartbeat=False)
-    runs: list[ConfirmedRun] = []
-    datasets: dict[tuple, object] = {}
+    runs: dict[tuple[str, int], ConfirmedRun] = {}
+    order: list[tuple[str, int]] = []
+    pending: dict[str, list[_Pending]] = {}  # runs to train, by what they must share to be stacked
     for summary in _search_studies(storage, studies):
         search = optuna.load_study(study_name=summary.study_name, storage=storage)
         complete = search.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -116,36 +131,62 @@ def run_confirmations(
             for t in target.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             if t.user_attrs.get("source_trial") == best.number
         }
-        key = (task.dataset, task.seed, task.val_fraction)
         for j in range(k):
             seed = CONFIRM_SEED_BASE + j
+            order.append((target.study_name, seed))
             if seed in done:
                 t = done[seed]
-                runs.append(ConfirmedRun(target.study_name, family, seed, t.user_attrs["test_accuracy"], t.value, True))
+                runs[(target.study_name, seed)] = ConfirmedRun(target.study_name, family, seed, t.user_attrs["test_accuracy"], t.value, True)
                 continue
-            if key not in datasets:
-                datasets[key] = load_task_data(task, data_dir=data_dir, device=device)
-            data = datasets[key]
+            key = json.dumps(task.to_dict(), sort_keys=True, default=str)  # runs of one task can be stacked
+            pending.setdefault(key, []).append(_Pending(summary.study_name, target, best, task, family, schedule, seed))
+    for group in pending.values():
+        task = group[0].task
+        data = load_task_data(task, data_dir=data_dir, device=device)
+        config = TrainConfig(epochs=task.epochs, batch_size=task.batch_size, optimizer=task.optimizer, weight_decay=task.weight_decay, seed=group[0].seed)
+        build = lambda seed: build_task_model(task, data, seed)  # noqa: E731
+        size = fuse if fuse is not None else measure_group_size(build, data, config, max_size=len(group)).size
+        for start in range(0, len(group), size):
+            chunk = group[start : start + size]
             if progress:
-                progress(f"confirm {summary.study_name} (trial {best.number}) seed {j + 1}/{k}")
+                names = ", ".join(f"{p.study_name} seed {p.seed - CONFIRM_SEED_BASE + 1}" for p in chunk)
+                progress(f"confirm {len(chunk)} run(s) stacked: {names}" if len(chunk) > 1 else f"confirm {names}")
             started = time.perf_counter()
-            model = build_task_model(task, data, seed)
-            config = TrainConfig(epochs=task.epochs, batch_size=task.batch_size, optimizer=task.optimizer, weight_decay=task.weight_decay, seed=seed)
-            result = train(model, data, schedule, config=config)
-            recorder = _Recorder()
-            record_trial(recorder, family, seed, result, seconds=time.perf_counter() - started)  # type: ignore[arg-type]
-            recorder.user_attrs["source_trial"] = best.number
-            target.add_trial(
-                optuna.trial.create_trial(
-                    params=best.params,
-                    distributions=best.distributions,
-                    value=float(result.val_accuracy),
-                    intermediate_values={i + 1: v for i, v in enumerate(result.val_accuracies)},
-                    user_attrs=recorder.user_attrs,
+            members = train_fused([build(p.seed) for p in chunk], data, [p.schedule for p in chunk], config=config,
+                                  data_seeds=[p.seed for p in chunk], mode="auto" if len(chunk) > 1 else "sequential")
+            elapsed = time.perf_counter() - started
+            for p, member in zip(chunk, members):
+                result = member.result
+                recorder = _Recorder()
+                seconds = result.seconds if len(chunk) > 1 else elapsed
+                record_trial(recorder, p.family, p.seed, result, seconds=seconds)  # type: ignore[arg-type]
+                recorder.user_attrs["source_trial"] = p.best.number
+                if len(chunk) > 1:
+                    recorder.user_attrs["fuse_group_size"] = len(chunk)
+                p.target.add_trial(
+                    optuna.trial.create_trial(
+                        params=p.best.params,
+                        distributions=p.best.distributions,
+                        value=float(result.val_accuracy),
+                        intermediate_values={i + 1: v for i, v in enumerate(result.val_accuracies)},
+                        user_attrs=recorder.user_attrs,
+                    )
                 )
-            )
-            runs.append(ConfirmedRun(target.study_name, family, seed, float(result.test_accuracy), float(result.val_accuracy), False))
-    return runs
+                runs[(p.target.study_name, p.seed)] = ConfirmedRun(p.target.study_name, p.family, p.seed, float(result.test_accuracy), float(result.val_accuracy), False)
+    return [runs[key] for key in order]
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """One confirmation run still to train."""
+
+    study_name: str
+    target: optuna.Study
+    best: optuna.trial.FrozenTrial
+    task: TaskConfig
+    family: str
+    schedule: Schedule
+    seed: int
 
 
 class _CallableModule(type(sys.modules[__name__])):

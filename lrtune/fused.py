@@ -9,17 +9,25 @@ by :func:`lrtune.train.train` ends (to float rounding):
 * **Initialisation**: the caller builds each member as it would build it alone
   (``build_model(name, ..., seed=member_seed)``); :class:`StackedModel` copies those weights
   into the stack and :meth:`StackedModel.export` copies a member's trained weights back.
-* **Data order**: every member sees the same mini-batches — the order ``train`` would draw for
-  ``config.seed`` (lrtune passes the seed of the group's first trial, so that member is exactly
-  the trial it would have been unfused; the others differ from their solo run only in batch order).
+* **Data order**: member k draws the mini-batches ``train`` would draw for its own seed
+  (``data_seeds[k]``; lrtune passes each trial's seed), so every member is exactly the trial it
+  would have been unfused. Each epoch stacks the members' permutations into ``[K, n]``; a step
+  gathers its ``[K, B]`` index in one batched gather (``x_train[index]`` → ``[K, B, ...]``) and
+  the stack reads one batch per member. Members that share one seed read one batch through a
+  stride-0 view instead.
 * **Layers**: ``nn.Linear`` → weights ``[K, in, out]`` and ``torch.baddbmm`` (the first layer
   reads the shared batch through a stride-0 view). ``nn.Conv1d`` (``cnn1d``) → im2col + one
   ``bmm`` per layer with activations channels last ``[B, L, K, C]``, so ``nn.BatchNorm1d`` is one
   native batch norm over ``K·C`` channels (per-channel statistics, so per member); this measured
   ~1.5x faster per member than oneDNN's grouped convolution on a 2-core CPU. Other convolutions
   (``cnn``'s Conv2d, pooling) → one grouped convolution (``groups = K``) over member-major stacked
-  channels. Any ``nn.Sequential`` of these layers stacks (lrtune's ``mlp``, ``cnn1d``, ``cnn``);
-  anything else (``resnet``) is trained member by member through :func:`lrtune.train.train`.
+  channels; ``nn.BatchNorm1d`` after a Linear layer → one batch norm over ``K·F`` features. An
+  ``nn.Sequential`` of these layers stacks (lrtune's ``mlp``, ``cnn1d``, ``cnn``) when the order
+  of its layers does: :func:`why_not_fusable` walks the plan through the layouts ``forward`` uses
+  before any training and says why not (e.g. a Linear on a convolution's output without a
+  Flatten), never raising, for any ``nn.Module``. ``train_fused(mode="auto")`` trains anything
+  else (``resnet``, users' own modules) member by member through :func:`lrtune.train.train`,
+  with a one-line warning.
 * **Optimizer**: :class:`StackedOptimizer` is torch's SGD (Nesterov momentum, L2 weight decay)
   or AdamW, written out with a per-member learning rate ``lr[k]`` broadcast over each weight's
   member dimension — the same arithmetic as ``torch.optim`` in the same order.
@@ -37,8 +45,9 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -57,6 +66,7 @@ __all__ = [
     "StackedOptimizer",
     "fusable",
     "train_fused",
+    "why_not_fusable",
 ]
 
 FUSE_MODES: tuple[str, ...] = ("auto", "stacked", "sequential")
@@ -134,13 +144,93 @@ def _conv_gemm_ok(ops: list[_Op]) -> bool:
     return all(isinstance(c, nn.Conv1d) and c.groups == 1 and c.dilation == (1,) for c in convs)
 
 
-def fusable(model: nn.Module) -> bool:
-    """True when :class:`StackedModel` can stack copies of ``model``."""
+def _check_layouts(ops: list[_Op], conv_gemm: bool, feature_dims: int | None) -> None:
+    """Walk the plan through :meth:`StackedModel.forward`'s layouts; :class:`NotFusableError` if it would refuse.
+
+    Layouts: ``input`` (the batch as given, shared ``[B, ...]`` or per member ``[K, B, ...]``),
+    ``chan`` (``[B, K·C, ...]``, member-major channels), ``blkc`` (``[B, L, K, C]``, the im2col path),
+    ``kbf`` (``[K, B, F]``). ``feature_dims`` is the number of dimensions of one example where it
+    is known (``len(input_shape)``), tracked through Flatten/Unflatten; None assumes the input suits
+    the first layer.
+    """
+    layout, dims = "input", feature_dims
+    for op in ops:
+        m, kind = op.module, op.kind
+        if kind == "linear":
+            if layout in ("chan", "blkc"):
+                raise NotFusableError(f"{m} on a convolution's output can't be stacked (flatten first)")
+            if layout == "input" and dims is not None and dims != 1:
+                raise NotFusableError(f"{m} on a {dims}-d example can't be stacked (flatten first)")
+            layout, dims = "kbf", 1
+        elif kind == "conv":
+            if layout == "kbf":
+                raise NotFusableError(f"{m} after a Linear layer can't be stacked")
+            want = 2 if isinstance(m, nn.Conv1d) else 3
+            if layout == "input" and dims is not None and dims != want:
+                raise NotFusableError(f"{m} on a {dims}-d example can't be stacked")
+            layout = "blkc" if conv_gemm else "chan"
+        elif kind == "bn":
+            want = (1, 2) if isinstance(m, nn.BatchNorm1d) else (3,)
+            if layout == "input" and dims is not None and dims not in want:
+                raise NotFusableError(f"{m} on a {dims}-d example can't be stacked")
+            if layout == "kbf" and not isinstance(m, nn.BatchNorm1d):
+                raise NotFusableError(f"{m} after a Linear layer can't be stacked")
+            if layout == "input":
+                layout = "kbf" if dims == 1 else "chan"
+        elif kind == "flatten":
+            if layout in ("chan", "blkc"):
+                layout = "kbf"
+            dims = 1
+        elif kind == "unflatten":
+            if layout != "input":
+                raise NotFusableError(f"{m} after a layer with weights can't be stacked")
+            if m.dim == 0:
+                raise NotFusableError(f"{m} unflattens the batch dimension; it can't be stacked")
+            if dims is not None:
+                dims += len(m.unflattened_size) - 1
+        elif kind == "same":
+            if layout == "kbf" and not isinstance(m, nn.Identity):
+                raise NotFusableError(f"{m} after a Linear layer can't be stacked")
+            if layout == "blkc":
+                raise NotFusableError(f"{m} after an im2col convolution can't be stacked")
+            if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)) and layout == "input" and dims is not None:
+                if dims != (2 if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d)) else 3):
+                    raise NotFusableError(f"{m} on a {dims}-d example can't be stacked")
+
+
+def why_not_fusable(model: nn.Module, input_shape: Sequence[int] | None = None) -> str | None:
+    """None when :class:`StackedModel` can stack copies of ``model``, else the reason (one line).
+
+    The whole plan is checked before any training — the layers, their options and the order of
+    layouts :meth:`StackedModel.forward` goes through — for the examples' ``input_shape`` when it
+    is given. Any ``nn.Module`` may be passed: this never raises.
+    """
     try:
-        _plan(model)
-    except NotFusableError:
-        return False
-    return True
+        if isinstance(model, nn.Sequential) and type(model).forward is not nn.Sequential.forward:
+            return f"{type(model).__name__} overrides nn.Sequential.forward"
+        if isinstance(model, nn.Sequential) and len({id(m) for m in model}) != len(model):
+            return "a layer object appears twice in the model (shared weights) and can't be stacked"
+        ops = _plan(model)
+        dims = None if input_shape is None else len(tuple(input_shape))
+        _check_layouts(ops, _conv_gemm_ok(ops), dims)
+        names = [n for n, _ in model.named_parameters()] + [n for n, _ in model.named_buffers()]
+        known = {op.prefix + k for op in ops for k in op.module.state_dict()}
+        extra = [n for n in names if n not in known]
+        if extra:
+            return f"parameter or buffer {extra[0]!r} is outside the stackable layers"
+    except NotFusableError as exc:
+        return str(exc)
+    except Exception as exc:  # an arbitrary module tree: never raise, just say no
+        return f"{type(model).__name__} can't be inspected for stacking ({type(exc).__name__}: {exc})".splitlines()[0]
+    return None
+
+
+def fusable(model: nn.Module, input_shape: Sequence[int] | None = None) -> bool:
+    """True exactly when :class:`StackedModel` can stack and train copies of ``model``.
+
+    See :func:`why_not_fusable` (the layout check runs here, before any training); never raises.
+    """
+    return why_not_fusable(model, input_shape) is None
 
 
 class StackedModel:
@@ -157,6 +247,9 @@ class StackedModel:
             raise ValueError(f"conv must be one of auto, gemm, grouped, but got {conv!r}")
         if not models:
             raise ValueError("models must hold at least one model, but got none")
+        reason = why_not_fusable(models[0])
+        if reason is not None:
+            raise NotFusableError(reason)
         self.ops = _plan(models[0])
         reference = {k: tuple(v.shape) for k, v in models[0].state_dict().items()}
         for i, m in enumerate(models[1:], start=1):
@@ -212,11 +305,19 @@ class StackedModel:
 
     # ------------------------------------------------------------------ forward
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``[K, B, n_classes]`` of every member on the shared batch ``x`` ``[B, ...]``."""
-        K, B = self.size, x.shape[0]
-        # shared [B, ...] → chan [B, K·C, ...] (member-major) or blkc [B, L, K, C] → kbf [K, B, F]
-        layout = "shared"
+    def forward(self, x: torch.Tensor, *, per_member: bool = False) -> torch.Tensor:
+        """Logits ``[K, B, n_classes]`` of every member.
+
+        ``x`` is one batch shared by all members ``[B, ...]``, or with ``per_member`` one batch per
+        member ``[K, B, ...]`` (each member's own mini-batch, as its solo run would draw it).
+        """
+        K = self.size
+        B = x.shape[1] if per_member else x.shape[0]
+        if per_member and x.shape[0] != K:
+            raise ValueError(f"a per-member batch must hold {K} batches, but got {x.shape[0]}")
+        # input: shared [B, ...] or per member [K, B, ...] → chan [B, K·C, ...] (member-major)
+        # or blkc [B, L, K, C] → kbf [K, B, F]
+        layout = "member" if per_member else "shared"
         p, buf = self.params, self.buffers
         for op in self.ops:
             m = op.module
@@ -225,7 +326,9 @@ class StackedModel:
                     if x.ndim != 2:
                         raise NotFusableError(f"{m} on a {x.ndim}-d input can't be stacked (flatten first)")
                     x = x.unsqueeze(0).expand(K, B, -1)
-                elif layout == "chan":
+                elif layout == "member" and x.ndim != 3:
+                    raise NotFusableError(f"{m} on a {x.ndim - 1}-d input can't be stacked (flatten first)")
+                elif layout in ("chan", "blkc"):
                     raise NotFusableError(f"{m} on a convolution's output can't be stacked (flatten first)")
                 w = p[op.prefix + "weight"]
                 bias = p.get(op.prefix + "bias")
@@ -235,6 +338,10 @@ class StackedModel:
                 x, layout = self._conv_gemm(op, x, layout, K, B), "blkc"
             elif op.kind == "bn" and layout == "blkc":
                 x = self._bn_channels_last(op, x, K)
+            elif op.kind == "bn" and (layout == "kbf" or (layout in ("shared", "member") and x.ndim == (2 if layout == "shared" else 3))):
+                if layout == "shared":
+                    x = x.unsqueeze(0).expand(K, B, -1)
+                x, layout = self._bn_features(op, x, K), "kbf"
             elif op.kind == "flatten" and layout == "blkc":  # member k as nn.Flatten on [B, C, L]
                 x, layout = x.permute(2, 0, 3, 1).reshape(K, B, -1), "kbf"
             elif op.kind == "conv":
@@ -244,6 +351,8 @@ class StackedModel:
                 w = p[op.prefix + "weight"]
                 w = w.reshape(K * w.shape[1], *w.shape[2:])
                 bias = p.get(op.prefix + "bias")
+                if layout == "member":
+                    x, layout = x.transpose(0, 1).reshape(B, -1, *x.shape[3:]), "chan"
                 if layout == "shared" and m.groups != 1:
                     x = x.repeat(1, K, *([1] * (x.ndim - 2)))
                     layout = "chan"
@@ -255,7 +364,9 @@ class StackedModel:
                     raise NotFusableError(f"{m} after a Linear layer can't be stacked")
                 if layout == "shared":
                     x = x.repeat(1, K, *([1] * (x.ndim - 2)))
-                    layout = "chan"
+                elif layout == "member":
+                    x = x.transpose(0, 1).reshape(B, -1, *x.shape[3:])
+                layout = "chan"
                 x = F.batch_norm(
                     x,
                     buf[op.prefix + "running_mean"].view(-1),
@@ -271,17 +382,19 @@ class StackedModel:
             elif op.kind == "flatten":
                 if layout == "shared":
                     x = m(x)
+                elif layout == "member":
+                    x = x.reshape(K, B, -1)
                 elif layout == "chan":
                     x = x.reshape(B, K, -1).transpose(0, 1)
                     layout = "kbf"
             elif op.kind == "unflatten":
-                if layout != "shared":
+                if layout not in ("shared", "member"):
                     raise NotFusableError(f"{m} after a layer with weights can't be stacked")
-                x = m(x)
+                x = m(x) if layout == "shared" else m(x.flatten(0, 1)).unflatten(0, (K, B))
             else:  # pooling and other per-channel modules
-                if layout == "kbf":
+                if layout == "kbf" and not isinstance(m, nn.Identity):
                     raise NotFusableError(f"{m} after a Linear layer can't be stacked")
-                x = m(x)
+                x = m(x.flatten(0, 1)).unflatten(0, (K, B)) if layout == "member" else m(x)
         if self.training:
             self.bn_batches += 1
         if layout == "blkc":
@@ -304,6 +417,8 @@ class StackedModel:
         (k,), (stride,), (pad,) = m.kernel_size, m.stride, m.padding
         if layout == "shared":  # [B, C, L]: the same columns for every member
             x = x.transpose(1, 2).unsqueeze(2)  # [B, L, 1, C]
+        elif layout == "member":  # [K, B, C, L]: each member its own batch
+            x = x.permute(1, 3, 0, 2)  # [B, L, K, C]
         cols = _Im2col.apply(x, k, stride, pad)  # [members, B·L_out, k·C]
         length = cols.shape[1] // B
         if cols.shape[0] != K:
@@ -330,6 +445,22 @@ class StackedModel:
             m.eps,
         )
         return out.view(B, L, K, -1)
+
+    def _bn_features(self, op: _Op, x: torch.Tensor, K: int) -> torch.Tensor:
+        """BatchNorm1d of ``[K, B, F]`` as one native batch norm of ``[B, K·F]`` (per member, feature)."""
+        m = op.module
+        B = x.shape[1]
+        out = F.batch_norm(
+            x.transpose(0, 1).reshape(B, -1),
+            self.buffers[op.prefix + "running_mean"].view(-1),
+            self.buffers[op.prefix + "running_var"].view(-1),
+            self.params[op.prefix + "weight"].reshape(-1),
+            self.params[op.prefix + "bias"].reshape(-1),
+            self.training,
+            m.momentum,
+            m.eps,
+        )
+        return out.view(B, K, -1).transpose(0, 1)
 
     # ------------------------------------------------------------------ members in and out
 
@@ -425,9 +556,10 @@ def _taps(L: int, length: int, k: int, stride: int, pad: int) -> list[tuple[int,
 
 
 def _member_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of each member on the shared batch: ``[K]``."""
+    """Mean cross-entropy of each member on its batch: ``[K]`` (``y`` shared ``[B]`` or per member ``[K, B]``)."""
     K, B, C = logits.shape
-    return F.cross_entropy(logits.reshape(K * B, C), y.repeat(K), reduction="none").view(K, B).mean(1)
+    target = y.reshape(-1) if y.ndim == 2 else y.repeat(K)
+    return F.cross_entropy(logits.reshape(K * B, C), target, reduction="none").view(K, B).mean(1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -558,6 +690,7 @@ class _Member:
         )
         self.loss_sum = 0.0
         self.done = False
+        self.generator: torch.Generator | None = None  # the member's batch order (its data seed)
 
     def lrs(self, start: int, stop: int) -> np.ndarray:
         """LR of steps ``start..stop-1`` as ``ScheduleLR`` computes them: base · (m(t) · reactive)."""
@@ -588,10 +721,15 @@ def train_fused(
     on_epoch_end: Callable[[int, EpochResult], bool | None] | None = None,
     on_member_end: Callable[[MemberResult], None] | None = None,
     mode: str = "auto",
+    data_seeds: Sequence[int] | None = None,
 ) -> list[MemberResult]:
     """Train ``models[k]`` with ``schedules[k]`` for every k at once; like K calls of ``train``.
 
-    All members see the batch order ``train`` draws for ``config.seed``. After every epoch each
+    Member k sees the batch order ``train`` draws for ``data_seeds[k]`` (default: ``config.seed``
+    for every member), so member k is the run ``train(models[k], data, schedules[k],
+    config=replace(config, seed=data_seeds[k]))``. Members with different seeds get their own
+    mini-batches: each step gathers a ``[K, B]`` index into the training tensors (one batched
+    gather); members sharing one seed read one batch through a stride-0 view. After every epoch each
     member's :class:`~lrtune.train.EpochResult` goes to ``on_epoch_end(k, result)``; True stops
     member k (``stopped_early``). ``on_member_end(member_result)`` runs as soon as a member is
     finished (completed, stopped, or diverged), with its test accuracy measured. Returns the
@@ -601,26 +739,38 @@ def train_fused(
         raise ValueError(f"models and schedules must have the same length, but got {len(models)} and {len(schedules)}")
     if mode not in FUSE_MODES:
         raise ValueError(f"mode must be one of {', '.join(FUSE_MODES)}, but got {mode!r}")
+    seeds = [config.seed] * len(models) if data_seeds is None else [int(s) for s in data_seeds]
+    if len(seeds) != len(models):
+        raise ValueError(f"data_seeds must have one seed per model, but got {len(seeds)} for {len(models)} models")
     if not models:
         return []
-    stack = mode == "stacked" or (mode == "auto" and fusable(models[0]))
-    if not stack:
-        return _train_sequential(models, data, schedules, config=config, on_epoch_end=on_epoch_end, on_member_end=on_member_end)
-    return _train_stacked(models, data, schedules, config=config, on_epoch_end=on_epoch_end, on_member_end=on_member_end)
+    if mode == "stacked":
+        reason = why_not_fusable(models[0], data.input_shape)
+        if reason is not None:
+            raise NotFusableError(reason)
+    elif mode == "auto" and len(models) > 1:
+        reason = why_not_fusable(models[0], data.input_shape)
+        if reason is not None:
+            warnings.warn(f"lrtune: can't stack {type(models[0]).__name__} ({reason}); training the {len(models)} members one by one",
+                          RuntimeWarning, stacklevel=2)
+            mode = "sequential"
+    if mode == "sequential":
+        return _train_sequential(models, data, schedules, config=config, on_epoch_end=on_epoch_end, on_member_end=on_member_end, seeds=seeds)
+    return _train_stacked(models, data, schedules, config=config, on_epoch_end=on_epoch_end, on_member_end=on_member_end, seeds=seeds)
 
 
-def _train_sequential(models, data, schedules, *, config, on_epoch_end, on_member_end) -> list[MemberResult]:
+def _train_sequential(models, data, schedules, *, config, on_epoch_end, on_member_end, seeds) -> list[MemberResult]:
     out = []
     for k, (model, schedule) in enumerate(zip(models, schedules)):
         callback = None if on_epoch_end is None else (lambda r, k=k: on_epoch_end(k, r))
-        member = MemberResult(k, train(model, data, schedule, config=config, on_epoch_end=callback), model)
+        member = MemberResult(k, train(model, data, schedule, config=replace(config, seed=seeds[k]), on_epoch_end=callback), model)
         if on_member_end is not None:
             on_member_end(member)
         out.append(member)
     return out
 
 
-def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_end) -> list[MemberResult]:
+def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_end, seeds) -> list[MemberResult]:
     for model in models:
         model.to(data.device)
     n_steps = steps_per_epoch(len(data.y_train), config.batch_size)
@@ -629,7 +779,11 @@ def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_e
     optimizer = StackedOptimizer(stack, optimizer=config.optimizer, weight_decay=config.weight_decay, momentum=config.momentum)
     alive = [_Member(k, m, s, total_steps, n_steps) for k, (m, s) in enumerate(zip(models, schedules))]
     finished: dict[int, MemberResult] = {}
-    generator = torch.Generator().manual_seed(config.seed)
+    shared = len(set(seeds)) == 1  # one batch order for all: one batch, read through a stride-0 view
+    generator = torch.Generator().manual_seed(seeds[0])
+    for member, seed in zip(alive, seeds):
+        member.generator = torch.Generator().manual_seed(seed)
+    n_train, batch_size = len(data.y_train), config.batch_size
     clock = _Clock()
 
     def finish(member: _Member, position: int, *, needs_val: bool) -> None:
@@ -666,8 +820,16 @@ def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_e
             member.result.epochs_run = epoch
             member.loss_sum = 0.0
         seen = 0
-        for i, (xb, yb) in enumerate(iterate_batches(data.x_train, data.y_train, batch_size=config.batch_size, generator=generator)):
-            losses = _member_losses(stack(xb), yb)
+        if shared:
+            batches = iterate_batches(data.x_train, data.y_train, batch_size=batch_size, generator=generator)
+        else:  # each member's permutation, drawn as iterate_batches draws it for that member's seed
+            order = torch.stack([torch.randperm(n_train, generator=m.generator) for m in alive]).to(data.device)
+            batches = ((None, None) for _ in range(n_steps))
+        for i, (xb, yb) in enumerate(batches):
+            if not shared:  # one batched gather: [K, B] indices → [K, B, ...] examples and labels
+                index = order[:, i * batch_size : (i + 1) * batch_size]
+                xb, yb = data.x_train[index], data.y_train[index]
+            losses = _member_losses(stack(xb, per_member=not shared), yb)
             values = losses.detach().tolist()
             bad = {j for j, v in enumerate(values) if not math.isfinite(v)}
             for j in sorted(bad):  # diverged: its weights as they were before this step
@@ -680,15 +842,18 @@ def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_e
                 p.grad = None
             losses.sum().backward()
             optimizer.step([f[i] for f in factors])
+            n_batch = yb.shape[-1]
             for j, member in enumerate(alive):
                 if j not in bad:
                     member.result.lr_trace.append(float(lrs[i, j]))
-                    member.loss_sum += values[j] * len(yb)
-            seen += len(yb)
+                    member.loss_sum += values[j] * n_batch
+            seen += n_batch
             if bad:
                 keep = [j for j in range(len(alive)) if j not in bad]
                 lrs = lrs[:, keep]
                 factors = tuple(f[:, keep] for f in factors)
+                if not shared:
+                    order = order[keep]
                 compact(bad)
         if not alive:
             break

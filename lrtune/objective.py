@@ -172,10 +172,11 @@ def run_fused_trials(study: optuna.Study, objective: Objective, k: int, *, mode:
     """Ask ``k`` trials, train them at once as one stacked model, report, prune and tell each.
 
     The fused counterpart of ``study.optimize(objective, n_trials=k)``: every trial gets its
-    schedule from ``suggest_schedule`` and its initialisation from its own seed
-    (``trial_seed(task.seed, original_trial_number(trial))``, stored as ``seed``); all share the batch order of
-    the first trial's seed (stored as ``data_seed``; ``fuse_group`` is the first trial's number),
-    so the first member is exactly the trial the unfused objective would have run. After every
+    schedule from ``suggest_schedule`` and its own seed
+    (``trial_seed(task.seed, original_trial_number(trial))``, stored as ``seed``) for its
+    initialisation *and* its batch order (stored as ``data_seed``, equal to ``seed``;
+    ``fuse_group`` is the first trial's number), so every member is exactly the trial the
+    unfused objective would have run (same split, init, batches, schedule). After every
     epoch each member reports its validation accuracy; a member whose ``should_prune()`` is true
     leaves the stack and is told PRUNED, a diverged one leaves and is told COMPLETE with its
     finite accuracy, the rest are told COMPLETE with their final-epoch validation accuracy. User
@@ -209,7 +210,7 @@ def run_fused_trials(study: optuna.Study, objective: Objective, k: int, *, mode:
         def tell(member) -> None:
             trial, result = trials[member.index], member.result
             record_trial(trial, objective.family, seeds[member.index], result, seconds=result.seconds)
-            trial.set_user_attr("data_seed", seeds[0])
+            trial.set_user_attr("data_seed", seeds[member.index])
             trial.set_user_attr("fuse_group", trials[0].number)
             if result.stopped_early:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -218,7 +219,7 @@ def run_fused_trials(study: optuna.Study, objective: Objective, k: int, *, mode:
             told.add(member.index)
             heartbeat.drop(trial._trial_id)
 
-        train_fused(models, data, schedules, config=config, on_epoch_end=report, on_member_end=tell, mode=mode)
+        train_fused(models, data, schedules, config=config, on_epoch_end=report, on_member_end=tell, mode=mode, data_seeds=seeds)
     except BaseException:
         for i, trial in enumerate(trials):
             if i not in told:

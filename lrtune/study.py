@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--download", action="store_const", const=True, help="download a missing torchvision dataset (needs internet)")
     add("--workers", type=int, help="worker processes sharing the storage (default 1)")
     add("--threads", type=int, help="torch threads per worker (default: all cores for 1 worker, 1 each for several)")
-    add("--fuse", type=int, help="train K trials of a family at once as one stacked model (default 1)")
+    add("--fuse", type=int, help="train K trials of a family at once as one stacked model (default: K measured at start-up "
+        "where the model stacks, at most half the trials; 1 turns fusing off)")
     add("--no-artifacts", dest="artifacts", action="store_const", const=False, help="don't attach LR-curve PNGs and notes")
     add("--artifact-dir", help="optuna-dashboard artifact directory (default: artifacts/ next to the SQLite file)")
     add("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
@@ -366,13 +367,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_workers(argv, task, run, {f: s for f, (s, _) in studies.items()})
     hook = _artifact_hook(run) if run.artifacts else None
     runs = [FamilyRun(f, s, _objective(task, f, data, hook, run)) for f, (s, _) in studies.items()]
+    fuse = run.fuse if run.fuse is not None else default_group_size(task, data, run.trials, log=True)
     print(f"lrtune {__version__}: {task.task} on {device}, families {', '.join(run.families)}, "
           f"{run.trials} trials each → {run.storage}", file=sys.stderr)
     started = time.monotonic()
     code = 0
     try:
         # --fuse K: K trials of a family at once as one stacked model (lrtune.fused)
-        run_round_robin(runs, trials=run.trials, timeout=run.timeout, progress=run.progress, quota=quota, fuse=run.fuse)
+        run_round_robin(runs, trials=run.trials, timeout=run.timeout, progress=run.progress, quota=quota, fuse=fuse)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted — the running trial is marked FAIL; finished trials are kept. "
               "Run the same command again to resume.", file=sys.stderr)
@@ -380,6 +382,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = summary_rows({f: s for f, (s, _) in studies.items()})
     print_summary(rows, run, time.monotonic() - started)
     return code
+
+
+def default_group_size(task: TaskConfig, data: Dataset, trials: int, *, log: bool = False) -> int:
+    """The ``--fuse`` default: a start-up timing probe (:mod:`lrtune.group_size`), at most half the trials.
+
+    Capping K at ⌈trials / 2⌉ gives every family at least two groups, so the later one is pruned
+    and sampled against a finished one (members of a group can't prune each other).
+    """
+    from lrtune.group_size import measure_group_size
+    from lrtune.models import build_model
+    from lrtune.objective import Objective
+
+    config = Objective(task, "constant", data).train_config(0)
+    build = lambda seed: build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed)  # noqa: E731
+    choice = measure_group_size(build, data, config, max_size=max(1, -(-trials // 2)))
+    if log:
+        print(f"lrtune: {choice.describe()}", file=sys.stderr)
+    return choice.size
 
 
 def print_summary(rows: list[dict[str, Any]], run: RunConfig, seconds: float) -> None:

@@ -113,3 +113,29 @@ def test_torchvision_style_baseline_dataset_gives_the_same_examples():
     signals = load_dataset("digits").to("cpu")
     flat = PILItemDataset(signals.x_train.reshape(len(signals.x_train), -1), signals.y_train, (64,))
     assert torch.allclose(flat[0][0], signals.x_train[0].reshape(-1), atol=1e-6)
+
+
+def test_default_baseline_is_what_a_user_writes_for_that_data(quick_run):
+    from lrtune.bench import baseline_kind
+
+    _, report = quick_run
+    assert report["baseline_dataset"] == "auto"
+    assert {t["task"]: t["baseline_dataset"] for t in report["tasks"]} == {"digits": "tensor", "mnist1d": "tensor", "mnist-like": "tensor"}
+    assert [baseline_kind(d) for d in ("mnist", "fashion-mnist", "kmnist", "cifar10")] == ["torchvision"] * 4
+    assert baseline_kind("digits", "torchvision") == "torchvision" and baseline_kind("mnist", "tensor") == "tensor"
+
+
+@pytest.mark.slow
+def test_verdict_task_times_both_legs_and_prints_both_verdicts(tmp_path, capsys):
+    path = tmp_path / "verdict.json"
+    assert main(["--quick", "--tasks", "verdict", "--threads", "1", "--json", str(path)]) == 0
+    record = json.loads(path.read_text())["tasks"][0]
+    assert record["task"] == "verdict" and set(record["legs"]) == {"unfused", "default"}
+    for name, leg in record["legs"].items():
+        assert leg["search_s"] > 0 and leg["confirm_s"] > 0 and leg["total_s"] >= leg["search_s"] + leg["confirm_s"]
+        assert leg["search_trials"] == 2 * 4 and leg["confirm_runs"] == 2 * 2
+        assert leg["verdicts"] and all(isinstance(v, str) and v for v in leg["verdicts"].values())
+    assert record["legs"]["unfused"]["fuse"] == 1 and record["legs"]["default"]["probe"].startswith("fuse ")
+    assert record["time_ratio"] == pytest.approx(record["legs"]["default"]["total_s"] / record["legs"]["unfused"]["total_s"])
+    out = capsys.readouterr().out
+    assert "unfused verdict" in out and "default verdict" in out and "x unfused" in out

@@ -46,3 +46,45 @@ def test_confirmations_are_stored_and_reused(searched):
 def test_k_must_be_positive(searched):
     with pytest.raises(ValueError, match="must be an integer ≥ 1, but got 0"):
         run_confirmations(searched, k=0)
+
+
+@pytest.mark.slow
+def test_stacked_confirmations_are_the_solo_runs(tmp_path, monkeypatch):
+    """In float64, confirmation runs trained stacked (families × seeds in one stack, each member
+    its own seed for init and batch order) store exactly what one-by-one training stores."""
+    import dataclasses
+    import shutil
+
+    import lrtune.confirm as confirm
+
+    load, build = confirm.load_dataset, confirm.build_model
+    monkeypatch.setattr(confirm, "load_dataset", lambda *a, **kw: dataclasses.replace(
+        d := load(*a, **kw), **{f: getattr(d, f).double() for f in ("x_train", "x_val", "x_test")}))
+    monkeypatch.setattr(confirm, "build_model", lambda *a, **kw: build(*a, **kw).double())
+    source = tmp_path / "search.db"  # a search of its own: the module's one gets confirmations stored
+    assert main(["--dataset", "digits", "--epochs", "2", "--batch-size", "64", "--family", "constant,cosine", "--trials", "2",
+                 "--storage", f"sqlite:///{source}", "--no-progress", "--no-artifacts", "--pruner", "none", "--fuse", "1"]) == 0
+    stored = {}
+    for fuse in (1, 4):
+        copy = tmp_path / f"fuse{fuse}.db"
+        shutil.copy(source, copy)
+        runs = run_confirmations(f"sqlite:///{copy}", k=2, fuse=fuse)
+        assert len(runs) == 4 and not any(r.reused for r in runs)
+        stored[fuse] = {}
+        for family in ("constant", "cosine"):
+            study = optuna.load_study(study_name=f"digits-mlp-{family}:confirm", storage=f"sqlite:///{copy}")
+            for t in study.trials:
+                stored[fuse][(family, t.user_attrs["seed"])] = t
+    assert stored[1].keys() == stored[4].keys()
+    for key, solo in stored[1].items():
+        fused = stored[4][key]
+        assert fused.user_attrs["fuse_group_size"] == 4 and "fuse_group_size" not in solo.user_attrs
+        assert fused.value == pytest.approx(solo.value, abs=1e-5)
+        assert fused.user_attrs["test_accuracy"] == pytest.approx(solo.user_attrs["test_accuracy"], abs=1e-5)
+        assert fused.intermediate_values == pytest.approx(solo.intermediate_values, abs=1e-5)
+        assert fused.user_attrs["lr_curve"] == pytest.approx(solo.user_attrs["lr_curve"], rel=1e-12)
+
+
+def test_fuse_must_be_positive(searched):
+    with pytest.raises(ValueError, match="fuse must be an integer ≥ 1, but got 0"):
+        run_confirmations(searched, k=1, fuse=0)

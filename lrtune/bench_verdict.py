@@ -1,0 +1,117 @@
+"""``python -m lrtune.bench --tasks verdict``: the time a user waits for a confirmed verdict.
+
+The README's whole workflow, end to end, twice in one run:
+
+1. ``python -m lrtune.study --family constant,step,cosine,onecycle --trials 12`` (mnist1d,
+   cnn1d, 15 epochs — the default task), then
+2. ``python -m lrtune.analyze --confirm 5`` (the best configuration of every family re-trained
+   with 5 fresh paired seeds, unpruned), and the verdict,
+
+once as lrtune ran before trials were fused by default (``--fuse 1``, confirmations one by one —
+"unfused") and once with the defaults (group size measured at start-up, confirmations stacked —
+"default"). Each leg runs in-process on its own temporary SQLite storage through the real CLIs'
+code (``lrtune.study.main``, ``lrtune.confirm.run_confirmations``, ``lrtune.analysis``); wall
+times cover the search, the confirmation runs and the analysis. Both verdicts are printed: they
+are two independent experiments (different batch orders per trial, different sampler histories),
+so they must agree in substance, not to the last digit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+import torch
+
+__all__ = ["VERDICT_TASK", "format_verdict", "run_verdict"]
+
+VERDICT_TASK = "verdict"
+
+_FULL = {"dataset": "mnist1d", "model": "cnn1d", "epochs": 15, "families": "constant,step,cosine,onecycle", "trials": 12, "confirm": 5}
+_QUICK = {"dataset": "digits", "model": "mlp", "epochs": 2, "families": "constant,cosine", "trials": 4, "confirm": 2}
+LEGS: dict[str, int | None] = {"unfused": 1, "default": None}
+"""Leg name → ``--fuse`` (None: lrtune's default, measured)."""
+
+
+def _leg(name: str, fuse: int | None, spec: dict[str, Any], *, device: str, threads: int, log: Callable[[str], None]) -> dict[str, Any]:
+    from lrtune import analysis
+    from lrtune.confirm import run_confirmations
+    from lrtune.storage import open_storage
+    from lrtune.study import main as study_main
+
+    folder = tempfile.mkdtemp(prefix="lrtune-bench-verdict-")
+    url = f"sqlite:///{os.path.join(folder, f'{name}.db')}"
+    argv = ["--dataset", spec["dataset"], "--model", spec["model"], "--epochs", str(spec["epochs"]), "--family", spec["families"],
+            "--trials", str(spec["trials"]), "--storage", url, "--device", device, "--threads", str(threads),
+            "--no-progress", "--no-artifacts"]
+    if fuse is not None:
+        argv += ["--fuse", str(fuse)]
+    log(f"  verdict: {name} search ({spec['families']} x {spec['trials']} trials, {spec['dataset']} {spec['model']} {spec['epochs']} epochs)")
+    stderr = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(stderr):
+        code = study_main(argv)
+    search_s = time.perf_counter() - started
+    if code != 0:
+        raise RuntimeError(f"the {name} search exited {code}: {stderr.getvalue().strip().splitlines()[-1:]}")
+    probe = [line.split("lrtune: ", 1)[1] for line in stderr.getvalue().splitlines() if line.startswith("lrtune: fuse ")]
+    log(f"  verdict: {name} confirmation ({spec['confirm']} seeds per family)")
+    started = time.perf_counter()
+    runs = run_confirmations(url, k=spec["confirm"], fuse=fuse, device=device)
+    confirm_s = time.perf_counter() - started
+    started = time.perf_counter()
+    storage = open_storage(url, heartbeat=False)
+    trials = analysis.load_trials(storage)
+    report = analysis.write_report(storage, os.path.join(folder, "report"), trials=trials, storage_label=url)
+    analyse_s = time.perf_counter() - started
+    verdicts = {task: (v.text if v else "no verdict") for task, v in report.verdicts.items()}
+    search = trials[trials["kind"] == "search"]
+    best = {f: float(g.loc[g["state"] == "COMPLETE", "value"].max()) for f, g in search.groupby("family")}
+    return {
+        "fuse": fuse, "probe": probe[0] if probe else None, "storage": url,
+        "search_s": search_s, "confirm_s": confirm_s, "analyse_s": analyse_s, "total_s": search_s + confirm_s + analyse_s,
+        "search_trials": int(len(search)), "pruned": int((search["state"] == "PRUNED").sum()), "confirm_runs": len(runs),
+        "best_search_value": best, "verdicts": verdicts,
+    }
+
+
+def run_verdict(*, quick: bool, device: str, threads: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Both legs of the verdict task; the JSON-able record (wall times in seconds, the verdicts)."""
+    spec = _QUICK if quick else _FULL
+    torch.set_num_threads(threads)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    record: dict[str, Any] = {"task": VERDICT_TASK, **spec, "threads": threads, "legs": {}}
+    for name, fuse in LEGS.items():
+        record["legs"][name] = _leg(name, fuse, spec, device=device, threads=threads, log=log)
+    unfused, default = record["legs"]["unfused"], record["legs"]["default"]
+    record["time_ratio"] = default["total_s"] / unfused["total_s"]
+    return record
+
+
+def format_verdict(record: dict[str, Any]) -> str:
+    """The verdict task as a table and both verdicts."""
+    head = (f"verdict: {record['dataset']} {record['model']}, {record['epochs']} epochs, families {record['families']} x "
+            f"{record['trials']} trials, then --confirm {record['confirm']}; {record['threads']} thread(s)")
+    header = ["path", "search s", "confirm s", "analyse s", "total s", "x unfused", "pruned", "fuse"]
+    rows = []
+    base = record["legs"]["unfused"]["total_s"]
+    for name, leg in record["legs"].items():
+        fuse = "1" if leg["fuse"] == 1 else (leg["probe"] or "fuse ?").split(" (")[0].replace("fuse ", "measured: ")
+        rows.append([name, f"{leg['search_s']:.0f}", f"{leg['confirm_s']:.0f}", f"{leg['analyse_s']:.1f}", f"{leg['total_s']:.0f}",
+                     f"{leg['total_s'] / base:.2f}", f"{leg['pruned']}/{leg['search_trials']}", fuse])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(w) if i in (0, 7) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    out = [head, line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    for name, leg in record["legs"].items():
+        if leg["probe"]:
+            out.append(f"{name} group size: {leg['probe']}")
+    for name, leg in record["legs"].items():
+        for task, text in leg["verdicts"].items():
+            out.append(f"{name} verdict ({task}): {text}")
+    return "\n".join(out)
