@@ -12,6 +12,11 @@ trials mid-run; a verdict rests on fresh seeds instead. For each lrtune search s
   ``val_accuracy``, ``test_accuracy``, ... and the per-epoch validation accuracies as
   intermediate values, so they are inspectable in optuna-dashboard.
 
+With ``horizon=M`` (an integer ≥ 2) the same configurations are re-trained for M× the tuning
+epochs, with the same confirmation seeds (paired across families and across horizons), into
+``"<search study>:confirm@xM"`` (``lrtune_kind = "horizon"``, ``lrtune_horizon = M``): the
+horizon check of ``python -m lrtune.analyze --confirm K --horizon M``.
+
 Runs already stored for the same source trial and seed are not recomputed. If the search found a
 new best since, the new best is confirmed and the confirm study's ``lrtune_confirmed_trial``
 points at it (older runs stay stored, marked by their ``source_trial``).
@@ -32,14 +37,22 @@ from lrtune.objective import record_trial
 from lrtune.schedules import Schedule
 from lrtune.train import TrainConfig, train
 
-__all__ = ["CONFIRM_SEED_BASE", "ConfirmedRun", "confirm_study_name", "run_confirmations"]
+__all__ = ["CONFIRM_SEED_BASE", "ConfirmedRun", "check_horizon", "confirm_study_name", "run_confirmations"]
 
 CONFIRM_SEED_BASE = 900_000_000
 """Confirmation seeds start here, far from every search seed (base_seed·1000003 + trial number)."""
 
 
-def confirm_study_name(search_study_name: str) -> str:
-    return f"{search_study_name}:confirm"
+def confirm_study_name(search_study_name: str, horizon: int = 1) -> str:
+    """``"<search>:confirm"``; at ``horizon`` M ≥ 2 (M× the tuning epochs) ``"<search>:confirm@xM"``."""
+    return f"{search_study_name}:confirm" if horizon == 1 else f"{search_study_name}:confirm@x{horizon}"
+
+
+def check_horizon(horizon: object) -> int:
+    """``horizon`` as an int ≥ 1 (1 = the tuning horizon), else ``ValueError``."""
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ValueError(f"horizon must be an integer multiple ≥ 1 of the tuning epochs, but got {horizon!r}")
+    return horizon
 
 
 @dataclass(frozen=True)
@@ -70,13 +83,15 @@ def _search_studies(storage: optuna.storages.BaseStorage, names: Sequence[str] |
     return sorted(chosen, key=lambda s: s.study_name)
 
 
-def _confirm_study(storage, search: optuna.Study, best: optuna.trial.FrozenTrial) -> optuna.Study:
-    study = optuna.create_study(study_name=confirm_study_name(search.study_name), storage=storage, direction="maximize", load_if_exists=True)
+def _confirm_study(storage, search: optuna.Study, best: optuna.trial.FrozenTrial, horizon: int = 1) -> optuna.Study:
+    study = optuna.create_study(study_name=confirm_study_name(search.study_name, horizon), storage=storage, direction="maximize", load_if_exists=True)
     attrs = search.user_attrs
     for key in ("lrtune_version", "lrtune_config", "lrtune_family", "lrtune_task"):
         if key in attrs and study.user_attrs.get(key) != attrs[key]:
             study.set_user_attr(key, attrs[key])
-    study.set_user_attr("lrtune_kind", "confirm")
+    study.set_user_attr("lrtune_kind", "confirm" if horizon == 1 else "horizon")
+    if horizon != 1:
+        study.set_user_attr("lrtune_horizon", horizon)
     study.set_user_attr("lrtune_source_study", search.study_name)
     study.set_user_attr("lrtune_confirmed_trial", best.number)
     return study
@@ -90,10 +105,15 @@ def run_confirmations(
     device: str = "cpu",
     data_dir: str = "data",
     progress: Callable[[str], None] | None = None,
+    horizon: int = 1,
 ) -> list[ConfirmedRun]:
-    """Confirm the best trial of every lrtune search study (or the named ones) with ``k`` seeds."""
+    """Confirm the best trial of every lrtune search study (or the named ones) with ``k`` seeds.
+
+    ``horizon`` M trains for M× the tuning epochs (stored apart, see the module docstring).
+    """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k (confirmation seeds) must be an integer ≥ 1, but got {k!r}")
+    horizon = check_horizon(horizon)
     if isinstance(storage, str):
         from lrtune.storage import open_storage
 
@@ -109,7 +129,7 @@ def run_confirmations(
         task = TaskConfig.from_dict(summary.user_attrs["lrtune_config"])
         family = summary.user_attrs["lrtune_family"]
         schedule = Schedule.from_params(best.params, family=family)
-        target = _confirm_study(storage, search, best)
+        target = _confirm_study(storage, search, best, horizon)
         done = {
             t.user_attrs.get("seed"): t
             for t in target.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -126,10 +146,11 @@ def run_confirmations(
                 datasets[key] = load_dataset(task.dataset, data_dir=data_dir, val_fraction=task.val_fraction, seed=task.seed, device=device)
             data = datasets[key]
             if progress:
-                progress(f"confirm {summary.study_name} (trial {best.number}) seed {j + 1}/{k}")
+                at = "" if horizon == 1 else f" at {horizon}x epochs"
+                progress(f"confirm {summary.study_name} (trial {best.number}){at} seed {j + 1}/{k}")
             started = time.perf_counter()
             model = build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed)
-            config = TrainConfig(epochs=task.epochs, batch_size=task.batch_size, optimizer=task.optimizer, weight_decay=task.weight_decay, seed=seed)
+            config = TrainConfig(epochs=task.epochs * horizon, batch_size=task.batch_size, optimizer=task.optimizer, weight_decay=task.weight_decay, seed=seed)
             result = train(model, data, schedule, config=config)
             recorder = _Recorder()
             record_trial(recorder, family, seed, result, seconds=time.perf_counter() - started)  # type: ignore[arg-type]

@@ -19,7 +19,8 @@ by :func:`lrtune.train.train` ends (to float rounding):
   ~1.5x faster per member than oneDNN's grouped convolution on a 2-core CPU. Other convolutions
   (``cnn``'s Conv2d, pooling) → one grouped convolution (``groups = K``) over member-major stacked
   channels. Any ``nn.Sequential`` of these layers stacks (lrtune's ``mlp``, ``cnn1d``, ``cnn``);
-  anything else (``resnet``) is trained member by member through :func:`lrtune.train.train`.
+  anything else (``resnet``) is trained member by member through :func:`lrtune.train.train`,
+  and so is ``schedulefree`` (its Schedule-Free optimizer is not stacked).
 * **Optimizer**: :class:`StackedOptimizer` is torch's SGD (Nesterov momentum, L2 weight decay)
   or AdamW, written out with a per-member learning rate ``lr[k]`` broadcast over each weight's
   member dimension — the same arithmetic as ``torch.optim`` in the same order.
@@ -604,6 +605,8 @@ def train_fused(
     if not models:
         return []
     stack = mode == "stacked" or (mode == "auto" and fusable(models[0]))
+    if any(getattr(s, "schedule_free", False) for s in schedules):
+        stack = False  # Schedule-Free optimizers aren't stacked: schedulefree runs member by member
     if not stack:
         return _train_sequential(models, data, schedules, config=config, on_epoch_end=on_epoch_end, on_member_end=on_member_end)
     return _train_stacked(models, data, schedules, config=config, on_epoch_end=on_epoch_end, on_member_end=on_member_end)

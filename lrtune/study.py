@@ -195,7 +195,7 @@ def _write_study_note(study: optuna.Study, task: TaskConfig, family: str) -> Non
     pruner_text = task.pruner if task.pruner == "none" else f"{task.pruner} (not before epoch {max(1, task.epochs // 2)})"
     markdown = notes.study_note_markdown(
         study.user_attrs["lrtune_config"], family, FAMILY_FORMULAS[family],
-        search_space(family, lr=task.lr_range, warmup=task.warmup_range), pruner_text, f"{task.sampler} (seeded)",
+        search_space(family, lr=task.lr_range_for(family), warmup=task.warmup_range), pruner_text, f"{task.sampler} (seeded)",
     )
     notes.write_study_note(study, markdown)
 
