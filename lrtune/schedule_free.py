@@ -56,6 +56,7 @@ __all__ = [
     "build_schedule_free_optimizer",
     "is_schedule_free",
     "recompute_batchnorm",
+    "require_package",
     "to_eval_point",
     "to_train_point",
 ]
@@ -72,6 +73,11 @@ ADAM_BETA2 = 0.999
 
 class MissingPackageError(ImportError):
     """The ``schedulefree`` package is not installed; the message says how to install it."""
+
+
+def require_package() -> None:
+    """Raise :class:`MissingPackageError` (one line: how to install it) unless ``schedulefree`` imports."""
+    _package()
 
 
 def _package() -> Any:

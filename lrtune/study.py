@@ -330,6 +330,10 @@ def prepare(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig, str, dic
     """Parse and validate everything that can be checked without creating anything."""
     task, run, quota = parse_configs(argv)
     check_storage_url(run.storage)
+    if "schedulefree" in run.families:  # its optimizer comes from the schedulefree package
+        from lrtune.schedule_free import require_package
+
+        require_package()
     device = resolve_device(run.device)
     return task, run, device, quota
 
@@ -347,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = load_dataset(task.dataset, data_dir=run.data_dir, download=run.download, val_fraction=task.val_fraction, seed=task.seed, device=device)
         storage = open_storage(run.storage)
         studies = {f: open_family_study(storage, run.study_name_for(task, f), task, f) for f in run.families}
-    except (UsageError, ConfigError, StorageError, ValueError, OSError) as exc:
+    except (UsageError, ConfigError, StorageError, ValueError, OSError, ImportError) as exc:
         return _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
     for family, (study, created) in studies.items():
