@@ -172,7 +172,10 @@ def _run_confirmations(url: str, studies: list[str], k: int, horizon: int = 1) -
         raise StorageError("--confirm needs lrtune.confirm.run_confirmations, which this "
                            "installation does not provide yet") from None
     try:
-        run_confirmations(url, studies, k, horizon=horizon)
+        if horizon == 1:
+            run_confirmations(url, studies, k)
+        else:
+            run_confirmations(url, studies, k, horizon=horizon)
     except ValueError as exc:  # bad input, by the project's convention; bugs keep a traceback
         at = "" if horizon == 1 else f" --horizon {horizon}"
         raise StorageError(f"--confirm {k}{at}: {exc}") from None

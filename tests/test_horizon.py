@@ -53,6 +53,11 @@ def test_confirm_then_horizon_end_to_end(searched, tmp_path, capsys):
 
     df = analysis.load_trials(storage)
     assert horizon.horizons(df) == [2]
+    one = analysis.load_trials(storage, studies=["digits-mlp-cosine"])  # its companions come along
+    assert set(one["study"]) == {"digits-mlp-cosine", "digits-mlp-cosine:confirm",
+                                 "digits-mlp-cosine:confirm@x2"}
+    assert set(one.loc[one["kind"] == "horizon", "horizon"]) == {2}
+    assert set(one.loc[one["kind"] != "horizon", "horizon"]) == {1}
     assert set(df.loc[df["kind"] == "horizon", "family"]) == set(FAMILIES)
     # the tuning-horizon verdict reads only the 1x runs; the horizon verdict only the 2x runs
     v1 = analysis.verdicts_by_task(df)
