@@ -904,11 +904,13 @@ def plot_lr_curves(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     for task, g in scored.groupby("task", sort=True):
         fig, ax = _new_figure()
         drawn = 0
+        peaks: list[float] = []
         for family, f in g.groupby("family", sort=True):
             best = _best_row(f)
             curve, steps = best["lr_curve"], best["lr_curve_steps"]
             if not isinstance(curve, (list, tuple)) or not curve:
                 continue
+            peaks.append(max(curve))
             x = steps if isinstance(steps, (list, tuple)) and len(steps) == len(curve) \
                 else range(len(curve))
             ax.plot(list(x), list(curve), color=colors[family],
@@ -916,6 +918,8 @@ def plot_lr_curves(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             drawn += 1
         if not drawn:
             continue
+        if max(peaks) > 10 * min(peaks):  # e.g. schedule-free SGD's ~10x LR: a linear axis hides the rest
+            ax.set_yscale("log")
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("learning rate")
         ax.set_title(f"LR schedule of each family's best trial — {task}", fontsize=10)
