@@ -174,10 +174,15 @@ def report_lines(task: str, df: pd.DataFrame, verdict_1: stats.Verdict | None,
         verdicts[m] = vm
         atm = f"{epochs * m} epochs ({m}×)" if epochs else f"{m}×"
         lines.append(f"- At {atm}: " + (vm.text if vm else "no verdict (no runs of two families)"))
+    table = accuracy_by_horizon(task_df)
+    for m in multiples:
+        missing = sorted(set(table.loc[table["horizon"] == 1, "family"])
+                         - set(table.loc[table["horizon"] == m, "family"]))
+        if missing:
+            lines.append(f"- Not re-trained at {m}× (left out of that verdict): {', '.join(missing)}")
     lines.append("")
     for m in multiples:
         lines += [change_sentence(verdict_1, verdicts[m], epochs=epochs, horizon=m), ""]
-    table = accuracy_by_horizon(task_df)
     if not table.empty:
         lines += [analysis.markdown_table(table[["family", "horizon", "epochs", "seeds",
                                                  "median_test", "mean_test", "min_test",
