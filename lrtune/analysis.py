@@ -81,6 +81,7 @@ TRIAL_COLUMNS: list[str] = [
     "confirmed_trial",
     "n_reported",
     "config_epochs",
+    "horizon",
     "sampler",
     "lr_param",
     "lr",
@@ -139,6 +140,7 @@ def _study_info(summary: optuna.study.StudySummary) -> dict[str, Any]:
         "kind": str(kind),
         "family": attrs.get("lrtune_family") or config.get("family"),
         "config_epochs": int(epochs) if isinstance(epochs, (int, float)) else None,
+        "horizon": int(attrs.get("lrtune_horizon", 1)),
         "sampler": _sampler_name(config),
         "confirmed_trial": attrs.get("lrtune_confirmed_trial"),
     }
@@ -216,7 +218,7 @@ def _trial_row(info: dict[str, Any], trial: optuna.trial.FrozenTrial) -> dict[st
 def _select_studies(
     summaries: list[optuna.study.StudySummary], names: Sequence[str] | None
 ) -> list[optuna.study.StudySummary]:
-    """The named studies plus their ``:confirm`` companions; all when ``names`` is None."""
+    """The named studies plus their ``:confirm`` and ``:confirm@xM`` companions; all when ``names`` is None."""
     if names is None:
         return summaries
     by_name = {s.study_name: s for s in summaries}
@@ -227,7 +229,9 @@ def _select_studies(
             f"the storage has {', '.join(sorted(by_name))}"
         )
     wanted = set(names) | {f"{n}:confirm" for n in names}
-    return [s for s in summaries if s.study_name in wanted]
+    horizons = {f"{n}:confirm@x" for n in names}  # horizon checks (lrtune.confirm, horizon=M)
+    return [s for s in summaries if s.study_name in wanted
+            or re.sub(r"\d+$", "", s.study_name) in horizons]
 
 
 def _typed_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -244,7 +248,7 @@ def _typed_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             frame[col] = pd.array([None if pd.isna(v) else v for v in frame[col]], dtype=dtype)
     for col in ("number", "n_reported"):
         frame[col] = frame[col].astype("int64")
-    for col in ("source_trial", "config_epochs"):
+    for col in ("source_trial", "config_epochs", "horizon"):
         frame[col] = pd.array([None if pd.isna(v) else int(v) for v in frame[col]], dtype="Int64")
     for col in ("value", "last_intermediate", "lr", "lr_low", "lr_high"):
         frame[col] = frame[col].astype("float64")
@@ -912,11 +916,13 @@ def plot_lr_curves(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     for task, g in scored.groupby("task", sort=True):
         fig, ax = _new_figure()
         drawn = 0
+        peaks: list[float] = []
         for family, f in g.groupby("family", sort=True):
             best = _best_row(f)
             curve, steps = best["lr_curve"], best["lr_curve_steps"]
             if not isinstance(curve, (list, tuple)) or not curve:
                 continue
+            peaks.append(max(curve))
             x = steps if isinstance(steps, (list, tuple)) and len(steps) == len(curve) \
                 else range(len(curve))
             ax.plot(list(x), list(curve), color=colors[family],
@@ -924,6 +930,8 @@ def plot_lr_curves(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             drawn += 1
         if not drawn:
             continue
+        if max(peaks) > 10 * min(peaks):  # e.g. schedule-free SGD's ~10x LR: a linear axis hides the rest
+            ax.set_yscale("log")
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("learning rate")
         ax.set_title(f"LR schedule of each family's best trial — {task}", fontsize=10)
@@ -1005,6 +1013,8 @@ class Report:
     verdicts: dict[str, stats.Verdict | None]
     warnings: list[str]
     trials: pd.DataFrame = field(repr=False)
+    horizon_verdicts: dict[int, dict[str, stats.Verdict | None]] = field(default_factory=dict)
+    """{M: {task: verdict from the M× runs}} for every horizon check in the storage."""
 
 
 def _storage_label(storage: str | optuna.storages.BaseStorage) -> str:
@@ -1148,6 +1158,9 @@ def write_report(
                       ("learning_curves", plot_learning_curves)):
         paths = plot(df, out)
         figures[key] = {_task_of(p, key, df): p for p in paths}
+    from lrtune import horizon
+
+    figures["horizon"] = {_task_of(p, "horizon", df): p for p in horizon.plot_horizons(df, out)}
     csv_path = _trials_csv(df, out / "trials.csv")
 
     n_search = df.loc[df["kind"] == _SEARCH, "study"].nunique()
@@ -1164,8 +1177,15 @@ def write_report(
         lines.append(f"- `{task}`: " + (v.text if v else "no verdict (no confirmation runs of "
                                         "two families)"))
     lines.append("")
+    horizon_verdicts: dict[int, dict[str, stats.Verdict | None]] = {}
     for task in tasks:
         lines += _task_section(task, df, verdicts[task], figures, out)
+        section, by_m = horizon.report_lines(task, df, verdicts[task], out,
+                                             figures["horizon"].get(task), alpha=alpha,
+                                             min_effect=min_effect)
+        lines += section
+        for m, v in by_m.items():
+            horizon_verdicts.setdefault(m, {})[task] = v
     lines += ["## Warnings", ""]
     lines += [f"- {w}" for w in notes] if notes else ["None."]
     lines += ["", "## Files", "",
@@ -1175,7 +1195,7 @@ def write_report(
     report_path.write_text("\n".join(lines), encoding="utf-8")
     all_figures = sorted(p for by_task in figures.values() for p in by_task.values())
     return Report(path=report_path, trials_csv=csv_path, figures=all_figures, verdicts=verdicts,
-                  warnings=notes, trials=df)
+                  warnings=notes, trials=df, horizon_verdicts=horizon_verdicts)
 
 
 def _task_of(path: Path, key: str, df: pd.DataFrame) -> str:

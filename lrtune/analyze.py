@@ -4,11 +4,13 @@
     python -m lrtune.analyze --storage sqlite:///runs/x.db --study mnist1d/cnn/20ep/sgd:cosine
     python -m lrtune.analyze --confirm 5                       # re-train the best configs first
     python -m lrtune.analyze --storage sqlite:///own.db        # your own Optuna study (lrtune spaces)
+    python -m lrtune.analyze --confirm 5 --horizon 3           # ... and at 3x the epochs
 
 The report goes to ``--out`` (default: ``report/`` next to the SQLite file, e.g.
 ``studies/report``). Problems with the storage (malformed URL, missing SQLite file, a file
 without Optuna's tables, no lrtune studies, a single family) end with one line on stderr and
 exit code 2; the database file is never created or modified (SQLite is opened read-only).
+So do bad arguments (``--horizon`` below 2 or without ``--confirm``), before anything is read.
 """
 
 from __future__ import annotations
@@ -48,10 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prefix", default=None, metavar="P",
                         help="your own study: the prefix its lrtune.suggest_schedule parameters "
                         "use (found automatically; needed only when several are found)")
+    parser.add_argument("--horizon", type=_integer, default=None, metavar="M",
+                        help="with --confirm K: also re-train each family's best configuration "
+                        "for M times the tuning epochs (M >= 2) with the same K seeds, and "
+                        "report the verdict at both horizons")
     parser.add_argument("--no-notes", dest="notes", action="store_false",
                         help="don't write the verdict into the studies' optuna-dashboard notes "
                         "(then the database is only read)")
     return parser
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, but got {text!r}") from None
 
 
 def _positive_int(text: str) -> int:
@@ -153,12 +166,18 @@ def default_out_dir(url: str) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def _run_confirmations(url: str, studies: list[str], k: int) -> None:
+def _run_confirmations(url: str, studies: list[str], k: int, horizon: int = 1) -> None:
     from lrtune.confirm import run_confirmations
 
     try:
-        run_confirmations(url, studies, k)
+        if horizon == 1:
+            run_confirmations(url, studies, k)
+        else:
+            run_confirmations(url, studies, k, horizon=horizon)
     except ValueError as exc:  # bad input, by the project's convention; bugs keep a traceback
+        at = "" if horizon == 1 else f" --horizon {horizon}"
+        raise StorageError(f"--confirm {k}{at}: {exc}") from None
+    except ImportError as exc:  # e.g. the schedulefree package, for a schedulefree study
         raise StorageError(f"--confirm {k}: {exc}") from None
 
 
@@ -186,6 +205,11 @@ def _summary(report, df) -> list[str]:
     for task, verdict in report.verdicts.items():
         text = verdict.text if verdict else "no verdict yet (no confirmation runs of two families)"
         lines.append(f"  {task}: {text}")
+        for m, by_task in sorted(getattr(report, "horizon_verdicts", {}).items()):
+            if task in by_task:
+                v = by_task[task]
+                lines.append(f"  {task} at {m}x the epochs: "
+                             + (v.text if v else "no verdict (no runs of two families)"))
     if report.warnings:
         lines.append(f"{len(report.warnings)} warning(s), see the report; first: "
                      f"{report.warnings[0]}")
@@ -201,6 +225,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2): return it, don't exit
         return int(exc.code or 0)
 
+    if args.horizon is not None and (args.confirm is None or args.horizon < 2):
+        why = ("needs --confirm K (the horizon runs use the K confirmation seeds)"
+               if args.confirm is None else "must be an integer multiple >= 2 of the tuning "
+               "epochs (1 is the tuning horizon, which --confirm covers)")
+        print(f"lrtune.analyze: error: --horizon {args.horizon} {why}", file=sys.stderr)
+        return 2
+
     from lrtune import analysis
 
     import optuna
@@ -215,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.confirm is not None:
             names = sorted(set(df.loc[df["kind"] == "search", "study"]))
             _run_confirmations(args.storage, names, args.confirm)
+            if args.horizon is not None:
+                _run_confirmations(args.storage, names, args.confirm, args.horizon)
             storage = open_storage(args.storage)
             df = analysis.load_trials(storage, studies=args.study)
         out_dir = Path(args.out) if args.out else default_out_dir(args.storage)

@@ -300,7 +300,7 @@ class BaselineObjective:
         from lrtune.train import TrainConfig, build_optimizer
 
         task = self.task
-        schedule = suggest_schedule(trial, self.family, lr=task.lr_range, warmup=task.warmup_range)
+        schedule = suggest_schedule(trial, self.family, lr=task.lr_range_for(self.family), warmup=task.warmup_range)
         seed = trial_seed(task.seed, trial.number)
         model = build_model(task.model, input_shape=self.input_shape, n_classes=self.n_classes, seed=seed).to(self.device)
         config = TrainConfig(epochs=task.epochs, batch_size=task.batch_size, optimizer=task.optimizer, weight_decay=task.weight_decay, seed=seed)

@@ -131,6 +131,16 @@ class TaskConfig:
         """The comparison unit: families are only compared within one task."""
         return f"{self.dataset}/{self.model}/{self.epochs}ep/{self.optimizer}"
 
+    def lr_range_for(self, family: str) -> tuple[float, float]:
+        """The peak-LR search range of ``family``: ``lr_range``, except ``schedulefree``'s, which is
+        scaled by :data:`lrtune.schedule_free.LR_SCALE` (Schedule-Free SGD wants ~10× the LR)."""
+        if family != "schedulefree":
+            return self.lr_range  # type: ignore[return-value]
+        from lrtune.schedule_free import LR_SCALE
+
+        low, high = self.lr_range  # type: ignore[misc]
+        return (low * LR_SCALE[self.optimizer], high * LR_SCALE[self.optimizer])
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly (tuples become lists, as they come back from storage)."""
         out = dataclasses.asdict(self)

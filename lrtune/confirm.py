@@ -14,6 +14,11 @@ trials mid-run; a verdict rests on fresh seeds instead. For each lrtune search s
   ``val_accuracy``, ``test_accuracy``, ... and the per-epoch validation accuracies as
   intermediate values, so they are inspectable in optuna-dashboard.
 
+With ``horizon=M`` (an integer ≥ 2) the same configurations are re-trained for M× the tuning
+epochs, with the same confirmation seeds (paired across families and across horizons), into
+``"<search study>:confirm@xM"`` (``lrtune_kind = "horizon"``, ``lrtune_horizon = M``): the
+horizon check of ``python -m lrtune.analyze --confirm K --horizon M``.
+
 Runs already stored for the same source trial and seed are not recomputed. If the search found a
 new best since, the new best is confirmed and the confirm study's ``lrtune_confirmed_trial``
 points at it (older runs stay stored, marked by their ``source_trial``).
@@ -37,13 +42,21 @@ from lrtune.group_size import measure_group_size
 from lrtune.train import TrainConfig
 from lrtune.user_task import build_task_model, load_task_data
 
-__all__ = ["CONFIRM_SEED_BASE", "ConfirmedRun", "confirm_study_name", "run_confirmations"]
+__all__ = ["CONFIRM_SEED_BASE", "ConfirmedRun", "check_horizon", "confirm_study_name", "run_confirmations"]
 
 from lrtune.own_confirm import CONFIRM_SEED_BASE  # far from every search seed (base_seed·1000003 + n)
 
 
-def confirm_study_name(search_study_name: str) -> str:
-    return f"{search_study_name}:confirm"
+def confirm_study_name(search_study_name: str, horizon: int = 1) -> str:
+    """``"<search>:confirm"``; at ``horizon`` M ≥ 2 (M× the tuning epochs) ``"<search>:confirm@xM"``."""
+    return f"{search_study_name}:confirm" if horizon == 1 else f"{search_study_name}:confirm@x{horizon}"
+
+
+def check_horizon(horizon: object) -> int:
+    """``horizon`` as an int ≥ 1 (1 = the tuning horizon), else ``ValueError``."""
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ValueError(f"horizon must be an integer multiple ≥ 1 of the tuning epochs, but got {horizon!r}")
+    return horizon
 
 
 @dataclass(frozen=True)
@@ -74,13 +87,15 @@ def _search_studies(storage: optuna.storages.BaseStorage, names: Sequence[str] |
     return sorted(chosen, key=lambda s: s.study_name)
 
 
-def _confirm_study(storage, search: optuna.Study, best: optuna.trial.FrozenTrial) -> optuna.Study:
-    study = optuna.create_study(study_name=confirm_study_name(search.study_name), storage=storage, direction="maximize", load_if_exists=True)
+def _confirm_study(storage, search: optuna.Study, best: optuna.trial.FrozenTrial, horizon: int = 1) -> optuna.Study:
+    study = optuna.create_study(study_name=confirm_study_name(search.study_name, horizon), storage=storage, direction="maximize", load_if_exists=True)
     attrs = search.user_attrs
     for key in ("lrtune_version", "lrtune_config", "lrtune_family", "lrtune_task"):
         if key in attrs and study.user_attrs.get(key) != attrs[key]:
             study.set_user_attr(key, attrs[key])
-    study.set_user_attr("lrtune_kind", "confirm")
+    study.set_user_attr("lrtune_kind", "confirm" if horizon == 1 else "horizon")
+    if horizon != 1:
+        study.set_user_attr("lrtune_horizon", horizon)
     study.set_user_attr("lrtune_source_study", search.study_name)
     study.set_user_attr("lrtune_confirmed_trial", best.number)
     return study
@@ -95,6 +110,7 @@ def run_confirmations(
     data_dir: str = "data",
     progress: Callable[[str], None] | None = None,
     fuse: int | None = None,
+    horizon: int = 1,
 ) -> list[ConfirmedRun]:
     """Confirm the best trial of every lrtune search study (or the named ones) with ``k`` seeds.
 
@@ -104,11 +120,13 @@ def run_confirmations(
     is the solo run ``train(build_model(..., seed=s), data, schedule, config(seed=s))``.
     ``fuse=None`` measures the group size (:func:`lrtune.group_size.measure_group_size`);
     ``fuse=1`` trains them one by one; models that can't be stacked are trained one by one.
+    ``horizon`` M trains for M× the tuning epochs (stored apart, see the module docstring).
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k (confirmation seeds) must be an integer ≥ 1, but got {k!r}")
     if fuse is not None and (isinstance(fuse, bool) or not isinstance(fuse, int) or fuse < 1):
         raise ValueError(f"fuse must be an integer ≥ 1, but got {fuse!r}")
+    horizon = check_horizon(horizon)
     if isinstance(storage, str):
         from lrtune.storage import open_storage
 
@@ -125,7 +143,7 @@ def run_confirmations(
         task = TaskConfig.from_dict(summary.user_attrs["lrtune_config"])
         family = summary.user_attrs["lrtune_family"]
         schedule = Schedule.from_params(best.params, family=family)
-        target = _confirm_study(storage, search, best)
+        target = _confirm_study(storage, search, best, horizon)
         done = {
             t.user_attrs.get("seed"): t
             for t in target.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -143,7 +161,7 @@ def run_confirmations(
     for group in pending.values():
         task = group[0].task
         data = load_task_data(task, data_dir=data_dir, device=device)
-        config = TrainConfig(epochs=task.epochs, batch_size=task.batch_size, optimizer=task.optimizer, weight_decay=task.weight_decay, seed=group[0].seed)
+        config = TrainConfig(epochs=task.epochs * horizon, batch_size=task.batch_size, optimizer=task.optimizer, weight_decay=task.weight_decay, seed=group[0].seed)
         build = lambda seed: build_task_model(task, data, seed)  # noqa: E731
         size = fuse if fuse is not None else measure_group_size(build, data, config, max_size=len(group)).size
         for start in range(0, len(group), size):

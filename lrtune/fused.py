@@ -27,7 +27,7 @@ by :func:`lrtune.train.train` ends (to float rounding):
   before any training and says why not (e.g. a Linear on a convolution's output without a
   Flatten), never raising, for any ``nn.Module``. ``train_fused(mode="auto")`` trains anything
   else (``resnet``, users' own modules) member by member through :func:`lrtune.train.train`,
-  with a one-line warning.
+  with a one-line warning; so is ``schedulefree`` (its Schedule-Free optimizer is not stacked).
 * **Optimizer**: :class:`StackedOptimizer` is torch's SGD (Nesterov momentum, L2 weight decay)
   or AdamW, written out with a per-member learning rate ``lr[k]`` broadcast over each weight's
   member dimension — the same arithmetic as ``torch.optim`` in the same order.
@@ -744,6 +744,8 @@ def train_fused(
         raise ValueError(f"data_seeds must have one seed per model, but got {len(seeds)} for {len(models)} models")
     if not models:
         return []
+    if any(getattr(s, "schedule_free", False) for s in schedules):
+        mode = "sequential"  # Schedule-Free optimizers aren't stacked: schedulefree runs member by member
     if mode == "stacked":
         reason = why_not_fusable(models[0], data.input_shape)
         if reason is not None:

@@ -93,6 +93,9 @@ _MEANINGS: dict[str, str] = {
     "factor": "LR multiplier after a plateau",
     "patience": "epochs without improvement before the LR is cut",
     "threshold": "smallest relative improvement that counts",
+    "beta": "Schedule-Free β: gradients are taken at y = (1 − β)·z + β·x (SGD momentum / AdamW β1)",
+    "r": "Schedule-Free averaging weight ∝ (step + 1)^r (0 = uniform average of the iterates)",
+    "weight_lr_power": "Schedule-Free averaging weight ∝ (largest LR so far)^power (warmup steps count less)",
 }
 
 _NO_PRUNER = {"", "none", "nop", "noppruner", "nopruner", "off", "false"}

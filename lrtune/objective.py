@@ -126,7 +126,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
-        schedule = suggest_schedule(trial, self.family, lr=self.task.lr_range, warmup=self.task.warmup_range)
+        schedule = suggest_schedule(trial, self.family, lr=self.task.lr_range_for(self.family), warmup=self.task.warmup_range)
         seed = trial_seed(self.task.seed, original_trial_number(trial))
         config = self.train_config(seed)
         if self.on_trial_start is not None:
@@ -194,7 +194,7 @@ def run_fused_trials(study: optuna.Study, objective: Objective, k: int, *, mode:
     told: set[int] = set()
     heartbeat.start([t._trial_id for t in trials])
     try:
-        schedules = [suggest_schedule(t, objective.family, lr=task.lr_range, warmup=task.warmup_range) for t in trials]
+        schedules = [suggest_schedule(t, objective.family, lr=task.lr_range_for(objective.family), warmup=task.warmup_range) for t in trials]
         seeds = [trial_seed(task.seed, original_trial_number(t)) for t in trials]
         config = objective.train_config(seeds[0])
         if objective.on_trial_start is not None:

@@ -8,6 +8,10 @@ on *progress* so one parameter set means the same shape for any training length:
   except ``onecycle`` (which has its own ramp): ``m(t) = (t + 1)/(W + 1)`` for ``t < W``.
 * ``q = (t − W)/(T − W) ∈ [0, 1)`` after warmup; the family's shape starts at ``q = 0``.
 * ``r`` = final LR / peak LR (``final_ratio``).
+* ``schedulefree`` is the one family that is an optimizer rather than a multiplier (Schedule-Free
+  SGD/AdamW, Defazio et al. 2024): its curve is the package's own warmup
+  ``m(t) = (t + 1)/W`` for ``t < W``, then ``m = 1``; its parameters (``beta``, ``r``,
+  ``weight_lr_power``) configure the optimizer, which :func:`lrtune.train.build_optimizer` builds.
 
 This module imports nothing of the rest of lrtune and nothing of Optuna. The Optuna side
 (parameter names, ranges) lives in :mod:`lrtune.spaces`.
@@ -222,6 +226,21 @@ def _rsqrt(t: np.ndarray, T: int, W: int, p: Mapping[str, Any]) -> np.ndarray:
     return m
 
 
+def _schedulefree(t: np.ndarray, T: int, W: int, p: Mapping[str, Any]) -> np.ndarray:
+    """Schedule-Free: m = 1 after warmup (the optimizer averages its iterates instead of decaying)."""
+    return np.ones_like(t, dtype=float)
+
+
+def _linear_warmup(t: np.ndarray, W: int) -> np.ndarray:
+    """The shared warmup: m = (t + 1)/(W + 1) — never exactly 0, and 1 would be reached at t = W."""
+    return (t + 1.0) / (W + 1.0)
+
+
+def _schedulefree_warmup(t: np.ndarray, W: int) -> np.ndarray:
+    """The ``schedulefree`` package's warmup (``warmup_steps = W``): m = (t + 1)/W, reaching 1 at t = W − 1."""
+    return (t + 1.0) / W
+
+
 def _plateau(t: np.ndarray, T: int, W: int, p: Mapping[str, Any]) -> np.ndarray:
     """Reduce-on-plateau's closed-form part is constant (m = 1); the reactive factor lives in ScheduleLR."""
     return np.ones_like(t, dtype=float)
@@ -234,6 +253,8 @@ class _Family:
     formula: str
     uses_warmup: bool = True
     reactive: bool = False
+    warmup: Callable[[np.ndarray, int], np.ndarray] = _linear_warmup
+    schedule_free: bool = False
     checks: tuple[tuple[str, Callable[[Any], bool], str], ...] = ()
 
 
@@ -334,6 +355,19 @@ _FAMILIES: dict[str, _Family] = {
             ("min_ratio", lambda v: 0.0 < v <= 1.0, "in (0, 1]"),
         ),
     ),
+    "schedulefree": _Family(
+        _schedulefree,
+        {"beta": 0.9, "r": 0.0, "weight_lr_power": 2.0},
+        "Schedule-Free SGD/AdamW: m = (t + 1)/W during warmup, then 1; the optimizer evaluates at an "
+        "average x of its iterates z and takes gradients at y = (1 − β)z + βx",
+        warmup=_schedulefree_warmup,
+        schedule_free=True,
+        checks=(
+            ("beta", lambda v: 0.0 < v < 1.0, "in (0, 1)"),
+            ("r", lambda v: v >= 0.0, "≥ 0"),
+            ("weight_lr_power", lambda v: v >= 0.0, "≥ 0"),
+        ),
+    ),
 }
 
 FAMILIES: tuple[str, ...] = tuple(_FAMILIES)
@@ -371,7 +405,7 @@ def multipliers(
     W = warmup_steps(total_steps, warmup_frac) if fam.uses_warmup else 0
     out = np.empty(t.shape, dtype=float)
     warm = t < W
-    out[warm] = (t[warm] + 1.0) / (W + 1.0)
+    out[warm] = fam.warmup(t[warm], W)
     if (~warm).any():
         out[~warm] = fam.shape(t[~warm], total_steps, W, params)
     return out
@@ -430,6 +464,12 @@ class Schedule:
 
     def __reduce__(self):  # mappingproxy can't be pickled; rebuild from a dict (multiprocessing)
         return (Schedule, (self.family, self.peak_lr, self.warmup_frac, dict(self.params)))
+
+    @property
+    def schedule_free(self) -> bool:
+        """True for ``schedulefree``: the family is an optimizer (Schedule-Free SGD/AdamW, built by
+        :func:`lrtune.train.build_optimizer`), the curve only its warmup; ``params`` configure it."""
+        return _family(self.family).schedule_free
 
     @property
     def reactive(self) -> bool:

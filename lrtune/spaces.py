@@ -86,6 +86,13 @@ _FAMILY_SPACES: dict[str, dict[str, BaseDistribution]] = {
         "patience": IntDistribution(0, 3),
         "threshold": FloatDistribution(1e-4, 1e-2, log=True),
     },
+    # Schedule-Free (Defazio et al. 2024): β interpolates the gradient point between the average
+    # x and the SGD/Adam iterate z (the paper's default 0.9; its authors advise 0.95–0.98 for long
+    # runs); r weights the average towards later iterates, c ∝ (t + 1)^r (the paper's default 0).
+    "schedulefree": {
+        "beta": FloatDistribution(0.75, 0.98),
+        "r": FloatDistribution(0.0, 1.0),
+    },
 }
 assert tuple(_FAMILY_SPACES) == FAMILIES
 

@@ -198,7 +198,7 @@ def _write_study_note(study: optuna.Study, task: TaskConfig, family: str) -> Non
     pruner_text = task.pruner if task.pruner == "none" else f"{task.pruner} (only at epochs {pruning_start(task.epochs)}–{task.epochs - 1})"
     markdown = notes.study_note_markdown(
         study.user_attrs["lrtune_config"], family, FAMILY_FORMULAS[family],
-        search_space(family, lr=task.lr_range, warmup=task.warmup_range), pruner_text, f"{task.sampler} (seeded)",
+        search_space(family, lr=task.lr_range_for(family), warmup=task.warmup_range), pruner_text, f"{task.sampler} (seeded)",
     )
     notes.write_study_note(study, markdown)
 
@@ -333,6 +333,10 @@ def prepare(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig, str, dic
     """Parse and validate everything that can be checked without creating anything."""
     task, run, quota = parse_configs(argv)
     check_storage_url(run.storage)
+    if "schedulefree" in run.families:  # its optimizer comes from the schedulefree package
+        from lrtune.schedule_free import require_package
+
+        require_package()
     device = resolve_device(run.device)
     return task, run, device, quota
 
@@ -355,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data = load_dataset(task.dataset, data_dir=run.data_dir, download=run.download, val_fraction=task.val_fraction, seed=task.seed, device=device)
         storage = open_storage(run.storage)
         studies = {f: open_family_study(storage, run.study_name_for(task, f), task, f) for f in run.families}
-    except (UsageError, ConfigError, StorageError, ValueError, OSError) as exc:
+    except (UsageError, ConfigError, StorageError, ValueError, OSError, ImportError) as exc:
         return _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
     for family, (study, created) in studies.items():

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lrtune.data import Dataset, iterate_batches, steps_per_epoch
+from lrtune.schedule_free import build_schedule_free_optimizer, to_eval_point, to_train_point
 
 __all__ = [
     "OPTIMIZERS",
@@ -143,10 +144,17 @@ class TrainResult:
 
 
 def build_optimizer(
-    model: nn.Module, *, lr: float, config: TrainConfig
+    model: nn.Module, *, lr: float, config: TrainConfig, schedule: _Schedule | None = None
 ) -> torch.optim.Optimizer:
-    """The optimizer ``config.optimizer`` over all of ``model``'s parameters at ``lr``."""
+    """The optimizer ``config.optimizer`` over all of ``model``'s parameters at ``lr``.
+
+    A ``schedulefree`` ``schedule`` gets Schedule-Free SGD/AdamW instead
+    (:func:`lrtune.schedule_free.build_schedule_free_optimizer`, at ``schedule.peak_lr``).
+    """
     params = model.parameters()
+    if schedule is not None and getattr(schedule, "schedule_free", False):
+        return build_schedule_free_optimizer(params, schedule, optimizer=config.optimizer,
+                                             weight_decay=config.weight_decay)
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             params,
@@ -194,7 +202,10 @@ def train(
 ) -> TrainResult:
     """Train ``model`` on ``data.x_train`` with ``schedule`` for ``config.epochs`` epochs.
 
-    The model is moved to the data's device. The optimizer starts at ``schedule.peak_lr``;
+    The model is moved to the data's device. The optimizer (:func:`build_optimizer`) starts at
+    ``schedule.peak_lr``; a schedule-free optimizer is switched to its gradient point y for
+    every training epoch and to its average x (BatchNorm statistics recomputed there) for every
+    evaluation, so the returned model holds x;
     the schedule's scheduler is stepped after every optimizer step
     (``total_steps = epochs * steps_per_epoch``) and told the validation accuracy after every
     epoch. Then ``on_epoch_end`` gets the epoch's :class:`EpochResult`; returning True stops
@@ -207,7 +218,7 @@ def train(
     started = time.perf_counter()
     model.to(data.device)
     n_steps = steps_per_epoch(len(data.y_train), config.batch_size)
-    optimizer = build_optimizer(model, lr=schedule.peak_lr, config=config)
+    optimizer = build_optimizer(model, lr=schedule.peak_lr, config=config, schedule=schedule)
     scheduler = schedule.build(optimizer, config.epochs * n_steps)
     generator = torch.Generator().manual_seed(config.seed)
     result = TrainResult(
@@ -224,7 +235,9 @@ def train(
     for epoch in range(1, config.epochs + 1):
         epoch_started = time.perf_counter()
         result.epochs_run = epoch
+        to_train_point(optimizer)  # schedule-free: parameters ← y; a no-op for other optimizers
         train_loss = _train_epoch(model, data, optimizer, scheduler, config, generator, result)
+        to_eval_point(optimizer, model, data.x_train, batch_size=config.batch_size)  # ← x, BN stats
         if train_loss is None:
             result.diverged = True
             break

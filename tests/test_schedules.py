@@ -167,6 +167,10 @@ def test_boundary_values(family):
         assert s.multiplier(T - 1, T) == pytest.approx(final, rel=1e-12)
         return
     W = 10
+    if family == "schedulefree":  # the schedulefree package's warmup (t + 1)/W, then constant
+        assert s.multiplier(0, T) == pytest.approx(1 / W, rel=1e-12)
+        assert s.multiplier(W - 1, T) == s.multiplier(W, T) == s.multiplier(T - 1, T) == 1.0
+        return
     assert s.multiplier(0, T) == pytest.approx(1 / (W + 1), rel=1e-12)
     assert s.multiplier(W - 1, T) == pytest.approx(W / (W + 1), rel=1e-12)
     q_last = (T - 1 - W) / (T - W)
