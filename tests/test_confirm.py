@@ -57,10 +57,10 @@ def test_stacked_confirmations_are_the_solo_runs(tmp_path, monkeypatch):
 
     import lrtune.confirm as confirm
 
-    load, build = confirm.load_dataset, confirm.build_model
-    monkeypatch.setattr(confirm, "load_dataset", lambda *a, **kw: dataclasses.replace(
+    load, build = confirm.load_task_data, confirm.build_task_model
+    monkeypatch.setattr(confirm, "load_task_data", lambda *a, **kw: dataclasses.replace(
         d := load(*a, **kw), **{f: getattr(d, f).double() for f in ("x_train", "x_val", "x_test")}))
-    monkeypatch.setattr(confirm, "build_model", lambda *a, **kw: build(*a, **kw).double())
+    monkeypatch.setattr(confirm, "build_task_model", lambda *a, **kw: build(*a, **kw).double())
     source = tmp_path / "search.db"  # a search of its own: the module's one gets confirmations stored
     assert main(["--dataset", "digits", "--epochs", "2", "--batch-size", "64", "--family", "constant,cosine", "--trials", "2",
                  "--storage", f"sqlite:///{source}", "--no-progress", "--no-artifacts", "--pruner", "none", "--fuse", "1"]) == 0
