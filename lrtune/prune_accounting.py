@@ -305,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lrtune import study as study_cli
 
         code = study_cli.main(["--family", ",".join(families), "--trials", str(args.trials), "--storage", args.storage,
-                               "--no-artifacts", *shlex.split(args.study_args)])
+                               "--no-artifacts", "--fuse", "1",  # trial by trial, as the replay judges
+                               *shlex.split(args.study_args)])
         if code != 0:
             return code
     try:

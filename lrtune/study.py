@@ -183,6 +183,11 @@ def counted_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=_COUNTED_STATES))
 
 
+def waiting_trials(study: optuna.Study) -> int:
+    """Counted trials nobody runs yet: enqueued retries of dead workers' trials (asked first)."""
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+
+
 def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
 
@@ -244,6 +249,8 @@ def run_round_robin(
     from lrtune.objective import run_fused_trials
 
     started = time.monotonic()
+    for r in runs:  # dead workers' trials → FAIL (+ a WAITING retry) before counting, for every path
+        optuna.storages.fail_stale_trials(r.study)
     left = {r.family: (quota or {}).get(r.family, trials) for r in runs}
     total = sum(min(left[r.family], max(0, trials - counted_trials(r.study))) for r in runs)
     bar = _progress_bar(total, progress)
@@ -253,7 +260,7 @@ def run_round_robin(
             for r in runs:
                 if timeout is not None and time.monotonic() - started > timeout:
                     return
-                n = min(fuse, left[r.family], trials - counted_trials(r.study))
+                n = min(fuse, left[r.family], trials - counted_trials(r.study) + waiting_trials(r.study))
                 if n <= 0:
                     continue
                 left[r.family] -= n
@@ -395,11 +402,11 @@ def default_group_size(task: TaskConfig, data: Dataset, trials: int, *, log: boo
     and sampled against a finished one (members of a group can't prune each other).
     """
     from lrtune.group_size import measure_group_size
-    from lrtune.models import build_model
     from lrtune.objective import Objective
+    from lrtune.user_task import build_task_model
 
     config = Objective(task, "constant", data).train_config(0)
-    build = lambda seed: build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed)  # noqa: E731
+    build = lambda seed: build_task_model(task, data, seed)  # noqa: E731  (users' --task models too)
     choice = measure_group_size(build, data, config, max_size=max(1, -(-trials // 2)))
     if log:
         print(f"lrtune: {choice.describe()}", file=sys.stderr)

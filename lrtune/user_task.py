@@ -377,15 +377,14 @@ def prepare_user_task(task: "TaskConfig", run: "RunConfig", device: str):
 
     loaded = load_task(task.user_task, device=device)
     task = dataclasses.replace(task, model=loaded.model_name, task_fingerprint=loaded.fingerprint)
-    if run.fuse > 1:
-        from lrtune.fused import _plan, NotFusableError
+    if run.fuse is None or run.fuse > 1:
+        from lrtune.fused import why_not_fusable
 
-        try:
-            _plan(loaded.build_model(0))
-        except NotFusableError as exc:
-            print(f"lrtune.study: warning: --fuse {run.fuse} ignored: the task's model "
-                  f"{loaded.model_name} cannot be stacked ({exc}); trials run one by one",
-                  file=sys.stderr)
+        reason = why_not_fusable(loaded.build_model(0), loaded.data.input_shape)
+        if reason is not None:
+            asked = f"--fuse {run.fuse} ignored" if run.fuse is not None else "not fused"
+            print(f"lrtune.study: warning: {asked}: the task's model {loaded.model_name} cannot be "
+                  f"stacked ({reason}); trials run one by one", file=sys.stderr)
             run = dataclasses.replace(run, fuse=1)
     if loaded.streamed:
         print(f"lrtune.study: {task.user_task}: data streamed batch by batch from its Dataset "

@@ -35,8 +35,9 @@ def test_pruners_carry_the_same_lower_bound():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [["--pruner", "median"], ["--pruner", "hyperband", "--fuse", "4"]],
-                         ids=["median", "hyperband-fused"])
+@pytest.mark.parametrize("extra", [["--pruner", "median", "--fuse", "1"], ["--pruner", "median", "--fuse", "2"],
+                                   ["--pruner", "hyperband", "--fuse", "4"]],
+                         ids=["median", "median-fused", "hyperband-fused"])
 def test_no_pruned_trial_ran_fewer_than_half_or_all_of_its_epochs(tmp_path, extra):
     """Real studies of several families: every PRUNED trial ran ⌈E/2⌉..E−1 epochs, every trial
     that ran all E epochs is COMPLETE."""
