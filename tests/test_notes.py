@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -180,19 +178,21 @@ def test_first_trial_note_is_what_save_note_would_write(storage_url: str, artifa
     assert get_note(fast) == body
 
 
-def test_artifact_cost_per_trial_is_small(tmp_path: Path, storage_url: str, artifact_store) -> None:
-    """render + upload + note per trial: ~30 ms here; the bound is loose for slow CI disks."""
+def test_artifacts_reuse_one_figure(tmp_path: Path, storage_url: str, artifact_store) -> None:
+    """What keeps the per-trial cost small (~25 ms measured on 2 cores, docs/dashboard.md) is
+    that every trial's PNG is drawn into one cached figure; asserted structurally, not timed."""
     study = optuna.create_study(storage=storage_url, study_name="cost")
     steps = np.arange(0, 2000, 10)
-    costs = []
-    for i in range(15):
+    renderers = set()
+    for i in range(5):
         trial = study.ask()
-        start = time.perf_counter()
         notes.attach_lr_curve(trial, artifact_store, steps, 0.1 * np.cos(steps / 2000), f"trial {i}")
         notes.write_trial_note(trial, notes.trial_note_markdown("cosine", {"lr": 0.1}))
-        costs.append(time.perf_counter() - start)
+        renderers.add(id(notes._get_renderer()))
         study.tell(trial, 0.5)
-    assert statistics.median(costs[1:]) < 0.25, costs
+    assert len(renderers) == 1
+    for t in study.trials:
+        assert len(optuna.artifacts.get_all_artifact_meta(t, storage=study._storage)) == 1
 
 
 # --------------------------------------------------------------------------- paths
