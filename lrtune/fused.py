@@ -431,10 +431,18 @@ class StackedModel:
 
     def _bn_channels_last(self, op: _Op, x: torch.Tensor, K: int) -> torch.Tensor:
         """BatchNorm of ``[B, L, K, C]`` as one native batch norm of ``[B·L, K·C]`` (per member, channel)."""
-        m = op.module
         B, L = x.shape[0], x.shape[1]
-        flat = x.reshape(B * L, -1)
-        out = F.batch_norm(
+        return self._batch_norm(op, x.reshape(B * L, -1)).view(B, L, K, -1)
+
+    def _bn_features(self, op: _Op, x: torch.Tensor, K: int) -> torch.Tensor:
+        """BatchNorm1d of ``[K, B, F]`` as one native batch norm of ``[B, K·F]`` (per member, feature)."""
+        B = x.shape[1]
+        return self._batch_norm(op, x.transpose(0, 1).reshape(B, -1)).view(B, K, -1).transpose(0, 1)
+
+    def _batch_norm(self, op: _Op, flat: torch.Tensor) -> torch.Tensor:
+        """One native batch norm of ``[N, K·C]`` with the stack's per-member statistics and affine."""
+        m = op.module
+        return F.batch_norm(
             flat,
             self.buffers[op.prefix + "running_mean"].view(-1),
             self.buffers[op.prefix + "running_var"].view(-1),
@@ -444,23 +452,6 @@ class StackedModel:
             m.momentum,
             m.eps,
         )
-        return out.view(B, L, K, -1)
-
-    def _bn_features(self, op: _Op, x: torch.Tensor, K: int) -> torch.Tensor:
-        """BatchNorm1d of ``[K, B, F]`` as one native batch norm of ``[B, K·F]`` (per member, feature)."""
-        m = op.module
-        B = x.shape[1]
-        out = F.batch_norm(
-            x.transpose(0, 1).reshape(B, -1),
-            self.buffers[op.prefix + "running_mean"].view(-1),
-            self.buffers[op.prefix + "running_var"].view(-1),
-            self.params[op.prefix + "weight"].reshape(-1),
-            self.params[op.prefix + "bias"].reshape(-1),
-            self.training,
-            m.momentum,
-            m.eps,
-        )
-        return out.view(B, K, -1).transpose(0, 1)
 
     # ------------------------------------------------------------------ members in and out
 
