@@ -25,7 +25,6 @@ writes); 70–80 ms when other jobs saturate the CPUs and disk. It does not grow
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import re
 import tempfile
 import threading

@@ -23,7 +23,6 @@ import optuna
 
 from lrtune.config import TaskConfig
 from lrtune.data import Dataset
-from lrtune.models import build_model
 from lrtune.pruning import make_pruner, may_prune
 from lrtune.user_task import build_task_model
 from lrtune.schedules import Schedule
