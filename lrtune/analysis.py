@@ -1016,6 +1016,14 @@ class Report:
     horizon_verdicts: dict[int, dict[str, stats.Verdict | None]] = field(default_factory=dict)
     """{M: {task: verdict from the M× runs}} for every horizon check in the storage."""
 
+    def footer_lines(self) -> list[str]:
+        """The terminal summary's last lines: how many warnings (and the first), where the report is."""
+        lines = []
+        if self.warnings:
+            lines.append(f"{len(self.warnings)} warning(s), see the report; first: {self.warnings[0]}")
+        lines.append(f"report: {self.path}")
+        return lines
+
 
 def _storage_label(storage: str | optuna.storages.BaseStorage) -> str:
     if isinstance(storage, str):

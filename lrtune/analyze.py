@@ -210,10 +210,7 @@ def _summary(report, df) -> list[str]:
                 v = by_task[task]
                 lines.append(f"  {task} at {m}x the epochs: "
                              + (v.text if v else "no verdict (no runs of two families)"))
-    if report.warnings:
-        lines.append(f"{len(report.warnings)} warning(s), see the report; first: "
-                     f"{report.warnings[0]}")
-    lines.append(f"report: {report.path}")
+    lines.extend(report.footer_lines())
     return lines
 
 

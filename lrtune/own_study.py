@@ -555,10 +555,7 @@ def analyze_own(storage, *, url: str, studies: Sequence[str] | None, prefix: str
         direction = next(o.direction for o in owns if o.task == task)
         lines.append(f"  {task} ({direction}s its objective): "
                      + (v.text if v else "no verdict (one family)"))
-    if report.warnings:
-        lines.append(f"{len(report.warnings)} warning(s), see the report; first: "
-                     f"{report.warnings[0]}")
-    lines.append(f"report: {report.path}")
+    lines.extend(report.footer_lines())
     return report, lines
 
 
