@@ -19,7 +19,7 @@ A task module must be importable from where you run the command (here: the repos
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -67,9 +67,14 @@ def small_convnet(seed: int) -> nn.Module:
     """Two 3×3 convolutions (8, 16 channels) and a linear classifier: ~4k parameters."""
     del seed  # lrtune seeds torch before calling this, so the weights follow the seed
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 16, 3, padding=1, stride=2), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Flatten(), nn.Linear(16 * 4 * 4, 10),
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1, stride=2),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(16 * 4 * 4, 10),
     )
 
 
@@ -89,13 +94,21 @@ class ResidualMLP(nn.Module):
 
 def make_task() -> lrtune.Task:
     return lrtune.Task(
-        train=DigitsImages("train"), val=DigitsImages("val"), test=DigitsImages("test"),
-        make_model=small_convnet, n_classes=10, name="digits-images/small-convnet",
+        train=DigitsImages("train"),
+        val=DigitsImages("val"),
+        test=DigitsImages("test"),
+        make_model=small_convnet,
+        n_classes=10,
+        name="digits-images/small-convnet",
     )
 
 
 def make_task_residual() -> lrtune.Task:
     return lrtune.Task(
-        train=DigitsImages("train"), val=DigitsImages("val"), test=DigitsImages("test"),
-        make_model=lambda seed: ResidualMLP(), n_classes=10, name="digits-images/residual-mlp",
+        train=DigitsImages("train"),
+        val=DigitsImages("val"),
+        test=DigitsImages("test"),
+        make_model=lambda seed: ResidualMLP(),
+        n_classes=10,
+        name="digits-images/residual-mlp",
     )

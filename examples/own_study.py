@@ -80,15 +80,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--storage", default=None, help="Optuna storage URL (default: in memory)")
     parser.add_argument("--study-name", default="own-digits")
-    parser.add_argument("--confirm", type=int, default=0, metavar="K",
-                        help="then re-run each family's best trial with K fresh seeds (lrtune.confirm)")
+    parser.add_argument(
+        "--confirm",
+        type=int,
+        default=0,
+        metavar="K",
+        help="then re-run each family's best trial with K fresh seeds (lrtune.confirm)",
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)  # tiny model: one thread is fastest and leaves the other cores free
     data = load_data()
     study = optuna.create_study(
-        study_name=args.study_name, storage=args.storage, direction="maximize", load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.MedianPruner(n_warmup_steps=EPOCHS // 2),
+        study_name=args.study_name,
+        storage=args.storage,
+        direction="maximize",
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=0),
+        pruner=optuna.pruners.MedianPruner(n_warmup_steps=EPOCHS // 2),
     )
     missing = args.trials - len(study.trials)  # --trials is the total: re-running resumes
     if missing > 0:

@@ -41,8 +41,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"trial {best.number}: value {best.value:.4f}")
     print(schedule.describe())
-    marks = sorted({0, args.total_steps // 10, args.total_steps // 4, args.total_steps // 2,
-                    3 * args.total_steps // 4, args.total_steps - 1})
+    marks = sorted(
+        {
+            0,
+            args.total_steps // 10,
+            args.total_steps // 4,
+            args.total_steps // 2,
+            3 * args.total_steps // 4,
+            args.total_steps - 1,
+        }
+    )
     for step in marks:
         print(f"  step {step:>6}: lr = {curve[step]:.6g}")
     if args.plot:
@@ -53,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
 
         fig, ax = plt.subplots(figsize=(6, 3.2))
         ax.plot(curve)
-        ax.set(xlabel="optimizer step", ylabel="learning rate", title=f"best {family} schedule ({args.study_name})")
+        ax.set(
+            xlabel="optimizer step", ylabel="learning rate", title=f"best {family} schedule ({args.study_name})"
+        )
         fig.tight_layout()
         fig.savefig(args.plot, dpi=100)
         print(f"plot written to {args.plot}")

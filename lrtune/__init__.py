@@ -16,9 +16,9 @@ and rebuild the winner with ``lrtune.Schedule.from_params(study.best_trial.param
 ``lrtune.Task`` describes your own data and model for ``python -m lrtune.study --task``.
 """
 
-from lrtune.schedules import FAMILIES, FAMILY_FORMULAS, Schedule, ScheduleLR
 from lrtune.own_confirm import confirm, trial_seed
 from lrtune.recognize import ScheduleSpace, recognize_space
+from lrtune.schedules import FAMILIES, FAMILY_FORMULAS, Schedule, ScheduleLR
 from lrtune.spaces import search_space, suggest_schedule
 from lrtune.tasks import Task
 

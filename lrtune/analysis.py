@@ -18,12 +18,12 @@ one row per trial; every other function takes that frame.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 import json
 import math
-from pathlib import Path
 import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -179,8 +179,7 @@ def _trial_family(trial: optuna.trial.FrozenTrial, study_family: str | None) -> 
     spaces), else the study's ``lrtune_family``, else "unknown"."""
     family = trial.user_attrs.get("family")
     if family is None:
-        family = next((v for k, v in sorted(trial.params.items())
-                       if k == "family" or k.endswith("_family")), None)
+        family = next((v for k, v in sorted(trial.params.items()) if k == "family" or k.endswith("_family")), None)
     return str(family or study_family or "unknown")
 
 
@@ -196,9 +195,7 @@ def _trial_row(info: dict[str, Any], trial: optuna.trial.FrozenTrial) -> dict[st
         number=trial.number,
         state=state,
         value=float(value),
-        last_intermediate=(
-            float(trial.intermediate_values[last_step]) if last_step is not None else np.nan
-        ),
+        last_intermediate=(float(trial.intermediate_values[last_step]) if last_step is not None else np.nan),
         source_trial=attrs.get("source_trial"),
         n_reported=len(trial.intermediate_values),
         datetime_start=trial.datetime_start,
@@ -225,13 +222,11 @@ def _select_studies(
     unknown = [n for n in names if n not in by_name]
     if unknown:
         raise AnalysisError(
-            f"no lrtune study named {', '.join(map(repr, unknown))}; "
-            f"the storage has {', '.join(sorted(by_name))}"
+            f"no lrtune study named {', '.join(map(repr, unknown))}; the storage has {', '.join(sorted(by_name))}"
         )
     wanted = set(names) | {f"{n}:confirm" for n in names}
     horizons = {f"{n}:confirm@x" for n in names}  # horizon checks (lrtune.confirm, horizon=M)
-    return [s for s in summaries if s.study_name in wanted
-            or re.sub(r"\d+$", "", s.study_name) in horizons]
+    return [s for s in summaries if s.study_name in wanted or re.sub(r"\d+$", "", s.study_name) in horizons]
 
 
 def _typed_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -258,9 +253,7 @@ def _typed_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def load_trials(
-    storage: str | optuna.storages.BaseStorage, *, studies: list[str] | None = None
-) -> pd.DataFrame:
+def load_trials(storage: str | optuna.storages.BaseStorage, *, studies: list[str] | None = None) -> pd.DataFrame:
     """Every trial of every lrtune study in ``storage`` as one tidy frame, one row per trial.
 
     A study is lrtune's when it has the study user attr ``lrtune_config`` or ``lrtune_family``;
@@ -332,8 +325,19 @@ def budget_table(df: pd.DataFrame, *, kind: str = _SEARCH) -> pd.DataFrame:
     is Σ epochs_run over finished trials (pruned trials included: they spent budget too).
     """
     sub = _kind(df, kind).copy()
-    cols = ["task", "family", "studies", "trials", "complete", "pruned", "failed", "running",
-            "diverged", "epochs", "seconds"]
+    cols = [
+        "task",
+        "family",
+        "studies",
+        "trials",
+        "complete",
+        "pruned",
+        "failed",
+        "running",
+        "diverged",
+        "epochs",
+        "seconds",
+    ]
     if sub.empty:
         return pd.DataFrame(columns=cols)
     sub["epochs_spent"] = _epochs(sub).where(sub["state"].isin(_FINISHED), 0.0).fillna(0.0)
@@ -341,19 +345,21 @@ def budget_table(df: pd.DataFrame, *, kind: str = _SEARCH) -> pd.DataFrame:
     rows = []
     for (task, family), g in sub.groupby(["task", "family"], sort=True):
         state = g["state"]
-        rows.append({
-            "task": task,
-            "family": family,
-            "studies": ", ".join(sorted(g["study"].unique())),
-            "trials": len(g),
-            "complete": int((state == "COMPLETE").sum()),
-            "pruned": int((state == "PRUNED").sum()),
-            "failed": int((state == "FAIL").sum()),
-            "running": int(state.isin(["RUNNING", "WAITING"]).sum()),
-            "diverged": int(g["is_diverged"].sum()),
-            "epochs": int(g["epochs_spent"].sum()),
-            "seconds": float(g["seconds"].fillna(0.0).sum()),
-        })
+        rows.append(
+            {
+                "task": task,
+                "family": family,
+                "studies": ", ".join(sorted(g["study"].unique())),
+                "trials": len(g),
+                "complete": int((state == "COMPLETE").sum()),
+                "pruned": int((state == "PRUNED").sum()),
+                "failed": int((state == "FAIL").sum()),
+                "running": int(state.isin(["RUNNING", "WAITING"]).sum()),
+                "diverged": int(g["is_diverged"].sum()),
+                "epochs": int(g["epochs_spent"].sum()),
+                "seconds": float(g["seconds"].fillna(0.0).sum()),
+            }
+        )
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -403,8 +409,7 @@ def _best_row(g: pd.DataFrame) -> pd.Series | None:
     """The highest-value row; ties go to the earliest (study, number): deterministic."""
     if g.empty:
         return None
-    ordered = g.sort_values(["value", "study", "number"], ascending=[False, True, True],
-                            kind="stable")
+    ordered = g.sort_values(["value", "study", "number"], ascending=[False, True, True], kind="stable")
     return ordered.iloc[0]
 
 
@@ -420,13 +425,17 @@ def expected_max_curves(df: pd.DataFrame) -> pd.DataFrame:
     for (task, family), g in scored.groupby(["task", "family"], sort=True):
         values = g["value"].to_numpy()
         n = np.arange(1, values.size + 1)
-        parts.append(pd.DataFrame({
-            "task": task,
-            "family": family,
-            "n": n,
-            "emax": stats.expected_max_curve(values, replace=True),
-            "emax_wor": stats.expected_max_curve(values, replace=False),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "task": task,
+                    "family": family,
+                    "n": n,
+                    "emax": stats.expected_max_curve(values, replace=True),
+                    "emax_wor": stats.expected_max_curve(values, replace=False),
+                }
+            )
+        )
     if not parts:
         return pd.DataFrame(columns=["task", "family", "n", "emax", "emax_wor"])
     return pd.concat(parts, ignore_index=True)
@@ -441,8 +450,7 @@ def best_so_far(df: pd.DataFrame) -> pd.DataFrame:
     """
     search = _kind(df, _SEARCH)
     finished = search[search["state"].isin(_FINISHED)].copy()
-    cols = ["task", "family", "study", "number", "state", "epochs", "epochs_spent",
-            "trials_run", "best_val"]
+    cols = ["task", "family", "study", "number", "state", "epochs", "epochs_spent", "trials_run", "best_val"]
     if finished.empty:
         return pd.DataFrame(columns=cols)
     finished["epochs"] = _epochs(finished).fillna(0.0)
@@ -467,20 +475,32 @@ def confirmation_table(df: pd.DataFrame) -> pd.DataFrame:
     for (task, family), g in conf.groupby(["task", "family"], sort=True):
         done = g[(g["state"] == "COMPLETE") & np.isfinite(g["test_accuracy"])]
         test = done["test_accuracy"].to_numpy()
-        rows.append({
-            "task": task,
-            "family": family,
-            "runs": len(g),
-            "complete": len(done),
-            "seeds": _n_seeds(done),
-            "median_test": float(np.median(test)) if test.size else np.nan,
-            "mean_test": float(np.mean(test)) if test.size else np.nan,
-            "min_test": float(test.min()) if test.size else np.nan,
-            "max_test": float(test.max()) if test.size else np.nan,
-            "median_val": float(done["val_accuracy"].median()) if len(done) else np.nan,
-        })
-    cols = ["task", "family", "runs", "complete", "seeds", "median_test", "mean_test",
-            "min_test", "max_test", "median_val"]
+        rows.append(
+            {
+                "task": task,
+                "family": family,
+                "runs": len(g),
+                "complete": len(done),
+                "seeds": _n_seeds(done),
+                "median_test": float(np.median(test)) if test.size else np.nan,
+                "mean_test": float(np.mean(test)) if test.size else np.nan,
+                "min_test": float(test.min()) if test.size else np.nan,
+                "max_test": float(test.max()) if test.size else np.nan,
+                "median_val": float(done["val_accuracy"].median()) if len(done) else np.nan,
+            }
+        )
+    cols = [
+        "task",
+        "family",
+        "runs",
+        "complete",
+        "seeds",
+        "median_test",
+        "mean_test",
+        "min_test",
+        "max_test",
+        "median_val",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -511,33 +531,41 @@ def _warn_budgets(df: pd.DataFrame, budget_tolerance: float) -> list[str]:
         finished = g["trials"] - g["running"]
         if finished.nunique() > 1:
             detail = ", ".join(f"{f} {n}" for f, n in zip(g["family"], finished))
-            out.append(f"{task}: unequal budgets — finished trials per family differ ({detail}); "
-                       "compare at equal budget (expected max at a common n, best-so-far per epoch).")
+            out.append(
+                f"{task}: unequal budgets — finished trials per family differ ({detail}); "
+                "compare at equal budget (expected max at a common n, best-so-far per epoch)."
+            )
         epochs = g["epochs"].astype(float)
         if epochs.min() > 0 and epochs.max() / epochs.min() > 1 + budget_tolerance:
             detail = ", ".join(f"{f} {int(e)}" for f, e in zip(g["family"], epochs))
-            out.append(f"{task}: epochs spent differ by more than {budget_tolerance:.0%} across "
-                       f"families ({detail}); pruning spends epochs unevenly — read best-so-far "
-                       "against epochs.")
+            out.append(
+                f"{task}: epochs spent differ by more than {budget_tolerance:.0%} across "
+                f"families ({detail}); pruning spends epochs unevenly — read best-so-far "
+                "against epochs."
+            )
     for (task, family), g in budget.groupby(["task", "family"], sort=True):
         row = g.iloc[0]
         if "," in row["studies"]:
-            out.append(f"{task}: family {family} has several search studies "
-                       f"({row['studies']}); they are pooled.")
+            out.append(f"{task}: family {family} has several search studies ({row['studies']}); they are pooled.")
         if row["running"]:
-            out.append(f"{task}: {family} has {row['running']} trial(s) still RUNNING/WAITING "
-                       "(a killed worker leaves them until optimize() runs again); "
-                       "they are not counted.")
+            out.append(
+                f"{task}: {family} has {row['running']} trial(s) still RUNNING/WAITING "
+                "(a killed worker leaves them until optimize() runs again); "
+                "they are not counted."
+            )
         if row["trials"] and row["diverged"] / row["trials"] > 0.25:
-            out.append(f"{task}: {family} diverged in {row['diverged']} of {row['trials']} "
-                       "trials — the top of its LR range may be too high.")
+            out.append(
+                f"{task}: {family} diverged in {row['diverged']} of {row['trials']} "
+                "trials — the top of its LR range may be too high."
+            )
     for task, g in budget.groupby("task", sort=True):
         if g["pruned"].sum():
-            detail = ", ".join(f"{f} {p}/{t}" for f, p, t in zip(g["family"], g["pruned"],
-                                                                  g["trials"]))
-            out.append(f"{task}: median and expected max are over COMPLETE trials only "
-                       f"(pruned: {detail}); with pruning they are optimistic — compare "
-                       "families by best-so-far against epochs and by the confirmation runs.")
+            detail = ", ".join(f"{f} {p}/{t}" for f, p, t in zip(g["family"], g["pruned"], g["trials"]))
+            out.append(
+                f"{task}: median and expected max are over COMPLETE trials only "
+                f"(pruned: {detail}); with pruning they are optimistic — compare "
+                "families by best-so-far against epochs and by the confirmation runs."
+            )
     search = _kind(df, _SEARCH)
     for task, g in search.groupby("task", sort=True):
         samplers = sorted({s for s in g["sampler"].dropna()})
@@ -545,9 +573,11 @@ def _warn_budgets(df: pd.DataFrame, budget_tolerance: float) -> list[str]:
             out.append(f"{task}: families were tuned with different samplers ({', '.join(samplers)}).")
         tuned = [s for s in samplers if s.lower().replace("sampler", "") not in ("random", "qmc")]
         if tuned:
-            out.append(f"{task}: sampler {', '.join(tuned)} does not draw i.i.d. trials; the "
-                       "expected-max curves assume i.i.d. (Random/QMC) — read them as "
-                       "descriptive and judge the search by best-so-far against epochs.")
+            out.append(
+                f"{task}: sampler {', '.join(tuned)} does not draw i.i.d. trials; the "
+                "expected-max curves assume i.i.d. (Random/QMC) — read them as "
+                "descriptive and judge the search by best-so-far against epochs."
+            )
     return out
 
 
@@ -556,8 +586,10 @@ def _warn_complete(df: pd.DataFrame, min_complete: int) -> list[str]:
     scores = score_table(df)
     for row in scores.itertuples(index=False):
         if row.n_complete < min_complete:
-            out.append(f"{row.task}: {row.family} has only {row.n_complete} COMPLETE trial(s) "
-                       f"(fewer than {min_complete}); its scores and expected max are unreliable.")
+            out.append(
+                f"{row.task}: {row.family} has only {row.n_complete} COMPLETE trial(s) "
+                f"(fewer than {min_complete}); its scores and expected max are unreliable."
+            )
     return out
 
 
@@ -589,18 +621,24 @@ def _warn_confirmations(df: pd.DataFrame, min_seeds: int) -> list[str]:
         families = sorted(search_families.get(task, []))
         if confirmed.empty:
             if len(families) > 1:
-                out.append(f"{task}: no confirmation runs, so no verdict — re-train each "
-                           "family's best configuration with fresh seeds "
-                           "(python -m lrtune.analyze --confirm 5).")
+                out.append(
+                    f"{task}: no confirmation runs, so no verdict — re-train each "
+                    "family's best configuration with fresh seeds "
+                    "(python -m lrtune.analyze --confirm 5)."
+                )
             continue
         missing = sorted(set(families) - set(confirmed["family"]))
         if missing:
-            out.append(f"{task}: families without confirmation runs: {', '.join(missing)}; "
-                       "the verdict covers only the confirmed ones.")
+            out.append(
+                f"{task}: families without confirmation runs: {', '.join(missing)}; "
+                "the verdict covers only the confirmed ones."
+            )
         for row in confirmed.itertuples(index=False):
             if row.seeds < min_seeds:
-                out.append(f"{task}: {row.family} has {row.seeds} confirmation seed(s), fewer "
-                           f"than {min_seeds}; the exact test can hardly separate families.")
+                out.append(
+                    f"{task}: {row.family} has {row.seeds} confirmation seed(s), fewer "
+                    f"than {min_seeds}; the exact test can hardly separate families."
+                )
     return out
 
 
@@ -610,17 +648,22 @@ def _warn_pruned_scores(df: pd.DataFrame) -> list[str]:
     for (task, family), g in conf.groupby(["task", "family"], sort=True):
         bad = g[g["state"].isin(["PRUNED", "FAIL"])]
         if len(bad):
-            out.append(f"{task}: {len(bad)} {family} confirmation run(s) are PRUNED/FAIL; "
-                       "confirmations must run unpruned — they are left out of the verdict.")
+            out.append(
+                f"{task}: {len(bad)} {family} confirmation run(s) are PRUNED/FAIL; "
+                "confirmations must run unpruned — they are left out of the verdict."
+            )
     for kind in (_SEARCH, _CONFIRM):
         sub = _kind(df, kind)
         done = sub[(sub["state"] == "COMPLETE") & sub["config_epochs"].notna()]
-        short = done[(_epochs(done) < done["config_epochs"].astype(float))
-                     & ~done["diverged"].fillna(False).astype(bool)]
+        short = done[
+            (_epochs(done) < done["config_epochs"].astype(float)) & ~done["diverged"].fillna(False).astype(bool)
+        ]
         for (task, family), g in short.groupby(["task", "family"], sort=True):
-            out.append(f"{task}: {len(g)} COMPLETE {kind} trial(s) of {family} ran fewer epochs "
-                       f"than configured without diverging (#{', #'.join(map(str, g['number']))})"
-                       " — a pruned or partial value is being used as a final score.")
+            out.append(
+                f"{task}: {len(g)} COMPLETE {kind} trial(s) of {family} ran fewer epochs "
+                f"than configured without diverging (#{', #'.join(map(str, g['number']))})"
+                " — a pruned or partial value is being used as a final score."
+            )
     return out
 
 
@@ -629,8 +672,7 @@ def _matching_search_trials(search: pd.DataFrame, confirm: pd.DataFrame) -> list
     sources = confirm["source_trial"].dropna()
     if len(sources):
         return sorted({int(s) for s in sources})
-    param_cols = [c for c in confirm.columns if c.startswith("params_")
-                  and confirm[c].notna().any()]
+    param_cols = [c for c in confirm.columns if c.startswith("params_") and confirm[c].notna().any()]
     if not param_cols:
         return []
     first = confirm.iloc[0]
@@ -653,13 +695,17 @@ def _warn_test_selection(df: pd.DataFrame) -> list[str]:
         with_val = g.dropna(subset=["val_accuracy"])
         off = ~np.isclose(with_val["value"], with_val["val_accuracy"], rtol=1e-9, atol=1e-12)
         if off.any():
-            out.append(f"{task}: {int(off.sum())} {family} trial value(s) differ from their "
-                       "val_accuracy attr — the objective must return validation accuracy.")
+            out.append(
+                f"{task}: {int(off.sum())} {family} trial value(s) differ from their "
+                "val_accuracy attr — the objective must return validation accuracy."
+            )
         with_test = g.dropna(subset=["test_accuracy"])
         as_test = np.isclose(with_test["value"], with_test["test_accuracy"], rtol=1e-9, atol=1e-12)
         if len(with_test) and as_test.mean() > 0.5:
-            out.append(f"{task}: {int(as_test.sum())} of {len(with_test)} {family} trial values "
-                       "equal their test_accuracy — the search seems to select on the test set.")
+            out.append(
+                f"{task}: {int(as_test.sum())} of {len(with_test)} {family} trial values "
+                "equal their test_accuracy — the search seems to select on the test set."
+            )
     conf = _kind(df, _CONFIRM)
     for (task, family), c in conf.groupby(["task", "family"], sort=True):
         g = scored[(scored["task"] == task) & (scored["family"] == family)]
@@ -670,16 +716,21 @@ def _warn_test_selection(df: pd.DataFrame) -> list[str]:
         if not sources or best_val in sources:
             continue
         ranked_test = g.dropna(subset=["test_accuracy"]).sort_values(
-            ["test_accuracy", "number"], ascending=[False, True], kind="stable")
+            ["test_accuracy", "number"], ascending=[False, True], kind="stable"
+        )
         best_test = int(ranked_test.iloc[0]["number"]) if len(ranked_test) else None
         if best_test in sources:
-            out.append(f"{task}: the confirmed {family} configuration is search trial "
-                       f"#{best_test}, the best by TEST accuracy, not #{best_val} (best by "
-                       "validation accuracy) — test-set selection.")
+            out.append(
+                f"{task}: the confirmed {family} configuration is search trial "
+                f"#{best_test}, the best by TEST accuracy, not #{best_val} (best by "
+                "validation accuracy) — test-set selection."
+            )
         else:
-            out.append(f"{task}: the confirmed {family} configuration (search trial(s) "
-                       f"#{', #'.join(map(str, sources))}) is not the best by validation accuracy "
-                       f"(#{best_val}).")
+            out.append(
+                f"{task}: the confirmed {family} configuration (search trial(s) "
+                f"#{', #'.join(map(str, sources))}) is not the best by validation accuracy "
+                f"(#{best_val})."
+            )
     return out
 
 
@@ -717,8 +768,9 @@ def warnings(
 # --------------------------------------------------------------------------------------------
 
 
-def _budget_text(df: pd.DataFrame, task: str, samples: dict[str, np.ndarray],
-                 metric: str = "test accuracy") -> str:
+def _budget_text(
+    df: pd.DataFrame, task: str, samples: dict[str, np.ndarray], metric: str = "test accuracy"
+) -> str:
     conf = confirmation_table(df)
     conf = conf[conf["task"] == task].set_index("family")
     seeds = ", ".join(f"{f} {int(conf.loc[f, 'seeds'])}" for f in sorted(samples))
@@ -728,8 +780,7 @@ def _budget_text(df: pd.DataFrame, task: str, samples: dict[str, np.ndarray],
     families = [f for f in sorted(samples) if f in budget.index]
     if families:
         search = ", ".join(
-            f"{f} {int(budget.loc[f, 'trials'])} trials / {int(budget.loc[f, 'epochs'])} epochs"
-            for f in families
+            f"{f} {int(budget.loc[f, 'trials'])} trials / {int(budget.loc[f, 'epochs'])} epochs" for f in families
         )
         text += f"; search budget: {search}"
     return text
@@ -759,17 +810,19 @@ def verdict_from_confirmations(
     tasks = sorted(set(conf["task"]))
     if task is None:
         if len(tasks) > 1:
-            raise AnalysisError(f"confirmations cover several tasks ({', '.join(tasks)}); "
-                                "pass task=")
+            raise AnalysisError(f"confirmations cover several tasks ({', '.join(tasks)}); pass task=")
         if not tasks:
-            raise AnalysisError("no COMPLETE confirmation runs (kind 'confirm') with a "
-                                "test_accuracy; run the confirmation first")
+            raise AnalysisError(
+                "no COMPLETE confirmation runs (kind 'confirm') with a test_accuracy; run the confirmation first"
+            )
         task = tasks[0]
     conf = conf[conf["task"] == task]
     samples = {f: g["test_accuracy"].to_numpy() for f, g in conf.groupby("family", sort=True)}
     if len(samples) < 2:
-        raise AnalysisError(f"{task}: a verdict needs confirmation runs of at least two "
-                            f"families, but got {sorted(samples) or 'none'}")
+        raise AnalysisError(
+            f"{task}: a verdict needs confirmation runs of at least two "
+            f"families, but got {sorted(samples) or 'none'}"
+        )
     seeds = None
     if conf["seed"].notna().all():  # paired when every family ran the same seeds (stats decides)
         seeds = {f: [int(s) for s in g["seed"]] for f, g in conf.groupby("family", sort=True)}
@@ -777,9 +830,18 @@ def verdict_from_confirmations(
     budget = budget[budget["task"] == task].set_index("family")
     trials = {f: int(budget.loc[f, "trials"]) for f in samples if f in budget.index} or None
     accuracy = metric.endswith("accuracy")  # accuracies read as percentage points; a user's metric as is
-    return stats.verdict(samples, seeds=seeds, alpha=alpha, min_effect=min_effect, center=center,
-                         metric=metric, budget=_budget_text(df, task, samples, metric),
-                         trials=trials, unit_scale=100.0 if accuracy else 1.0, unit="points" if accuracy else "")
+    return stats.verdict(
+        samples,
+        seeds=seeds,
+        alpha=alpha,
+        min_effect=min_effect,
+        center=center,
+        metric=metric,
+        budget=_budget_text(df, task, samples, metric),
+        trials=trials,
+        unit_scale=100.0 if accuracy else 1.0,
+        unit="points" if accuracy else "",
+    )
 
 
 def verdicts_by_task(df: pd.DataFrame, **kwargs: Any) -> dict[str, stats.Verdict | None]:
@@ -820,8 +882,10 @@ def markdown_table(
     """
     formats = formats or {}
     header = [str(c) for c in frame.columns]
-    align = ["---:" if pd.api.types.is_numeric_dtype(frame[c]) and not
-             pd.api.types.is_bool_dtype(frame[c]) else "---" for c in frame.columns]
+    align = [
+        "---:" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) else "---"
+        for c in frame.columns
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     for row in frame.itertuples(index=False):
         cells = [_cell(v, formats.get(c, float_format)) for c, v in zip(frame.columns, row)]
@@ -897,8 +961,7 @@ def plot_best_so_far(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     for task, g in bsf.groupby("task", sort=True):
         fig, ax = _new_figure()
         for family, c in g.groupby("family", sort=True):
-            ax.step(c["epochs_spent"], c["best_val"], where="post", color=colors[family],
-                    label=family)
+            ax.step(c["epochs_spent"], c["best_val"], where="post", color=colors[family], label=family)
         ax.set_xlabel("epochs spent (all trials, pruned included)")
         ax.set_ylabel("best validation accuracy so far")
         ax.set_title(f"Best-so-far validation accuracy vs epochs spent — {task}", fontsize=10)
@@ -923,10 +986,13 @@ def plot_lr_curves(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             if not isinstance(curve, (list, tuple)) or not curve:
                 continue
             peaks.append(max(curve))
-            x = steps if isinstance(steps, (list, tuple)) and len(steps) == len(curve) \
-                else range(len(curve))
-            ax.plot(list(x), list(curve), color=colors[family],
-                    label=f"{family} (#{best['number']}, val {best['value']:.3f})")
+            x = steps if isinstance(steps, (list, tuple)) and len(steps) == len(curve) else range(len(curve))
+            ax.plot(
+                list(x),
+                list(curve),
+                color=colors[family],
+                label=f"{family} (#{best['number']}, val {best['value']:.3f})",
+            )
             drawn += 1
         if not drawn:
             continue
@@ -952,16 +1018,22 @@ def plot_learning_curves(df: pd.DataFrame, out_dir: str | Path, *, top: int = 3)
     for task, g in scored.groupby("task", sort=True):
         fig, ax = _new_figure()
         for family, f in g.groupby("family", sort=True):
-            ranked = f.sort_values(["value", "study", "number"], ascending=[False, True, True],
-                                   kind="stable").head(top)
+            ranked = f.sort_values(
+                ["value", "study", "number"], ascending=[False, True, True], kind="stable"
+            ).head(top)
             for rank, row in enumerate(ranked.itertuples(index=False)):
                 curve = row.intermediate_values or {}
                 if not curve:
                     continue
                 epochs, values = zip(*sorted(curve.items()))
-                ax.plot(epochs, values, color=colors[family],
-                        linewidth=2 if rank == 0 else 0.8, alpha=1.0 if rank == 0 else 0.45,
-                        label=family if rank == 0 else None)
+                ax.plot(
+                    epochs,
+                    values,
+                    color=colors[family],
+                    linewidth=2 if rank == 0 else 0.8,
+                    alpha=1.0 if rank == 0 else 0.45,
+                    label=family if rank == 0 else None,
+                )
         ax.set_xlabel("epoch")
         _integer_ticks(ax.xaxis)
         ax.set_ylabel("validation accuracy")
@@ -1036,84 +1108,129 @@ def _storage_label(storage: str | optuna.storages.BaseStorage) -> str:
     return type(storage).__name__
 
 
-_SCORE_COLS = ["family", "n_complete", "best_val", "median_val", "best_trial", "best_lr",
-               "test_of_best"]
-_EMAX_COLS = ["family", "n_complete", "emax_1", "emax_5", "emax_10", "emax_N", "emax_wor_5",
-              "emax_wor_10", "emax_wor_N"]
-_BUDGET_COLS = ["family", "trials", "complete", "pruned", "failed", "running", "diverged",
-                "epochs", "seconds"]
+_SCORE_COLS = ["family", "n_complete", "best_val", "median_val", "best_trial", "best_lr", "test_of_best"]
+_EMAX_COLS = [
+    "family",
+    "n_complete",
+    "emax_1",
+    "emax_5",
+    "emax_10",
+    "emax_N",
+    "emax_wor_5",
+    "emax_wor_10",
+    "emax_wor_N",
+]
+_BUDGET_COLS = ["family", "trials", "complete", "pruned", "failed", "running", "diverged", "epochs", "seconds"]
 
 
 def _verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]:
     lines = ["### Verdict", ""]
     if v is None:
-        lines += ["No verdict: this task lacks confirmation runs of at least two families "
-                  "(re-train each family's best configuration with fresh seeds: "
-                  "`python -m lrtune.analyze --confirm 5`).", ""]
+        lines += [
+            "No verdict: this task lacks confirmation runs of at least two families "
+            "(re-train each family's best configuration with fresh seeds: "
+            "`python -m lrtune.analyze --confirm 5`).",
+            "",
+        ]
         scores = score_table(task_df)
         scores = scores[scores["n_complete"] > 0]
         if len(scores) > 1:
-            top = scores.sort_values(["best_val", "family"], ascending=[False, True],
-                                     kind="stable").iloc[0]
-            lines += [f"Search leader by best validation accuracy (not a verdict): "
-                      f"{top['family']} ({top['best_val']:.4f}).", ""]
+            top = scores.sort_values(["best_val", "family"], ascending=[False, True], kind="stable").iloc[0]
+            lines += [
+                f"Search leader by best validation accuracy (not a verdict): "
+                f"{top['family']} ({top['best_val']:.4f}).",
+                "",
+            ]
         return lines
     paired = v.design == "paired"
     effect_name = "median paired difference" if paired else "Hodges–Lehmann shift"
-    lines += [f"**{v.text}**", "", f"Budget: {v.budget}.", "",
-              f"Rule ({stats.design_text(paired, v.alpha)}): the leader is the family with the "
-              f"best median {v.metric}; because it is chosen from the data its tests are "
-              f"two-sided, and it wins only if every other family is separated from it (Holm p ≤ "
-              f"{v.alpha:g} and P(leader > other) ≥ {v.min_effect:g}). With all families equal "
-              "this names a winner at most 5 % of the time (simulated: docs/verdict.md). The "
-              "claim is about the best configuration each search found, re-trained on fresh "
-              "seeds; the expected-maximum curves below are the family-level view.", ""]
+    lines += [
+        f"**{v.text}**",
+        "",
+        f"Budget: {v.budget}.",
+        "",
+        f"Rule ({stats.design_text(paired, v.alpha)}): the leader is the family with the "
+        f"best median {v.metric}; because it is chosen from the data its tests are "
+        f"two-sided, and it wins only if every other family is separated from it (Holm p ≤ "
+        f"{v.alpha:g} and P(leader > other) ≥ {v.min_effect:g}). With all families equal "
+        "this names a winner at most 5 % of the time (simulated: docs/verdict.md). The "
+        "claim is about the best configuration each search found, re-trained on fresh "
+        "seeds; the expected-maximum curves below are the family-level view.",
+        "",
+    ]
     if not v.reachable:
-        lines += [f"With these seeds no outcome could clear the rule: {len(v.comparisons) + 1} "
-                  f"families need at least {v.seeds_needed} {'paired ' if paired else ''}seeds "
-                  "(`python -m lrtune.analyze --confirm K` adds the missing ones).", ""]
+        lines += [
+            f"With these seeds no outcome could clear the rule: {len(v.comparisons) + 1} "
+            f"families need at least {v.seeds_needed} {'paired ' if paired else ''}seeds "
+            "(`python -m lrtune.analyze --confirm K` adds the missing ones).",
+            "",
+        ]
     comp = v.comparisons.copy()
-    comp["effect (points)"] = [stats.format_effect(row, unit_scale=100.0)
-                               for _, row in comp.iterrows()]
-    center_cols = [c for c in comp.columns if c.endswith("_leader") and c != "n_leader"
-                   and c != "leader"] + [c for c in comp.columns if c.endswith("_other")
-                                         and c != "n_other"]
-    table = comp[["leader", "other", "n_leader", "n_other", *center_cols, "effect (points)",
-                  "p_superiority", "p_value", "p_holm", "separated"]]
-    table = table.rename(columns={"p_superiority": "P(leader>other)", "p_value": "p (two-sided)",
-                                  "p_holm": "p (Holm)"})
-    lines += [f"Effect: {effect_name} of the leader over the other, in accuracy points, with "
-              "its distribution-free interval (coverage achieved in brackets); P(leader>other): "
-              + ("the share of seeds on which the leader scored higher." if paired else
-                 "U/(n·m), the chance a run of the leader beats a run of the other."), ""]
-    lines.append(markdown_table(table, formats={"P(leader>other)": ".2f", "p (two-sided)": ".4f",
-                                                "p (Holm)": ".4f"}))
+    comp["effect (points)"] = [stats.format_effect(row, unit_scale=100.0) for _, row in comp.iterrows()]
+    center_cols = [c for c in comp.columns if c.endswith("_leader") and c != "n_leader" and c != "leader"] + [
+        c for c in comp.columns if c.endswith("_other") and c != "n_other"
+    ]
+    table = comp[
+        [
+            "leader",
+            "other",
+            "n_leader",
+            "n_other",
+            *center_cols,
+            "effect (points)",
+            "p_superiority",
+            "p_value",
+            "p_holm",
+            "separated",
+        ]
+    ]
+    table = table.rename(
+        columns={"p_superiority": "P(leader>other)", "p_value": "p (two-sided)", "p_holm": "p (Holm)"}
+    )
+    lines += [
+        f"Effect: {effect_name} of the leader over the other, in accuracy points, with "
+        "its distribution-free interval (coverage achieved in brackets); P(leader>other): "
+        + (
+            "the share of seeds on which the leader scored higher."
+            if paired
+            else "U/(n·m), the chance a run of the leader beats a run of the other."
+        ),
+        "",
+    ]
+    lines.append(
+        markdown_table(table, formats={"P(leader>other)": ".2f", "p (two-sided)": ".4f", "p (Holm)": ".4f"})
+    )
     return lines
 
 
-def _task_section(task: str, df: pd.DataFrame, v: stats.Verdict | None,
-                  figures: dict[str, dict[str, Path]], out_dir: Path) -> list[str]:
+def _task_section(
+    task: str, df: pd.DataFrame, v: stats.Verdict | None, figures: dict[str, dict[str, Path]], out_dir: Path
+) -> list[str]:
     task_df = df[df["task"] == task]
     lines = [f"## Task `{task}`", ""]
     lines += _verdict_section(v, task_df)
     conf = confirmation_table(task_df)
     if not conf.empty:
-        lines += ["Confirmation runs (test accuracy):", "",
-                  markdown_table(conf.drop(columns="task"))]
+        lines += ["Confirmation runs (test accuracy):", "", markdown_table(conf.drop(columns="task"))]
     budget = budget_table(task_df)
     if not budget.empty:
-        lines += ["### Search budget", "", markdown_table(budget[_BUDGET_COLS],
-                                                          formats={"seconds": ".1f"})]
+        lines += ["### Search budget", "", markdown_table(budget[_BUDGET_COLS], formats={"seconds": ".1f"})]
         scores = score_table(task_df)
-        lines += ["### Search scores", "",
-                  "Final-epoch validation accuracy of COMPLETE trials (pruned trials are never "
-                  "scores); `test_of_best` is reported only, never used to select.", "",
-                  markdown_table(scores[_SCORE_COLS], formats={"best_lr": ".3g"}),
-                  "### Expected maximum validation accuracy after n trials", "",
-                  "`emax_n`: with replacement (Dodge et al. 2019); `emax_wor_n`: without "
-                  "replacement (`emax_wor_N` = best). Curves can cross: a ranking holds only at "
-                  "its budget n.", "",
-                  markdown_table(scores[_EMAX_COLS])]
+        lines += [
+            "### Search scores",
+            "",
+            "Final-epoch validation accuracy of COMPLETE trials (pruned trials are never "
+            "scores); `test_of_best` is reported only, never used to select.",
+            "",
+            markdown_table(scores[_SCORE_COLS], formats={"best_lr": ".3g"}),
+            "### Expected maximum validation accuracy after n trials",
+            "",
+            "`emax_n`: with replacement (Dodge et al. 2019); `emax_wor_n`: without "
+            "replacement (`emax_wor_N` = best). Curves can cross: a ranking holds only at "
+            "its budget n.",
+            "",
+            markdown_table(scores[_EMAX_COLS]),
+        ]
     captions = {
         "confirmations": "Confirmed test accuracy per family",
         "expected_max": "Expected max validation accuracy after n trials",
@@ -1121,8 +1238,11 @@ def _task_section(task: str, df: pd.DataFrame, v: stats.Verdict | None,
         "lr_curves": "LR curve of each family's best trial",
         "learning_curves": "Learning curves of the top trials",
     }
-    plots = [f"![{captions[k]}]({figures[k][task].relative_to(out_dir).as_posix()})"
-             for k in captions if task in figures.get(k, {})]
+    plots = [
+        f"![{captions[k]}]({figures[k][task].relative_to(out_dir).as_posix()})"
+        for k in captions
+        if task in figures.get(k, {})
+    ]
     if plots:
         lines += ["### Plots", ""] + [p + "\n" for p in plots]
     return lines
@@ -1131,8 +1251,9 @@ def _task_section(task: str, df: pd.DataFrame, v: stats.Verdict | None,
 def _trials_csv(df: pd.DataFrame, path: Path) -> Path:
     """Write the frame without the LR curves; intermediate values as JSON {epoch: value}."""
     out = df.drop(columns=["lr_curve", "lr_curve_steps"]).copy()
-    out["intermediate_values"] = [json.dumps({str(k): v for k, v in (d or {}).items()})
-                                  for d in out["intermediate_values"]]
+    out["intermediate_values"] = [
+        json.dumps({str(k): v for k, v in (d or {}).items()}) for d in out["intermediate_values"]
+    ]
     out.to_csv(path, index=False, lineterminator="\n")
     return path
 
@@ -1161,9 +1282,13 @@ def write_report(
     verdicts = verdicts_by_task(df, alpha=alpha, min_effect=min_effect)
     notes = warnings(df, min_seeds=min_seeds)
     figures: dict[str, dict[str, Path]] = {}
-    for key, plot in (("confirmations", plot_confirmations), ("expected_max", plot_expected_max),
-                      ("best_so_far", plot_best_so_far), ("lr_curves", plot_lr_curves),
-                      ("learning_curves", plot_learning_curves)):
+    for key, plot in (
+        ("confirmations", plot_confirmations),
+        ("expected_max", plot_expected_max),
+        ("best_so_far", plot_best_so_far),
+        ("lr_curves", plot_lr_curves),
+        ("learning_curves", plot_learning_curves),
+    ):
         paths = plot(df, out)
         figures[key] = {_task_of(p, key, df): p for p in paths}
     from lrtune import horizon
@@ -1175,40 +1300,55 @@ def write_report(
     n_confirm = df.loc[df["kind"] == _CONFIRM, "study"].nunique()
     tasks = sorted(set(df["task"]))
     label = storage_label or _storage_label(storage)
-    lines = ["# lrtune report", "",
-             f"Storage: `{label}` — {n_search} search stud{'y' if n_search == 1 else 'ies'}, "
-             f"{n_confirm} confirmation stud{'y' if n_confirm == 1 else 'ies'}, "
-             f"{len(df)} trials, {len(tasks)} task{'' if len(tasks) == 1 else 's'}.", ""]
+    lines = [
+        "# lrtune report",
+        "",
+        f"Storage: `{label}` — {n_search} search stud{'y' if n_search == 1 else 'ies'}, "
+        f"{n_confirm} confirmation stud{'y' if n_confirm == 1 else 'ies'}, "
+        f"{len(df)} trials, {len(tasks)} task{'' if len(tasks) == 1 else 's'}.",
+        "",
+    ]
     lines += ["## Verdicts", ""]
     for task in tasks:
         v = verdicts[task]
-        lines.append(f"- `{task}`: " + (v.text if v else "no verdict (no confirmation runs of "
-                                        "two families)"))
+        lines.append(f"- `{task}`: " + (v.text if v else "no verdict (no confirmation runs of two families)"))
     lines.append("")
     horizon_verdicts: dict[int, dict[str, stats.Verdict | None]] = {}
     for task in tasks:
         lines += _task_section(task, df, verdicts[task], figures, out)
-        section, by_m = horizon.report_lines(task, df, verdicts[task], out,
-                                             figures["horizon"].get(task), alpha=alpha,
-                                             min_effect=min_effect)
+        section, by_m = horizon.report_lines(
+            task, df, verdicts[task], out, figures["horizon"].get(task), alpha=alpha, min_effect=min_effect
+        )
         lines += section
         for m, v in by_m.items():
             horizon_verdicts.setdefault(m, {})[task] = v
     lines += ["## Warnings", ""]
     lines += [f"- {w}" for w in notes] if notes else ["None."]
-    lines += ["", "## Files", "",
-              "- [trials.csv](trials.csv): one row per trial (all states; `value` is NaN unless "
-              "COMPLETE, `last_intermediate` holds what a PRUNED trial reported last).", ""]
+    lines += [
+        "",
+        "## Files",
+        "",
+        "- [trials.csv](trials.csv): one row per trial (all states; `value` is NaN unless "
+        "COMPLETE, `last_intermediate` holds what a PRUNED trial reported last).",
+        "",
+    ]
     report_path = out / "report.md"
     report_path.write_text("\n".join(lines), encoding="utf-8")
     all_figures = sorted(p for by_task in figures.values() for p in by_task.values())
-    return Report(path=report_path, trials_csv=csv_path, figures=all_figures, verdicts=verdicts,
-                  warnings=notes, trials=df, horizon_verdicts=horizon_verdicts)
+    return Report(
+        path=report_path,
+        trials_csv=csv_path,
+        figures=all_figures,
+        verdicts=verdicts,
+        warnings=notes,
+        trials=df,
+        horizon_verdicts=horizon_verdicts,
+    )
 
 
 def _task_of(path: Path, key: str, df: pd.DataFrame) -> str:
     """Map a plot file back to its task (file names hold the task slug)."""
-    stem = path.stem[len(key) + 1:]
+    stem = path.stem[len(key) + 1 :]
     for task in sorted(set(df["task"])):
         if _slug(task) == stem:
             return task

@@ -16,10 +16,10 @@ So do bad arguments (``--horizon`` below 2 or without ``--confirm``), before any
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 import sqlite3
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import quote
 
 __all__ = ["main", "build_parser", "StorageError", "open_storage", "default_out_dir"]
@@ -37,26 +37,48 @@ def build_parser() -> argparse.ArgumentParser:
         description="Which LR-schedule family wins? Read lrtune studies from an Optuna storage, "
         "write report.md, trials.csv and plots.",
     )
-    parser.add_argument("--storage", default=DEFAULT_STORAGE,
-                        help=f"Optuna storage URL (default: {DEFAULT_STORAGE})")
-    parser.add_argument("--study", action="append", default=None, metavar="NAME",
-                        help="analyse only this search study (and its ':confirm' study); "
-                        "repeatable")
-    parser.add_argument("--out", default=None, metavar="DIR",
-                        help="report directory (default: report/ next to the SQLite file)")
-    parser.add_argument("--confirm", type=_positive_int, default=None, metavar="K",
-                        help="first re-train each family's best configuration with K fresh "
-                        "seeds (lrtune.confirm), then analyse")
-    parser.add_argument("--prefix", default=None, metavar="P",
-                        help="your own study: the prefix its lrtune.suggest_schedule parameters "
-                        "use (found automatically; needed only when several are found)")
-    parser.add_argument("--horizon", type=_integer, default=None, metavar="M",
-                        help="with --confirm K: also re-train each family's best configuration "
-                        "for M times the tuning epochs (M >= 2) with the same K seeds, and "
-                        "report the verdict at both horizons")
-    parser.add_argument("--no-notes", dest="notes", action="store_false",
-                        help="don't write the verdict into the studies' optuna-dashboard notes "
-                        "(then the database is only read)")
+    parser.add_argument(
+        "--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default: {DEFAULT_STORAGE})"
+    )
+    parser.add_argument(
+        "--study",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="analyse only this search study (and its ':confirm' study); repeatable",
+    )
+    parser.add_argument(
+        "--out", default=None, metavar="DIR", help="report directory (default: report/ next to the SQLite file)"
+    )
+    parser.add_argument(
+        "--confirm",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="first re-train each family's best configuration with K fresh seeds (lrtune.confirm), then analyse",
+    )
+    parser.add_argument(
+        "--prefix",
+        default=None,
+        metavar="P",
+        help="your own study: the prefix its lrtune.suggest_schedule parameters "
+        "use (found automatically; needed only when several are found)",
+    )
+    parser.add_argument(
+        "--horizon",
+        type=_integer,
+        default=None,
+        metavar="M",
+        help="with --confirm K: also re-train each family's best configuration "
+        "for M times the tuning epochs (M >= 2) with the same K seeds, and "
+        "report the verdict at both horizons",
+    )
+    parser.add_argument(
+        "--no-notes",
+        dest="notes",
+        action="store_false",
+        help="don't write the verdict into the studies' optuna-dashboard notes (then the database is only read)",
+    )
     return parser
 
 
@@ -92,15 +114,15 @@ def _parse_url(url: str):
         hint = ""
         if Path(url).exists():
             hint = f" (for an SQLite file use sqlite:///{url})"
-        raise StorageError(f"malformed storage URL {url!r}: expected e.g. "
-                           f"{DEFAULT_STORAGE}{hint}") from None
+        raise StorageError(f"malformed storage URL {url!r}: expected e.g. {DEFAULT_STORAGE}{hint}") from None
 
 
 def _sqlite_path(parsed) -> Path:
     database = parsed.database
     if not database or database == ":memory:" or database.startswith("file:"):
-        raise StorageError(f"storage URL {parsed.render_as_string()!r} must name an SQLite file, "
-                           "e.g. sqlite:///studies/lrtune.db")
+        raise StorageError(
+            f"storage URL {parsed.render_as_string()!r} must name an SQLite file, e.g. sqlite:///studies/lrtune.db"
+        )
     return Path(database)
 
 
@@ -112,8 +134,7 @@ def _read_only_uri(path: Path) -> str:
 def _check_sqlite_file(path: Path) -> None:
     """The file must exist and hold Optuna's tables; checked read-only, before Optuna opens it."""
     if not path.is_file():
-        raise StorageError(f"no SQLite database at {path} (run python -m lrtune.study first, "
-                           "or pass --storage)")
+        raise StorageError(f"no SQLite database at {path} (run python -m lrtune.study first, or pass --storage)")
     try:
         con = sqlite3.connect(_read_only_uri(path), uri=True, timeout=30)
         try:
@@ -141,8 +162,7 @@ def open_storage(url: str):
         _check_sqlite_file(path)
         uri = _read_only_uri(path)
         url = "sqlite://"  # connections come from the creator: read-only, any file name
-        engine_kwargs = {"creator": lambda: sqlite3.connect(uri, uri=True, timeout=30,
-                                                            check_same_thread=False)}
+        engine_kwargs = {"creator": lambda: sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)}
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except Exception as exc:  # driver missing, server down, outdated schema, ...
@@ -183,8 +203,7 @@ def _run_confirmations(url: str, studies: list[str], k: int, horizon: int = 1) -
 
 def _check_families(df) -> None:
     if df.empty:
-        raise StorageError("the lrtune studies hold no trials yet "
-                           "(run python -m lrtune.study first)")
+        raise StorageError("the lrtune studies hold no trials yet (run python -m lrtune.study first)")
     families = sorted(set(df["family"].dropna()))
     if len(families) < 2:
         raise StorageError(
@@ -208,8 +227,9 @@ def _summary(report, df) -> list[str]:
         for m, by_task in sorted(getattr(report, "horizon_verdicts", {}).items()):
             if task in by_task:
                 v = by_task[task]
-                lines.append(f"  {task} at {m}x the epochs: "
-                             + (v.text if v else "no verdict (no runs of two families)"))
+                lines.append(
+                    f"  {task} at {m}x the epochs: " + (v.text if v else "no verdict (no runs of two families)")
+                )
     lines.extend(report.footer_lines())
     return lines
 
@@ -223,15 +243,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
 
     if args.horizon is not None and (args.confirm is None or args.horizon < 2):
-        why = ("needs --confirm K (the horizon runs use the K confirmation seeds)"
-               if args.confirm is None else "must be an integer multiple >= 2 of the tuning "
-               "epochs (1 is the tuning horizon, which --confirm covers)")
+        why = (
+            "needs --confirm K (the horizon runs use the K confirmation seeds)"
+            if args.confirm is None
+            else "must be an integer multiple >= 2 of the tuning "
+            "epochs (1 is the tuning horizon, which --confirm covers)"
+        )
         print(f"lrtune.analyze: error: --horizon {args.horizon} {why}", file=sys.stderr)
         return 2
 
-    from lrtune import analysis
-
     import optuna
+
+    from lrtune import analysis
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -248,8 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             storage = open_storage(args.storage)
             df = analysis.load_trials(storage, studies=args.study)
         out_dir = Path(args.out) if args.out else default_out_dir(args.storage)
-        report = analysis.write_report(storage, out_dir, trials=df,
-                                       storage_label=_label(args.storage))
+        report = analysis.write_report(storage, out_dir, trials=df, storage_label=_label(args.storage))
     except (StorageError, analysis.AnalysisError) as exc:
         print(f"lrtune.analyze: error: {exc}", file=sys.stderr)
         return 2
@@ -266,13 +288,21 @@ def _analyze_own_studies(storage, args) -> bool:
     if not own_study.wants_own_analysis(storage, args.study, args.prefix):
         return False
     if args.confirm is not None:
-        raise StorageError("--confirm re-trains lrtune's own studies; confirm your own study "
-                           "with your objective: lrtune.confirm(study, objective, "
-                           f"seeds={args.confirm}), then run this command without --confirm")
+        raise StorageError(
+            "--confirm re-trains lrtune's own studies; confirm your own study "
+            "with your objective: lrtune.confirm(study, objective, "
+            f"seeds={args.confirm}), then run this command without --confirm"
+        )
     out_dir = Path(args.out) if args.out else default_out_dir(args.storage)
-    _, lines = own_study.analyze_own(storage, url=args.storage, studies=args.study,
-                                     prefix=args.prefix, out_dir=out_dir,
-                                     label=_label(args.storage), write_notes=args.notes)
+    _, lines = own_study.analyze_own(
+        storage,
+        url=args.storage,
+        studies=args.study,
+        prefix=args.prefix,
+        out_dir=out_dir,
+        label=_label(args.storage),
+        write_notes=args.notes,
+    )
     print("\n".join(lines))
     return True
 

@@ -38,8 +38,9 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import optuna
@@ -78,10 +79,33 @@ class BenchTask:
 
 
 TASKS: dict[str, BenchTask] = {
-    "digits": BenchTask("digits", "digits", "mlp", epochs=15, trials=48, fuse=8, description="scikit-learn digits, MLP 64-256-256-10"),
-    "mnist1d": BenchTask("mnist1d", "mnist1d", "cnn1d", epochs=15, trials=16, fuse=8, description="mnist1d (the default task), cnn1d"),
+    "digits": BenchTask(
+        "digits",
+        "digits",
+        "mlp",
+        epochs=15,
+        trials=48,
+        fuse=8,
+        description="scikit-learn digits, MLP 64-256-256-10",
+    ),
+    "mnist1d": BenchTask(
+        "mnist1d",
+        "mnist1d",
+        "cnn1d",
+        epochs=15,
+        trials=16,
+        fuse=8,
+        description="mnist1d (the default task), cnn1d",
+    ),
     "mnist-like": BenchTask(
-        "mnist-like", "mnist-like", "mlp", epochs=5, trials=8, fuse=8, examples=60_000, quick_examples=2_000,
+        "mnist-like",
+        "mnist-like",
+        "mlp",
+        epochs=5,
+        trials=8,
+        fuse=8,
+        examples=60_000,
+        quick_examples=2_000,
         description="generated 28x28, 10 classes, MLP 784-256-256-10",
     ),
 }
@@ -90,7 +114,14 @@ TASKS: dict[str, BenchTask] = {
 # ----------------------------------------------------------------------------------- data
 
 
-def make_mnist_like(*, n: int = 60_000, n_test: int = 10_000, seed: int = 0, val_fraction: float = 0.1, device: str | torch.device = "cpu") -> Dataset:
+def make_mnist_like(
+    *,
+    n: int = 60_000,
+    n_test: int = 10_000,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    device: str | torch.device = "cpu",
+) -> Dataset:
     """An MNIST-sized, random but learnable dataset: 28×28 grey images of 10 classes.
 
     Each class has a template (smoothed random noise, thresholded into blobs); an example is its
@@ -158,7 +189,9 @@ def forward_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
         else:  # Conv: every output element is a dot product of C_in/groups · prod(kernel)
             total += 2 * output.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
+    handles = [
+        m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))
+    ]
     was_training = model.training
     model.eval()
     try:
@@ -192,7 +225,11 @@ def compute_floor(model: nn.Module, data: Dataset, gflops: float) -> dict[str, f
     """The training FLOPs of one epoch (3 × forward × training examples) and their time at ``gflops``."""
     fwd = forward_flops(model, data.input_shape)
     epoch = 3 * fwd * len(data.y_train)
-    return {"forward_flops_per_example": fwd, "train_gflop_per_epoch": epoch / 1e9, "floor_s_per_epoch": epoch / (gflops * 1e9)}
+    return {
+        "forward_flops_per_example": fwd,
+        "train_gflop_per_epoch": epoch / 1e9,
+        "floor_s_per_epoch": epoch / (gflops * 1e9),
+    }
 
 
 # ----------------------------------------------------------------------------------- the three paths
@@ -202,7 +239,9 @@ def _study(task_cfg: TaskConfig, storage: Any, pruner: str) -> optuna.Study:
     from lrtune.objective import make_pruner, make_sampler
 
     return optuna.create_study(
-        storage=storage, direction="maximize", sampler=make_sampler(task_cfg.sampler, seed=task_cfg.seed),
+        storage=storage,
+        direction="maximize",
+        sampler=make_sampler(task_cfg.sampler, seed=task_cfg.seed),
         pruner=make_pruner(pruner, epochs=task_cfg.epochs),
     )
 
@@ -248,8 +287,10 @@ class PILItemDataset(torch.utils.data.Dataset):
         if len(shape) == 3 and shape[0] == 1:
             scaled = ((x.reshape(len(x), shape[1], shape[2]) - lo) / (hi - lo) * 255).round().clamp(0, 255)
             self.data = scaled.to(torch.uint8).numpy()
-            scale = (hi - lo)
-            self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((-lo / scale,), (1.0 / scale,))])
+            scale = hi - lo
+            self.transform = transforms.Compose(
+                [transforms.ToTensor(), transforms.Normalize((-lo / scale,), (1.0 / scale,))]
+            )
         else:
             self.data = x.reshape(len(x), 1, -1).float().numpy()
             self.transform = transforms.ToTensor()
@@ -300,12 +341,24 @@ class BaselineObjective:
         from lrtune.train import TrainConfig, build_optimizer
 
         task = self.task
-        schedule = suggest_schedule(trial, self.family, lr=task.lr_range_for(self.family), warmup=task.warmup_range)
+        schedule = suggest_schedule(
+            trial, self.family, lr=task.lr_range_for(self.family), warmup=task.warmup_range
+        )
         seed = trial_seed(task.seed, trial.number)
-        model = build_model(task.model, input_shape=self.input_shape, n_classes=self.n_classes, seed=seed).to(self.device)
-        config = TrainConfig(epochs=task.epochs, batch_size=task.batch_size, optimizer=task.optimizer, weight_decay=task.weight_decay, seed=seed)
+        model = build_model(task.model, input_shape=self.input_shape, n_classes=self.n_classes, seed=seed).to(
+            self.device
+        )
+        config = TrainConfig(
+            epochs=task.epochs,
+            batch_size=task.batch_size,
+            optimizer=task.optimizer,
+            weight_decay=task.weight_decay,
+            seed=seed,
+        )
         optimizer = build_optimizer(model, lr=schedule.peak_lr, config=config)
-        train_loader = self.DataLoader(self.train_set, batch_size=task.batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+        train_loader = self.DataLoader(
+            self.train_set, batch_size=task.batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)
+        )
         scheduler = schedule.build(optimizer, task.epochs * len(train_loader))
         accuracy = 0.0
         for epoch in range(1, task.epochs + 1):
@@ -332,7 +385,19 @@ class BaselineObjective:
         return accuracy if math.isfinite(accuracy) else 0.0
 
 
-def _run_path(path: str, task_cfg: TaskConfig, family: str, data: Dataset, *, trials: int, fuse: int, threads: int, storage: Any, pruner: str, enqueue: list[dict[str, Any]] | None = None) -> tuple[optuna.Study, float]:
+def _run_path(
+    path: str,
+    task_cfg: TaskConfig,
+    family: str,
+    data: Dataset,
+    *,
+    trials: int,
+    fuse: int,
+    threads: int,
+    storage: Any,
+    pruner: str,
+    enqueue: list[dict[str, Any]] | None = None,
+) -> tuple[optuna.Study, float]:
     """Run ``trials`` trials of ``path`` in a fresh study; returns the study and the wall time."""
     from lrtune.objective import Objective, run_fused_trials
 
@@ -342,7 +407,10 @@ def _run_path(path: str, task_cfg: TaskConfig, family: str, data: Dataset, *, tr
         study.enqueue_trial(params)
     started = time.perf_counter()
     if path == "baseline":
-        study.optimize(BaselineObjective(task_cfg, family, data, dataset=baseline_kind(data.name, baseline_dataset)), n_trials=trials)
+        study.optimize(
+            BaselineObjective(task_cfg, family, data, dataset=baseline_kind(data.name, baseline_dataset)),
+            n_trials=trials,
+        )
     elif path == "lrtune" or fuse == 1:  # K = 1 is the unfused path, as in lrtune.study
         study.optimize(Objective(task_cfg, family, data), n_trials=trials)
     else:
@@ -386,7 +454,9 @@ def _pruning_accounting(pruned_study: optuna.Study, unpruned_study: optuna.Study
     best = max(full, key=lambda t: t.value)
     epochs_run = sum(_epochs_run(t) for t in run.values())
     epochs_unpruned = sum(_epochs_run(t) for t in full)
-    best_pruned_run = max((t.value for t in run.values() if t.state == optuna.trial.TrialState.COMPLETE), default=math.nan)
+    best_pruned_run = max(
+        (t.value for t in run.values() if t.state == optuna.trial.TrialState.COMPLETE), default=math.nan
+    )
     return {
         "epochs_run": epochs_run,
         "epochs_unpruned": epochs_unpruned,
@@ -398,9 +468,24 @@ def _pruning_accounting(pruned_study: optuna.Study, unpruned_study: optuna.Study
     }
 
 
-def run_task(task: BenchTask, *, quick: bool, device: str, threads: int, baseline_threads: int, family: str, pruner: str,
-             repeats: int, fuse: int | None, trials: int | None, epochs: int | None, storage: str, paths: Sequence[str],
-             prune_accounting: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def run_task(
+    task: BenchTask,
+    *,
+    quick: bool,
+    device: str,
+    threads: int,
+    baseline_threads: int,
+    family: str,
+    pruner: str,
+    repeats: int,
+    fuse: int | None,
+    trials: int | None,
+    epochs: int | None,
+    storage: str,
+    paths: Sequence[str],
+    prune_accounting: bool,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Measure every path on one task; returns the JSON-able record of the task."""
     data = _load(task, quick=quick, device=device)
     n_epochs = epochs or (task.quick_epochs if quick else task.epochs)
@@ -416,10 +501,14 @@ def run_task(task: BenchTask, *, quick: bool, device: str, threads: int, baselin
     else:  # lrtune's default: the start-up probe, at most half the trials (lrtune.study.default_group_size)
         from lrtune.group_size import measure_group_size
 
-        build = lambda seed: build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed)  # noqa: E731
+        build = lambda seed: build_model(
+            task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed
+        )  # noqa: E731
         from lrtune.objective import Objective
 
-        probe = measure_group_size(build, data, Objective(task_cfg, family, data).train_config(0), max_size=max(1, -(-n_trials // 2)))
+        probe = measure_group_size(
+            build, data, Objective(task_cfg, family, data).train_config(0), max_size=max(1, -(-n_trials // 2))
+        )
         k = probe.size
         log(f"  {task.name}: {probe.describe()}")
     gflops = matmul_gflops(device=device)
@@ -427,30 +516,74 @@ def run_task(task: BenchTask, *, quick: bool, device: str, threads: int, baselin
     floor = compute_floor(model, data, gflops)
     _warm_up(task_cfg, family, data, threads)
     record: dict[str, Any] = {
-        "task": task.name, "description": task.description, "dataset": task.dataset, "model": task.model,
-        "epochs": n_epochs, "trials": n_trials, "fuse": k, "batch_size": task_cfg.batch_size, "optimizer": task_cfg.optimizer,
-        "family": family, "pruner": pruner, "sampler": task_cfg.sampler, "sizes": data.sizes, "matmul_gflops": gflops,
-        **floor, "threads": {"baseline": baseline_threads, "lrtune": threads, "fused": threads}, "repeats": repeats,
-        "baseline_dataset": baseline_kind(data.name, baseline_dataset), "paths": {},
-        "fuse_probe_ms_per_member_step": {str(kk): v * 1e3 for kk, v in probe.member_step_s.items()} if probe else None,
+        "task": task.name,
+        "description": task.description,
+        "dataset": task.dataset,
+        "model": task.model,
+        "epochs": n_epochs,
+        "trials": n_trials,
+        "fuse": k,
+        "batch_size": task_cfg.batch_size,
+        "optimizer": task_cfg.optimizer,
+        "family": family,
+        "pruner": pruner,
+        "sampler": task_cfg.sampler,
+        "sizes": data.sizes,
+        "matmul_gflops": gflops,
+        **floor,
+        "threads": {"baseline": baseline_threads, "lrtune": threads, "fused": threads},
+        "repeats": repeats,
+        "baseline_dataset": baseline_kind(data.name, baseline_dataset),
+        "paths": {},
+        "fuse_probe_ms_per_member_step": {str(kk): v * 1e3 for kk, v in probe.member_step_s.items()}
+        if probe
+        else None,
     }
     studies: dict[str, optuna.Study] = {}
     for path in paths:
         times, study = [], None
         for r in range(repeats):
             log(f"  {task.name}: {path} run {r + 1}/{repeats} ({n_trials} trials x {n_epochs} epochs)")
-            study, seconds = _run_path(path, task_cfg, family, data, trials=n_trials, fuse=k, threads=baseline_threads if path == "baseline" else threads, storage=_storage(storage, task, path, r), pruner=pruner)
+            study, seconds = _run_path(
+                path,
+                task_cfg,
+                family,
+                data,
+                trials=n_trials,
+                fuse=k,
+                threads=baseline_threads if path == "baseline" else threads,
+                storage=_storage(storage, task, path, r),
+                pruner=pruner,
+            )
             times.append(seconds)
-        record["paths"][path] = {**_summarise(study, statistics.median(times), floor["floor_s_per_epoch"]), "seconds_all": times}
+        record["paths"][path] = {
+            **_summarise(study, statistics.median(times), floor["floor_s_per_epoch"]),
+            "seconds_all": times,
+        }
         studies[path] = study
     base = record["paths"].get("baseline")
     for summary in record["paths"].values():
-        summary["trials_per_min_x_baseline"] = summary["trials_per_min"] / base["trials_per_min"] if base else math.nan
-        summary["model_epochs_per_s_x_baseline"] = summary["model_epochs_per_s"] / base["model_epochs_per_s"] if base else math.nan
+        summary["trials_per_min_x_baseline"] = (
+            summary["trials_per_min"] / base["trials_per_min"] if base else math.nan
+        )
+        summary["model_epochs_per_s_x_baseline"] = (
+            summary["model_epochs_per_s"] / base["model_epochs_per_s"] if base else math.nan
+        )
     if prune_accounting and "fused" in studies and pruner != "none":
         log(f"  {task.name}: fused trials replayed unpruned (pruning accounting)")
         params = [t.params for t in sorted(studies["fused"].get_trials(deepcopy=False), key=lambda t: t.number)]
-        unpruned, _ = _run_path("fused", task_cfg, family, data, trials=n_trials, fuse=k, threads=threads, storage=None, pruner="none", enqueue=params)
+        unpruned, _ = _run_path(
+            "fused",
+            task_cfg,
+            family,
+            data,
+            trials=n_trials,
+            fuse=k,
+            threads=threads,
+            storage=None,
+            pruner="none",
+            enqueue=params,
+        )
         record["pruning"] = _pruning_accounting(studies["fused"], unpruned, n_epochs)
     return record
 
@@ -459,7 +592,17 @@ def _warm_up(task_cfg: TaskConfig, family: str, data: Dataset, threads: int) -> 
     """One short trial per path so first-call costs (BLAS/oneDNN set-up) are not timed."""
     short = replace(task_cfg, epochs=1)
     for path in PATHS:
-        _run_path(path, short, family, data, trials=2 if path == "fused" else 1, fuse=2, threads=threads, storage=None, pruner="none")
+        _run_path(
+            path,
+            short,
+            family,
+            data,
+            trials=2 if path == "fused" else 1,
+            fuse=2,
+            threads=threads,
+            storage=None,
+            pruner="none",
+        )
 
 
 def _storage(kind: str, task: BenchTask, path: str, repeat: int) -> Any:
@@ -468,7 +611,10 @@ def _storage(kind: str, task: BenchTask, path: str, repeat: int) -> Any:
     import tempfile
 
     folder = tempfile.mkdtemp(prefix="lrtune-bench-")
-    return optuna.storages.RDBStorage(f"sqlite:///{os.path.join(folder, f'{task.name}-{path}-{repeat}.db')}", engine_kwargs={"connect_args": {"timeout": 30}})
+    return optuna.storages.RDBStorage(
+        f"sqlite:///{os.path.join(folder, f'{task.name}-{path}-{repeat}.db')}",
+        engine_kwargs={"connect_args": {"timeout": 30}},
+    )
 
 
 # ----------------------------------------------------------------------------------- output
@@ -476,32 +622,71 @@ def _storage(kind: str, task: BenchTask, path: str, repeat: int) -> Any:
 
 def format_table(record: dict[str, Any]) -> str:
     """The task's measurements as a plain-text table (and the pruning line)."""
-    head = (f"{record['task']}: {record['description']} — {record['trials']} trials x {record['epochs']} epochs, batch {record['batch_size']}, "
-            f"{record['optimizer']}, {record['family']}, {record['pruner']} pruner; train {record['sizes']['train']} examples\n"
-            f"compute floor: {record['train_gflop_per_epoch']:.2f} GFLOP/epoch at {record['matmul_gflops']:.0f} GFLOP/s (float32 matmul, "
-            f"{record['threads']['lrtune']} thread(s)) = {record['floor_s_per_epoch'] * 1e3:.1f} ms/epoch")
-    header = ["path", "threads", "trials/min", "x base", "epochs/s", "x base", "best acc", "pruned", "ms/epoch", "x floor"]
+    head = (
+        f"{record['task']}: {record['description']} — {record['trials']} trials x {record['epochs']} epochs, batch {record['batch_size']}, "
+        f"{record['optimizer']}, {record['family']}, {record['pruner']} pruner; train {record['sizes']['train']} examples\n"
+        f"compute floor: {record['train_gflop_per_epoch']:.2f} GFLOP/epoch at {record['matmul_gflops']:.0f} GFLOP/s (float32 matmul, "
+        f"{record['threads']['lrtune']} thread(s)) = {record['floor_s_per_epoch'] * 1e3:.1f} ms/epoch"
+    )
+    header = [
+        "path",
+        "threads",
+        "trials/min",
+        "x base",
+        "epochs/s",
+        "x base",
+        "best acc",
+        "pruned",
+        "ms/epoch",
+        "x floor",
+    ]
     rows = []
     for path, s in record["paths"].items():
-        labels = {"fused": f"fused K={record['fuse']} (default)", "baseline": f"baseline ({record.get('baseline_dataset', 'tensor')})", "lrtune": "lrtune --fuse 1"}
+        labels = {
+            "fused": f"fused K={record['fuse']} (default)",
+            "baseline": f"baseline ({record.get('baseline_dataset', 'tensor')})",
+            "lrtune": "lrtune --fuse 1",
+        }
         label = labels.get(path, path)
-        rows.append([label, str(record["threads"][path]), f"{s['trials_per_min']:.1f}", f"{s['trials_per_min_x_baseline']:.2f}",
-                     f"{s['model_epochs_per_s']:.1f}", f"{s['model_epochs_per_s_x_baseline']:.2f}", f"{s['best_val_accuracy']:.4f}",
-                     f"{s['pruned']}/{s['trials']}", f"{s['epoch_s'] * 1e3:.1f}", f"{s['x_floor']:.1f}"])
+        rows.append(
+            [
+                label,
+                str(record["threads"][path]),
+                f"{s['trials_per_min']:.1f}",
+                f"{s['trials_per_min_x_baseline']:.2f}",
+                f"{s['model_epochs_per_s']:.1f}",
+                f"{s['model_epochs_per_s_x_baseline']:.2f}",
+                f"{s['best_val_accuracy']:.4f}",
+                f"{s['pruned']}/{s['trials']}",
+                f"{s['epoch_s'] * 1e3:.1f}",
+                f"{s['x_floor']:.1f}",
+            ]
+        )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    line = lambda cells: "  ".join(
+        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+    )  # noqa: E731
     out = [head, line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
     if "pruning" in record:
         p = record["pruning"]
-        out.append(f"pruning (fused trials replayed unpruned): {p['epochs_run']} of {p['epochs_unpruned']} epochs run "
-                   f"({p['epochs_saved_fraction']:.0%} saved); best unpruned trial #{p['best_unpruned_trial']} ({p['best_unpruned_value']:.4f}) "
-                   f"{'WAS' if p['best_unpruned_was_pruned'] else 'was not'} pruned; best with pruning {p['best_with_pruning']:.4f}")
+        out.append(
+            f"pruning (fused trials replayed unpruned): {p['epochs_run']} of {p['epochs_unpruned']} epochs run "
+            f"({p['epochs_saved_fraction']:.0%} saved); best unpruned trial #{p['best_unpruned_trial']} ({p['best_unpruned_value']:.4f}) "
+            f"{'WAS' if p['best_unpruned_was_pruned'] else 'was not'} pruned; best with pruning {p['best_with_pruning']:.4f}"
+        )
     return "\n".join(out)
 
 
 def _machine(device: str) -> dict[str, Any]:
-    info = {"python": platform.python_version(), "torch": torch.__version__, "optuna": optuna.__version__, "lrtune": __version__,
-            "cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(), "device": device}
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "optuna": optuna.__version__,
+        "lrtune": __version__,
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "device": device,
+    }
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(0)
     try:
@@ -515,27 +700,70 @@ def _machine(device: str) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Trials per minute: the usual Optuna + PyTorch loop vs lrtune's normal and fused paths.")
-    p.add_argument("--prune-accounting", dest="prune_accounting_cli", action="store_true", help="replay a pruned search unpruned per family instead (python -m lrtune.prune_accounting; its options follow)")
-    p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated tasks (default: {', '.join(TASKS)}; also 'verdict': "
-                   "the README's search + confirmation timed end to end, unfused vs default)")
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Trials per minute: the usual Optuna + PyTorch loop vs lrtune's normal and fused paths.",
+    )
+    p.add_argument(
+        "--prune-accounting",
+        dest="prune_accounting_cli",
+        action="store_true",
+        help="replay a pruned search unpruned per family instead (python -m lrtune.prune_accounting; its options follow)",
+    )
+    p.add_argument(
+        "--tasks",
+        default=",".join(TASKS),
+        help=f"comma-separated tasks (default: {', '.join(TASKS)}; also 'verdict': "
+        "the README's search + confirmation timed end to end, unfused vs default)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny trial counts, epochs and data (for tests)")
     p.add_argument("--json", dest="json_path", help="also write the measurements as JSON to this file")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, or auto")
-    p.add_argument("--threads", type=int, default=None, help="torch threads for lrtune's paths (default: lrtune's default, see docs/speed.md)")
-    p.add_argument("--baseline-threads", type=int, default=None, help=f"torch threads for the baseline (default torch's: {_DEFAULT_TORCH_THREADS})")
-    p.add_argument("--fuse", type=int, help="trials per stack for the fused path (default: measured, as lrtune.study does)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads for lrtune's paths (default: lrtune's default, see docs/speed.md)",
+    )
+    p.add_argument(
+        "--baseline-threads",
+        type=int,
+        default=None,
+        help=f"torch threads for the baseline (default torch's: {_DEFAULT_TORCH_THREADS})",
+    )
+    p.add_argument(
+        "--fuse", type=int, help="trials per stack for the fused path (default: measured, as lrtune.study does)"
+    )
     p.add_argument("--trials", type=int, help="trials per path (default: per task)")
     p.add_argument("--epochs", type=int, help="epochs per trial (default: per task)")
     p.add_argument("--family", default="cosine", help="schedule family searched (default cosine)")
-    p.add_argument("--pruner", default="median", choices=("median", "hyperband", "none"), help="pruner of every path (default median)")
+    p.add_argument(
+        "--pruner",
+        default="median",
+        choices=("median", "hyperband", "none"),
+        help="pruner of every path (default median)",
+    )
     p.add_argument("--repeats", type=int, default=1, help="runs per path; wall times are medians (default 1)")
     p.add_argument("--paths", default=",".join(PATHS), help=f"which paths to run (default {','.join(PATHS)})")
-    p.add_argument("--storage", choices=("memory", "sqlite"), default="memory", help="Optuna storage of every path (default memory, as the Optuna example)")
-    p.add_argument("--baseline", choices=BASELINE_DATASETS, default=BASELINE_DATASETS[0],
-                   help="baseline input: auto (default: TensorDataset for array data, torchvision's per-item PIL path for image files), "
-                   "tensor, or torchvision (per-item PIL + ToTensor, as the official Optuna example)")
-    p.add_argument("--no-prune-accounting", dest="prune_accounting", action="store_false", help="skip the unpruned replay of the fused trials")
+    p.add_argument(
+        "--storage",
+        choices=("memory", "sqlite"),
+        default="memory",
+        help="Optuna storage of every path (default memory, as the Optuna example)",
+    )
+    p.add_argument(
+        "--baseline",
+        choices=BASELINE_DATASETS,
+        default=BASELINE_DATASETS[0],
+        help="baseline input: auto (default: TensorDataset for array data, torchvision's per-item PIL path for image files), "
+        "tensor, or torchvision (per-item PIL + ToTensor, as the official Optuna example)",
+    )
+    p.add_argument(
+        "--no-prune-accounting",
+        dest="prune_accounting",
+        action="store_false",
+        help="skip the unpruned replay of the fused trials",
+    )
     return p
 
 
@@ -560,10 +788,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     bad_paths = [p for p in paths if p not in PATHS]
     if not names or unknown:
-        print(f"{PROG}: error: unknown task {unknown[0] if unknown else ''!r}; valid: {', '.join(TASKS)}, {VERDICT_TASK}", file=sys.stderr)
+        print(
+            f"{PROG}: error: unknown task {unknown[0] if unknown else ''!r}; valid: {', '.join(TASKS)}, {VERDICT_TASK}",
+            file=sys.stderr,
+        )
         return 2
     if not paths or bad_paths:
-        print(f"{PROG}: error: unknown path {bad_paths[0] if bad_paths else ''!r}; valid: {', '.join(PATHS)}", file=sys.stderr)
+        print(
+            f"{PROG}: error: unknown path {bad_paths[0] if bad_paths else ''!r}; valid: {', '.join(PATHS)}",
+            file=sys.stderr,
+        )
         return 2
     for name in ("threads", "baseline_threads", "fuse", "trials", "epochs", "repeats"):
         value = getattr(args, name)
@@ -583,17 +817,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     threads = args.threads or default_threads(device)
     baseline_threads = args.baseline_threads or _DEFAULT_TORCH_THREADS
     log = (lambda msg: None) if args.quick else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    report: dict[str, Any] = {"lrtune_bench": 1, "quick": args.quick, "machine": _machine(device), "baseline_dataset": args.baseline, "tasks": []}
+    report: dict[str, Any] = {
+        "lrtune_bench": 1,
+        "quick": args.quick,
+        "machine": _machine(device),
+        "baseline_dataset": args.baseline,
+        "tasks": [],
+    }
     try:
         for name in names:
-            if name == VERDICT_TASK:  # the README's search + confirmation, unfused vs default (lrtune.bench_verdict)
+            if (
+                name == VERDICT_TASK
+            ):  # the README's search + confirmation, unfused vs default (lrtune.bench_verdict)
                 record = run_verdict(quick=args.quick, device=device, threads=threads, log=log)
                 report["tasks"].append(record)
                 print(format_verdict(record), end="\n\n", flush=True)
                 continue
-            record = run_task(TASKS[name], quick=args.quick, device=device, threads=threads, baseline_threads=baseline_threads,
-                              family=args.family, pruner=args.pruner, repeats=args.repeats, fuse=args.fuse, trials=args.trials,
-                              epochs=args.epochs, storage=args.storage, paths=paths, prune_accounting=args.prune_accounting, log=log)
+            record = run_task(
+                TASKS[name],
+                quick=args.quick,
+                device=device,
+                threads=threads,
+                baseline_threads=baseline_threads,
+                family=args.family,
+                pruner=args.pruner,
+                repeats=args.repeats,
+                fuse=args.fuse,
+                trials=args.trials,
+                epochs=args.epochs,
+                storage=args.storage,
+                paths=paths,
+                prune_accounting=args.prune_accounting,
+                log=log,
+            )
             report["tasks"].append(record)
             print(format_table(record), end="\n\n", flush=True)
     finally:

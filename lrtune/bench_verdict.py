@@ -33,13 +33,29 @@ __all__ = ["VERDICT_TASK", "format_verdict", "run_verdict"]
 
 VERDICT_TASK = "verdict"
 
-_FULL = {"dataset": "mnist1d", "model": "cnn1d", "epochs": 15, "families": "constant,step,cosine,onecycle", "trials": 12, "confirm": 5}
-_QUICK = {"dataset": "digits", "model": "mlp", "epochs": 2, "families": "constant,cosine", "trials": 4, "confirm": 2}
+_FULL = {
+    "dataset": "mnist1d",
+    "model": "cnn1d",
+    "epochs": 15,
+    "families": "constant,step,cosine,onecycle",
+    "trials": 12,
+    "confirm": 5,
+}
+_QUICK = {
+    "dataset": "digits",
+    "model": "mlp",
+    "epochs": 2,
+    "families": "constant,cosine",
+    "trials": 4,
+    "confirm": 2,
+}
 LEGS: dict[str, int | None] = {"unfused": 1, "default": None}
 """Leg name → ``--fuse`` (None: lrtune's default, measured)."""
 
 
-def _leg(name: str, fuse: int | None, spec: dict[str, Any], *, device: str, threads: int, log: Callable[[str], None]) -> dict[str, Any]:
+def _leg(
+    name: str, fuse: int | None, spec: dict[str, Any], *, device: str, threads: int, log: Callable[[str], None]
+) -> dict[str, Any]:
     from lrtune import analysis
     from lrtune.confirm import run_confirmations
     from lrtune.storage import open_storage
@@ -47,12 +63,31 @@ def _leg(name: str, fuse: int | None, spec: dict[str, Any], *, device: str, thre
 
     folder = tempfile.mkdtemp(prefix="lrtune-bench-verdict-")
     url = f"sqlite:///{os.path.join(folder, f'{name}.db')}"
-    argv = ["--dataset", spec["dataset"], "--model", spec["model"], "--epochs", str(spec["epochs"]), "--family", spec["families"],
-            "--trials", str(spec["trials"]), "--storage", url, "--device", device, "--threads", str(threads),
-            "--no-progress", "--no-artifacts"]
+    argv = [
+        "--dataset",
+        spec["dataset"],
+        "--model",
+        spec["model"],
+        "--epochs",
+        str(spec["epochs"]),
+        "--family",
+        spec["families"],
+        "--trials",
+        str(spec["trials"]),
+        "--storage",
+        url,
+        "--device",
+        device,
+        "--threads",
+        str(threads),
+        "--no-progress",
+        "--no-artifacts",
+    ]
     if fuse is not None:
         argv += ["--fuse", str(fuse)]
-    log(f"  verdict: {name} search ({spec['families']} x {spec['trials']} trials, {spec['dataset']} {spec['model']} {spec['epochs']} epochs)")
+    log(
+        f"  verdict: {name} search ({spec['families']} x {spec['trials']} trials, {spec['dataset']} {spec['model']} {spec['epochs']} epochs)"
+    )
     stderr = io.StringIO()
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(stderr):
@@ -60,7 +95,9 @@ def _leg(name: str, fuse: int | None, spec: dict[str, Any], *, device: str, thre
     search_s = time.perf_counter() - started
     if code != 0:
         raise RuntimeError(f"the {name} search exited {code}: {stderr.getvalue().strip().splitlines()[-1:]}")
-    probe = [line.split("lrtune: ", 1)[1] for line in stderr.getvalue().splitlines() if line.startswith("lrtune: fuse ")]
+    probe = [
+        line.split("lrtune: ", 1)[1] for line in stderr.getvalue().splitlines() if line.startswith("lrtune: fuse ")
+    ]
     log(f"  verdict: {name} confirmation ({spec['confirm']} seeds per family)")
     started = time.perf_counter()
     runs = run_confirmations(url, k=spec["confirm"], fuse=fuse, device=device)
@@ -74,10 +111,18 @@ def _leg(name: str, fuse: int | None, spec: dict[str, Any], *, device: str, thre
     search = trials[trials["kind"] == "search"]
     best = {f: float(g.loc[g["state"] == "COMPLETE", "value"].max()) for f, g in search.groupby("family")}
     return {
-        "fuse": fuse, "probe": probe[0] if probe else None, "storage": url,
-        "search_s": search_s, "confirm_s": confirm_s, "analyse_s": analyse_s, "total_s": search_s + confirm_s + analyse_s,
-        "search_trials": int(len(search)), "pruned": int((search["state"] == "PRUNED").sum()), "confirm_runs": len(runs),
-        "best_search_value": best, "verdicts": verdicts,
+        "fuse": fuse,
+        "probe": probe[0] if probe else None,
+        "storage": url,
+        "search_s": search_s,
+        "confirm_s": confirm_s,
+        "analyse_s": analyse_s,
+        "total_s": search_s + confirm_s + analyse_s,
+        "search_trials": int(len(search)),
+        "pruned": int((search["state"] == "PRUNED").sum()),
+        "confirm_runs": len(runs),
+        "best_search_value": best,
+        "verdicts": verdicts,
     }
 
 
@@ -96,17 +141,33 @@ def run_verdict(*, quick: bool, device: str, threads: int, log: Callable[[str], 
 
 def format_verdict(record: dict[str, Any]) -> str:
     """The verdict task as a table and both verdicts."""
-    head = (f"verdict: {record['dataset']} {record['model']}, {record['epochs']} epochs, families {record['families']} x "
-            f"{record['trials']} trials, then --confirm {record['confirm']}; {record['threads']} thread(s)")
+    head = (
+        f"verdict: {record['dataset']} {record['model']}, {record['epochs']} epochs, families {record['families']} x "
+        f"{record['trials']} trials, then --confirm {record['confirm']}; {record['threads']} thread(s)"
+    )
     header = ["path", "search s", "confirm s", "analyse s", "total s", "x unfused", "pruned", "fuse"]
     rows = []
     base = record["legs"]["unfused"]["total_s"]
     for name, leg in record["legs"].items():
-        fuse = "1" if leg["fuse"] == 1 else (leg["probe"] or "fuse ?").split(" (")[0].replace("fuse ", "measured: ")
-        rows.append([name, f"{leg['search_s']:.0f}", f"{leg['confirm_s']:.0f}", f"{leg['analyse_s']:.1f}", f"{leg['total_s']:.0f}",
-                     f"{leg['total_s'] / base:.2f}", f"{leg['pruned']}/{leg['search_trials']}", fuse])
+        fuse = (
+            "1" if leg["fuse"] == 1 else (leg["probe"] or "fuse ?").split(" (")[0].replace("fuse ", "measured: ")
+        )
+        rows.append(
+            [
+                name,
+                f"{leg['search_s']:.0f}",
+                f"{leg['confirm_s']:.0f}",
+                f"{leg['analyse_s']:.1f}",
+                f"{leg['total_s']:.0f}",
+                f"{leg['total_s'] / base:.2f}",
+                f"{leg['pruned']}/{leg['search_trials']}",
+                fuse,
+            ]
+        )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    line = lambda cells: "  ".join(c.ljust(w) if i in (0, 7) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    line = lambda cells: "  ".join(
+        c.ljust(w) if i in (0, 7) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+    )  # noqa: E731
     out = [head, line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
     for name, leg in record["legs"].items():
         if leg["probe"]:

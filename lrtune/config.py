@@ -16,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,7 +65,9 @@ def _choice(name: str, value: Any, valid: tuple[str, ...]) -> str:
     return value
 
 
-def _pair(name: str, value: Any, *, low_bound: float, strict_low: bool, high_bound: float | None = None) -> tuple[float, float]:
+def _pair(
+    name: str, value: Any, *, low_bound: float, strict_low: bool, high_bound: float | None = None
+) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in value)
     except (TypeError, ValueError):
@@ -99,8 +102,14 @@ class TaskConfig:
 
     def __post_init__(self) -> None:
         if self.user_task is not None:
-            if not isinstance(self.user_task, str) or self.user_task.count(":") != 1 or not all(self.user_task.split(":")):
-                raise ConfigError(f"task must be 'module:callable' (e.g. examples.my_task:make_task), but got {self.user_task!r}")
+            if (
+                not isinstance(self.user_task, str)
+                or self.user_task.count(":") != 1
+                or not all(self.user_task.split(":"))
+            ):
+                raise ConfigError(
+                    f"task must be 'module:callable' (e.g. examples.my_task:make_task), but got {self.user_task!r}"
+                )
             object.__setattr__(self, "dataset", self.user_task)
             object.__setattr__(self, "model", self.model or "task")  # the model's class name once loaded
         else:
@@ -111,14 +120,20 @@ class TaskConfig:
         _positive_int("epochs", self.epochs)
         _positive_int("batch_size", self.batch_size)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
-        if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) or not (
-            math.isfinite(self.weight_decay) and self.weight_decay >= 0
+        if (
+            isinstance(self.weight_decay, bool)
+            or not isinstance(self.weight_decay, (int, float))
+            or not (math.isfinite(self.weight_decay) and self.weight_decay >= 0)
         ):
             raise ConfigError(f"weight_decay must be a number ≥ 0, but got {self.weight_decay!r}")
         object.__setattr__(self, "weight_decay", float(self.weight_decay))
         lr = self.lr_range if self.lr_range is not None else LR_RANGES[self.optimizer]
         object.__setattr__(self, "lr_range", _pair("lr_range", lr, low_bound=0.0, strict_low=True))
-        object.__setattr__(self, "warmup_range", _pair("warmup_range", self.warmup_range, low_bound=0.0, strict_low=False, high_bound=1.0))
+        object.__setattr__(
+            self,
+            "warmup_range",
+            _pair("warmup_range", self.warmup_range, low_bound=0.0, strict_low=False, high_bound=1.0),
+        )
         _choice("sampler", self.sampler, SAMPLERS)
         _choice("pruner", self.pruner, PRUNERS)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -152,7 +167,7 @@ class TaskConfig:
         return out
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "TaskConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> TaskConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in known})
 
@@ -205,12 +220,33 @@ class RunConfig:
 _TASK_KEYS = {f.name: f for f in fields(TaskConfig)}
 _RUN_KEYS = {f.name: f for f in fields(RunConfig)}
 _PRESET_TYPES: dict[str, tuple[type, ...]] = {
-    "dataset": (str,), "model": (str,), "epochs": (int,), "batch_size": (int,), "optimizer": (str,),
-    "weight_decay": (int, float), "lr_range": (list,), "warmup_range": (list,), "sampler": (str,),
-    "pruner": (str,), "seed": (int,), "val_fraction": (float,), "family": (str, list), "trials": (int,),
-    "timeout": (int, float), "storage": (str,), "study_name": (str,), "device": (str,), "data_dir": (str,),
-    "download": (bool,), "workers": (int,), "threads": (int,), "fuse": (int,), "artifacts": (bool,),
-    "artifact_dir": (str,), "description": (str,), "task": (str,),
+    "dataset": (str,),
+    "model": (str,),
+    "epochs": (int,),
+    "batch_size": (int,),
+    "optimizer": (str,),
+    "weight_decay": (int, float),
+    "lr_range": (list,),
+    "warmup_range": (list,),
+    "sampler": (str,),
+    "pruner": (str,),
+    "seed": (int,),
+    "val_fraction": (float,),
+    "family": (str, list),
+    "trials": (int,),
+    "timeout": (int, float),
+    "storage": (str,),
+    "study_name": (str,),
+    "device": (str,),
+    "data_dir": (str,),
+    "download": (bool,),
+    "workers": (int,),
+    "threads": (int,),
+    "fuse": (int,),
+    "artifacts": (bool,),
+    "artifact_dir": (str,),
+    "description": (str,),
+    "task": (str,),
 }
 
 
@@ -232,10 +268,21 @@ def load_preset(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"preset {str(path)!r} is not valid TOML: {exc}") from None
     for key, value in values.items():
         if key not in _PRESET_TYPES:
-            raise ConfigError(f"preset {str(path)!r}: unknown key {key!r}; valid keys: {', '.join(sorted(_PRESET_TYPES))}")
+            raise ConfigError(
+                f"preset {str(path)!r}: unknown key {key!r}; valid keys: {', '.join(sorted(_PRESET_TYPES))}"
+            )
         types = _PRESET_TYPES[key]
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-            want = " or ".join({"str": "a string", "int": "an integer", "float": "a number", "list": "a list", "bool": "true/false"}[t.__name__] for t in types)
+            want = " or ".join(
+                {
+                    "str": "a string",
+                    "int": "an integer",
+                    "float": "a number",
+                    "list": "a list",
+                    "bool": "true/false",
+                }[t.__name__]
+                for t in types
+            )
             raise ConfigError(f"preset {str(path)!r}: {key} must be {want}, but got {value!r}")
     values.pop("description", None)
     return values
@@ -250,6 +297,8 @@ def split_values(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     if values.get("task") is not None:  # a user task (--task / task = "module:callable")
         for key in ("dataset", "model"):
             if key in values:
-                raise ConfigError(f"--task {values['task']} brings its own data and model; drop {key} = {values[key]!r}")
+                raise ConfigError(
+                    f"--task {values['task']} brings its own data and model; drop {key} = {values[key]!r}"
+                )
         task["user_task"] = values["task"]
     return task, run

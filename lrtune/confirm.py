@@ -29,16 +29,16 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import optuna
 
 from lrtune.config import TaskConfig
-from lrtune.objective import record_trial
-from lrtune.schedules import Schedule
 from lrtune.fused import train_fused
 from lrtune.group_size import measure_group_size
+from lrtune.objective import record_trial
+from lrtune.schedules import Schedule
 from lrtune.train import TrainConfig
 from lrtune.user_task import build_task_model, load_task_data
 
@@ -79,16 +79,29 @@ class _Recorder:
         self.user_attrs[key] = value
 
 
-def _search_studies(storage: optuna.storages.BaseStorage, names: Sequence[str] | None) -> list[optuna.study.StudySummary]:
+def _search_studies(
+    storage: optuna.storages.BaseStorage, names: Sequence[str] | None
+) -> list[optuna.study.StudySummary]:
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
-    chosen = [s for s in summaries if s.user_attrs.get("lrtune_kind", "search") == "search" and "lrtune_config" in s.user_attrs]
+    chosen = [
+        s
+        for s in summaries
+        if s.user_attrs.get("lrtune_kind", "search") == "search" and "lrtune_config" in s.user_attrs
+    ]
     if names:
         chosen = [s for s in chosen if s.study_name in set(names)]
     return sorted(chosen, key=lambda s: s.study_name)
 
 
-def _confirm_study(storage, search: optuna.Study, best: optuna.trial.FrozenTrial, horizon: int = 1) -> optuna.Study:
-    study = optuna.create_study(study_name=confirm_study_name(search.study_name, horizon), storage=storage, direction="maximize", load_if_exists=True)
+def _confirm_study(
+    storage, search: optuna.Study, best: optuna.trial.FrozenTrial, horizon: int = 1
+) -> optuna.Study:
+    study = optuna.create_study(
+        study_name=confirm_study_name(search.study_name, horizon),
+        storage=storage,
+        direction="maximize",
+        load_if_exists=True,
+    )
     attrs = search.user_attrs
     for key in ("lrtune_version", "lrtune_config", "lrtune_family", "lrtune_task"):
         if key in attrs and study.user_attrs.get(key) != attrs[key]:
@@ -154,15 +167,25 @@ def run_confirmations(
             order.append((target.study_name, seed))
             if seed in done:
                 t = done[seed]
-                runs[(target.study_name, seed)] = ConfirmedRun(target.study_name, family, seed, t.user_attrs["test_accuracy"], t.value, True)
+                runs[(target.study_name, seed)] = ConfirmedRun(
+                    target.study_name, family, seed, t.user_attrs["test_accuracy"], t.value, True
+                )
                 continue
             key = json.dumps(task.to_dict(), sort_keys=True, default=str)  # runs of one task can be stacked
-            pending.setdefault(key, []).append(_Pending(summary.study_name, target, best, task, family, schedule, seed))
+            pending.setdefault(key, []).append(
+                _Pending(summary.study_name, target, best, task, family, schedule, seed)
+            )
     for group in pending.values():
         task = group[0].task
         data = load_task_data(task, data_dir=data_dir, device=device)
-        config = TrainConfig(epochs=task.epochs * horizon, batch_size=task.batch_size, optimizer=task.optimizer, weight_decay=task.weight_decay, seed=group[0].seed)
-        build = lambda seed: build_task_model(task, data, seed)  # noqa: E731
+        config = TrainConfig(
+            epochs=task.epochs * horizon,
+            batch_size=task.batch_size,
+            optimizer=task.optimizer,
+            weight_decay=task.weight_decay,
+            seed=group[0].seed,
+        )
+        build = lambda seed, task=task, data=data: build_task_model(task, data, seed)  # noqa: E731
         size = fuse if fuse is not None else measure_group_size(build, data, config, max_size=len(group)).size
         for start in range(0, len(group), size):
             chunk = group[start : start + size]
@@ -170,8 +193,14 @@ def run_confirmations(
                 names = ", ".join(f"{p.study_name} seed {p.seed - CONFIRM_SEED_BASE + 1}" for p in chunk)
                 progress(f"confirm {len(chunk)} run(s) stacked: {names}" if len(chunk) > 1 else f"confirm {names}")
             started = time.perf_counter()
-            members = train_fused([build(p.seed) for p in chunk], data, [p.schedule for p in chunk], config=config,
-                                  data_seeds=[p.seed for p in chunk], mode="auto" if len(chunk) > 1 else "sequential")
+            members = train_fused(
+                [build(p.seed) for p in chunk],
+                data,
+                [p.schedule for p in chunk],
+                config=config,
+                data_seeds=[p.seed for p in chunk],
+                mode="auto" if len(chunk) > 1 else "sequential",
+            )
             elapsed = time.perf_counter() - started
             for p, member in zip(chunk, members):
                 result = member.result
@@ -190,7 +219,14 @@ def run_confirmations(
                         user_attrs=recorder.user_attrs,
                     )
                 )
-                runs[(p.target.study_name, p.seed)] = ConfirmedRun(p.target.study_name, p.family, p.seed, float(result.test_accuracy), float(result.val_accuracy), False)
+                runs[(p.target.study_name, p.seed)] = ConfirmedRun(
+                    p.target.study_name,
+                    p.family,
+                    p.seed,
+                    float(result.test_accuracy),
+                    float(result.val_accuracy),
+                    False,
+                )
     return [runs[key] for key in order]
 
 

@@ -93,7 +93,9 @@ def _port(text: str) -> int:
 def _build_parser() -> _Parser:
     """The command-line interface."""
     parser = _Parser(prog=f"python -m {_PROG}", description="Serve optuna-dashboard over lrtune's studies.")
-    parser.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default: {DEFAULT_STORAGE})")
+    parser.add_argument(
+        "--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default: {DEFAULT_STORAGE})"
+    )
     parser.add_argument(
         "--artifact-dir",
         default=None,

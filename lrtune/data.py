@@ -97,9 +97,7 @@ class Dataset:
             key: getattr(self, key).to(device)
             for key in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
         }
-        return Dataset(
-            name=self.name, n_classes=self.n_classes, input_shape=self.input_shape, **moved
-        )
+        return Dataset(name=self.name, n_classes=self.n_classes, input_shape=self.input_shape, **moved)
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items())
@@ -145,9 +143,7 @@ def load_dataset(
     else:
         raw = _load_torchvision(name, Path(data_dir), download)
     train_idx, val_idx = _split_indices(len(raw.y_train), val_fraction=val_fraction, seed=seed)
-    xs = _normalised(
-        {"train": raw.x_train[train_idx], "val": raw.x_train[val_idx], "test": raw.x_test}
-    )
+    xs = _normalised({"train": raw.x_train[train_idx], "val": raw.x_train[val_idx], "test": raw.x_test})
     ys = {"train": raw.y_train[train_idx], "val": raw.y_train[val_idx], "test": raw.y_test}
     return Dataset(
         name=name,
@@ -225,8 +221,7 @@ def _load_mnist1d() -> _Raw:
         generated = make_dataset(get_dataset_args())
     arrays = [
         np.asarray(generated[key], dtype=dtype)
-        for key, dtype in (("x", np.float32), ("y", np.int64), ("x_test", np.float32),
-                           ("y_test", np.int64))
+        for key, dtype in (("x", np.float32), ("y", np.int64), ("x_test", np.float32), ("y_test", np.int64))
     ]
     for array in arrays:
         array.setflags(write=False)

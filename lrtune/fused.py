@@ -92,7 +92,17 @@ class _Op:
     prefix: str  # state-dict prefix of the layer ("3." for the 4th child)
 
 
-_SAME = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.Identity)
+_SAME = (
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.Identity,
+)
 
 
 def _plan(model: nn.Module) -> list[_Op]:
@@ -110,7 +120,9 @@ def _plan(model: nn.Module) -> list[_Op]:
             ops.append(_Op("conv", layer, prefix))
         elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
             if not (layer.affine and layer.track_running_stats and layer.momentum is not None):
-                raise NotFusableError(f"layer {name} ({layer}) must be affine with running stats and a momentum to be stacked")
+                raise NotFusableError(
+                    f"layer {name} ({layer}) must be affine with running stats and a momentum to be stacked"
+                )
             ops.append(_Op("bn", layer, prefix))
         elif isinstance(layer, nn.ReLU):
             ops.append(_Op("relu", layer, prefix))
@@ -139,7 +151,11 @@ def _conv_gemm_ok(ops: list[_Op]) -> bool:
     if not convs or "same" in kinds:
         return False
     first = kinds.index("conv")
-    if "bn" in kinds[:first] or "linear" in kinds[:first] or ("linear" in kinds and "conv" in kinds[kinds.index("linear"):]):
+    if (
+        "bn" in kinds[:first]
+        or "linear" in kinds[:first]
+        or ("linear" in kinds and "conv" in kinds[kinds.index("linear") :])
+    ):
         return False
     return all(isinstance(c, nn.Conv1d) and c.groups == 1 and c.dilation == (1,) for c in convs)
 
@@ -193,7 +209,11 @@ def _check_layouts(ops: list[_Op], conv_gemm: bool, feature_dims: int | None) ->
                 raise NotFusableError(f"{m} after a Linear layer can't be stacked")
             if layout == "blkc":
                 raise NotFusableError(f"{m} after an im2col convolution can't be stacked")
-            if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)) and layout == "input" and dims is not None:
+            if (
+                isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d))
+                and layout == "input"
+                and dims is not None
+            ):
                 if dims != (2 if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d)) else 3):
                     raise NotFusableError(f"{m} on a {dims}-d example can't be stacked")
 
@@ -221,7 +241,9 @@ def why_not_fusable(model: nn.Module, input_shape: Sequence[int] | None = None) 
     except NotFusableError as exc:
         return str(exc)
     except Exception as exc:  # an arbitrary module tree: never raise, just say no
-        return f"{type(model).__name__} can't be inspected for stacking ({type(exc).__name__}: {exc})".splitlines()[0]
+        return (
+            f"{type(model).__name__} can't be inspected for stacking ({type(exc).__name__}: {exc})".splitlines()[0]
+        )
     return None
 
 
@@ -242,7 +264,9 @@ class StackedModel:
     shared batch ``[B, *input_shape]`` and returns logits ``[K, B, n_classes]``.
     """
 
-    def __init__(self, models: Sequence[nn.Module], *, device: torch.device | str | None = None, conv: str = "auto") -> None:
+    def __init__(
+        self, models: Sequence[nn.Module], *, device: torch.device | str | None = None, conv: str = "auto"
+    ) -> None:
         if conv not in ("auto", "gemm", "grouped"):
             raise ValueError(f"conv must be one of auto, gemm, grouped, but got {conv!r}")
         if not models:
@@ -255,7 +279,9 @@ class StackedModel:
         for i, m in enumerate(models[1:], start=1):
             shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
             if shapes != reference:
-                raise NotFusableError(f"model {i} differs in its layers or shapes from model 0; all members must be one architecture")
+                raise NotFusableError(
+                    f"model {i} differs in its layers or shapes from model 0; all members must be one architecture"
+                )
         first = next(iter(models[0].parameters()))
         self.device = torch.device(device) if device is not None else first.device
         self.params: dict[str, torch.Tensor] = {}
@@ -338,7 +364,9 @@ class StackedModel:
                 x, layout = self._conv_gemm(op, x, layout, K, B), "blkc"
             elif op.kind == "bn" and layout == "blkc":
                 x = self._bn_channels_last(op, x, K)
-            elif op.kind == "bn" and (layout == "kbf" or (layout in ("shared", "member") and x.ndim == (2 if layout == "shared" else 3))):
+            elif op.kind == "bn" and (
+                layout == "kbf" or (layout in ("shared", "member") and x.ndim == (2 if layout == "shared" else 3))
+            ):
                 if layout == "shared":
                     x = x.unsqueeze(0).expand(K, B, -1)
                 x, layout = self._bn_features(op, x, K), "kbf"
@@ -477,7 +505,9 @@ class StackedModel:
         return model
 
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2048) -> tuple[list[float], list[float]]:
+    def evaluate(
+        self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2048
+    ) -> tuple[list[float], list[float]]:
         """Per member: accuracy and mean cross-entropy on ``(x, y)``, in eval mode (as ``train.evaluate``)."""
         if len(y) == 0:
             raise ValueError("cannot evaluate on an empty split")
@@ -519,7 +549,9 @@ class _Im2col(torch.autograd.Function):
             if hi < length:
                 cols[:, :, hi:, j].zero_()
             if hi > lo:
-                cols[:, :, lo:hi, j].copy_(x[:, src : src + stride * (hi - lo - 1) + 1 : stride].permute(2, 0, 1, 3))
+                cols[:, :, lo:hi, j].copy_(
+                    x[:, src : src + stride * (hi - lo - 1) + 1 : stride].permute(2, 0, 1, 3)
+                )
         ctx.shape, ctx.args = x.shape, (k, stride, pad)
         return cols.view(K, B * length, k * C)
 
@@ -676,8 +708,15 @@ class _Member:
         dummy = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=self.peak)
         self.scheduler = schedule.build(dummy, total_steps)
         self.result = TrainResult(
-            val_accuracies=[], val_accuracy=math.nan, test_accuracy=math.nan, epochs_run=0, seconds=0.0,
-            diverged=False, stopped_early=False, lr_trace=[], steps_per_epoch=n_steps,
+            val_accuracies=[],
+            val_accuracy=math.nan,
+            test_accuracy=math.nan,
+            epochs_run=0,
+            seconds=0.0,
+            diverged=False,
+            stopped_early=False,
+            lr_trace=[],
+            steps_per_epoch=n_steps,
         )
         self.loss_sum = 0.0
         self.done = False
@@ -727,7 +766,9 @@ def train_fused(
     members' results in the order of ``models``. ``mode`` is one of :data:`FUSE_MODES`.
     """
     if len(models) != len(schedules):
-        raise ValueError(f"models and schedules must have the same length, but got {len(models)} and {len(schedules)}")
+        raise ValueError(
+            f"models and schedules must have the same length, but got {len(models)} and {len(schedules)}"
+        )
     if mode not in FUSE_MODES:
         raise ValueError(f"mode must be one of {', '.join(FUSE_MODES)}, but got {mode!r}")
     seeds = [config.seed] * len(models) if data_seeds is None else [int(s) for s in data_seeds]
@@ -744,19 +785,36 @@ def train_fused(
     elif mode == "auto" and len(models) > 1:
         reason = why_not_fusable(models[0], data.input_shape)
         if reason is not None:
-            warnings.warn(f"lrtune: can't stack {type(models[0]).__name__} ({reason}); training the {len(models)} members one by one",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"lrtune: can't stack {type(models[0]).__name__} ({reason}); training the {len(models)} members one by one",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             mode = "sequential"
     if mode == "sequential":
-        return _train_sequential(models, data, schedules, config=config, on_epoch_end=on_epoch_end, on_member_end=on_member_end, seeds=seeds)
-    return _train_stacked(models, data, schedules, config=config, on_epoch_end=on_epoch_end, on_member_end=on_member_end, seeds=seeds)
+        return _train_sequential(
+            models,
+            data,
+            schedules,
+            config=config,
+            on_epoch_end=on_epoch_end,
+            on_member_end=on_member_end,
+            seeds=seeds,
+        )
+    return _train_stacked(
+        models, data, schedules, config=config, on_epoch_end=on_epoch_end, on_member_end=on_member_end, seeds=seeds
+    )
 
 
-def _train_sequential(models, data, schedules, *, config, on_epoch_end, on_member_end, seeds) -> list[MemberResult]:
+def _train_sequential(
+    models, data, schedules, *, config, on_epoch_end, on_member_end, seeds
+) -> list[MemberResult]:
     out = []
     for k, (model, schedule) in enumerate(zip(models, schedules)):
         callback = None if on_epoch_end is None else (lambda r, k=k: on_epoch_end(k, r))
-        member = MemberResult(k, train(model, data, schedule, config=replace(config, seed=seeds[k]), on_epoch_end=callback), model)
+        member = MemberResult(
+            k, train(model, data, schedule, config=replace(config, seed=seeds[k]), on_epoch_end=callback), model
+        )
         if on_member_end is not None:
             on_member_end(member)
         out.append(member)
@@ -769,7 +827,9 @@ def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_e
     n_steps = steps_per_epoch(len(data.y_train), config.batch_size)
     total_steps = config.epochs * n_steps
     stack = StackedModel(models, device=data.device)
-    optimizer = StackedOptimizer(stack, optimizer=config.optimizer, weight_decay=config.weight_decay, momentum=config.momentum)
+    optimizer = StackedOptimizer(
+        stack, optimizer=config.optimizer, weight_decay=config.weight_decay, momentum=config.momentum
+    )
     alive = [_Member(k, m, s, total_steps, n_steps) for k, (m, s) in enumerate(zip(models, schedules))]
     finished: dict[int, MemberResult] = {}
     shared = len(set(seeds)) == 1  # one batch order for all: one batch, read through a stride-0 view
@@ -871,8 +931,12 @@ def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_e
             if j in leaving:
                 continue
             report = EpochResult(
-                epoch=epoch, val_accuracy=member.result.val_accuracy, val_loss=member.result.val_losses[-1],
-                train_loss=member.result.train_losses[-1], lr=member.result.lr_trace[-1], seconds=epoch_seconds,
+                epoch=epoch,
+                val_accuracy=member.result.val_accuracy,
+                val_loss=member.result.val_losses[-1],
+                train_loss=member.result.train_losses[-1],
+                lr=member.result.lr_trace[-1],
+                seconds=epoch_seconds,
             )
             if on_epoch_end is not None and on_epoch_end(member.index, report):
                 member.result.stopped_early = True

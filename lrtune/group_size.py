@@ -83,13 +83,17 @@ class _StackedStepper:
 
     def __init__(self, build: Callable[[int], nn.Module], data: Dataset, config: TrainConfig, k: int) -> None:
         self.stack = StackedModel([build(i) for i in range(k)], device=data.device)
-        self.optimizer = StackedOptimizer(self.stack, optimizer=config.optimizer, weight_decay=config.weight_decay, momentum=config.momentum)
+        self.optimizer = StackedOptimizer(
+            self.stack, optimizer=config.optimizer, weight_decay=config.weight_decay, momentum=config.momentum
+        )
         self.factors = [f[0] for f in self.optimizer.factors(np.full((1, k), 1e-3), 0)]
         self.data, self.batch, self.k = data, config.batch_size, k
         self.generator = torch.Generator().manual_seed(0)
 
     def __call__(self) -> None:
-        index = torch.randint(len(self.data.y_train), (self.k, self.batch), generator=self.generator).to(self.data.device)
+        index = torch.randint(len(self.data.y_train), (self.k, self.batch), generator=self.generator).to(
+            self.data.device
+        )
         losses = _member_losses(self.stack(self.data.x_train[index], per_member=True), self.data.y_train[index])
         losses.detach().tolist()
         for p in self.stack.params.values():
@@ -129,7 +133,10 @@ def measure_group_size(
         return GroupSize(1, {}, f"{type(probe).__name__} can't be stacked")
     best = {k: math.inf for k in sizes}
     with torch.random.fork_rng(devices=[]):  # the probe must not move the global RNG
-        steppers = {k: _SoloStepper(build, data, config) if k == 1 else _StackedStepper(build, data, config, k) for k in sizes}
+        steppers = {
+            k: _SoloStepper(build, data, config) if k == 1 else _StackedStepper(build, data, config, k)
+            for k in sizes
+        }
         for stepper in steppers.values():  # warm-up (allocations, kernel selection)
             stepper()
         started = time.perf_counter()

@@ -71,15 +71,32 @@ def accuracy_by_horizon(df: pd.DataFrame) -> pd.DataFrame:
             continue
         epochs = df.groupby("task")["config_epochs"].first()
         table.insert(2, "horizon", h)
-        table.insert(3, "epochs", [int(epochs[t]) * h if pd.notna(epochs.get(t)) else pd.NA
-                                   for t in table["task"]])
+        table.insert(
+            3, "epochs", [int(epochs[t]) * h if pd.notna(epochs.get(t)) else pd.NA for t in table["task"]]
+        )
         parts.append(table)
     if not parts:
-        return pd.DataFrame(columns=["task", "family", "horizon", "epochs", "runs", "complete",
-                                     "seeds", "median_test", "mean_test", "min_test", "max_test",
-                                     "median_val"])
-    return pd.concat(parts, ignore_index=True).sort_values(
-        ["task", "family", "horizon"], kind="stable").reset_index(drop=True)
+        return pd.DataFrame(
+            columns=[
+                "task",
+                "family",
+                "horizon",
+                "epochs",
+                "runs",
+                "complete",
+                "seeds",
+                "median_test",
+                "mean_test",
+                "min_test",
+                "max_test",
+                "median_val",
+            ]
+        )
+    return (
+        pd.concat(parts, ignore_index=True)
+        .sort_values(["task", "family", "horizon"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def _leader(v: stats.Verdict | None) -> str | None:
@@ -89,8 +106,9 @@ def _leader(v: stats.Verdict | None) -> str | None:
     return v.winner or (group[0] if group else None)
 
 
-def change_sentence(v1: stats.Verdict | None, vm: stats.Verdict | None, *, epochs: int | None,
-                    horizon: int) -> str:
+def change_sentence(
+    v1: stats.Verdict | None, vm: stats.Verdict | None, *, epochs: int | None, horizon: int
+) -> str:
     """One plain sentence: does the winner (or the leader) at E epochs hold at M·E epochs?"""
     at1 = f"{epochs} epochs" if epochs else "the tuning horizon"
     atm = f"{epochs * horizon} epochs" if epochs else f"{horizon}× the tuning horizon"
@@ -103,15 +121,16 @@ def change_sentence(v1: stats.Verdict | None, vm: stats.Verdict | None, *, epoch
             return f"The winner holds: {w1} wins at {at1} and at {atm}."
         return f"**The winner changes**: {w1} wins at {at1}, {wm} wins at {atm}."
     if w1:
-        return (f"**{w1}'s win at {at1} does not hold at {atm}**: there the comparison is "
-                f"inconclusive (leader {_leader(vm)}).")
+        return (
+            f"**{w1}'s win at {at1} does not hold at {atm}**: there the comparison is "
+            f"inconclusive (leader {_leader(vm)})."
+        )
     if wm:
-        return (f"Inconclusive at {at1} (leader {_leader(v1)}); at {atm} **{wm} wins**.")
+        return f"Inconclusive at {at1} (leader {_leader(v1)}); at {atm} **{wm} wins**."
     l1, lm = _leader(v1), _leader(vm)
     if l1 == lm:
         return f"Inconclusive at both horizons; {l1} leads at {at1} and at {atm}."
-    return (f"Inconclusive at both horizons; **the leader changes** from {l1} at {at1} to "
-            f"{lm} at {atm}.")
+    return f"Inconclusive at both horizons; **the leader changes** from {l1} at {at1} to {lm} at {atm}."
 
 
 def plot_horizons(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
@@ -133,13 +152,22 @@ def plot_horizons(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         span = (max(xs) - min(xs)) or 1
         for family, f in g.groupby("family", sort=True):
             f = f.sort_values("horizon")
-            ax.plot(f["epochs"].astype(float), f["median_test"], color=colors[family],
-                    marker="o", linewidth=1.5, label=family)
+            ax.plot(
+                f["epochs"].astype(float),
+                f["median_test"],
+                color=colors[family],
+                marker="o",
+                linewidth=1.5,
+                label=family,
+            )
             for h, epochs in zip(f["horizon"], f["epochs"]):
                 runs = horizon_frame(df[df["task"] == task], int(h))
                 runs = analysis._kind(runs, "confirm")
-                y = runs.loc[(runs["family"] == family) & (runs["state"] == "COMPLETE"),
-                             "test_accuracy"].dropna().to_numpy()
+                y = (
+                    runs.loc[(runs["family"] == family) & (runs["state"] == "COMPLETE"), "test_accuracy"]
+                    .dropna()
+                    .to_numpy()
+                )
                 x = float(epochs) + rng.uniform(-0.015, 0.015, size=y.size) * span
                 ax.scatter(x, y, color=colors[family], s=10, alpha=0.45)
         ax.set_xticks(xs)
@@ -152,8 +180,9 @@ def plot_horizons(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     return paths
 
 
-def report_lines(task: str, df: pd.DataFrame, verdict_1: stats.Verdict | None,
-                 out_dir: Path, figure: Path | None, **kwargs: Any) -> tuple[list[str], dict[int, stats.Verdict | None]]:
+def report_lines(
+    task: str, df: pd.DataFrame, verdict_1: stats.Verdict | None, out_dir: Path, figure: Path | None, **kwargs: Any
+) -> tuple[list[str], dict[int, stats.Verdict | None]]:
     """The report's "Horizon check" section for ``task`` and its verdict per stored M (empty without)."""
     task_df = df[df["task"] == task]
     multiples = horizons(task_df)
@@ -161,13 +190,16 @@ def report_lines(task: str, df: pd.DataFrame, verdict_1: stats.Verdict | None,
         return [], {}
     epochs_col = task_df["config_epochs"].dropna()
     epochs = int(epochs_col.iloc[0]) if len(epochs_col) else None
-    lines = ["### Horizon check", "",
-             "Each family's best configuration (tuned at the tuning horizon) re-trained for M× the "
-             "epochs with the same confirmation seeds, unpruned; the same verdict rule at each "
-             "horizon.", ""]
+    lines = [
+        "### Horizon check",
+        "",
+        "Each family's best configuration (tuned at the tuning horizon) re-trained for M× the "
+        "epochs with the same confirmation seeds, unpruned; the same verdict rule at each "
+        "horizon.",
+        "",
+    ]
     at1 = f"{epochs} epochs" if epochs else "1×"
-    lines.append(f"- At {at1} (tuning horizon): "
-                 + (verdict_1.text if verdict_1 else "no verdict"))
+    lines.append(f"- At {at1} (tuning horizon): " + (verdict_1.text if verdict_1 else "no verdict"))
     verdicts: dict[int, stats.Verdict | None] = {}
     for m in multiples:
         vm = horizon_verdicts(task_df, m, **kwargs).get(task)
@@ -176,18 +208,20 @@ def report_lines(task: str, df: pd.DataFrame, verdict_1: stats.Verdict | None,
         lines.append(f"- At {atm}: " + (vm.text if vm else "no verdict (no runs of two families)"))
     table = accuracy_by_horizon(task_df)
     for m in multiples:
-        missing = sorted(set(table.loc[table["horizon"] == 1, "family"])
-                         - set(table.loc[table["horizon"] == m, "family"]))
+        missing = sorted(
+            set(table.loc[table["horizon"] == 1, "family"]) - set(table.loc[table["horizon"] == m, "family"])
+        )
         if missing:
             lines.append(f"- Not re-trained at {m}× (left out of that verdict): {', '.join(missing)}")
     lines.append("")
     for m in multiples:
         lines += [change_sentence(verdict_1, verdicts[m], epochs=epochs, horizon=m), ""]
     if not table.empty:
-        lines += [analysis.markdown_table(table[["family", "horizon", "epochs", "seeds",
-                                                 "median_test", "mean_test", "min_test",
-                                                 "max_test"]])]
+        lines += [
+            analysis.markdown_table(
+                table[["family", "horizon", "epochs", "seeds", "median_test", "mean_test", "min_test", "max_test"]]
+            )
+        ]
     if figure is not None:
-        lines += [f"![Confirmed test accuracy against horizon]"
-                  f"({figure.relative_to(out_dir).as_posix()})", ""]
+        lines += [f"![Confirmed test accuracy against horizon]({figure.relative_to(out_dir).as_posix()})", ""]
     return lines, verdicts

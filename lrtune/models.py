@@ -110,9 +110,7 @@ def _cnn1d(input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
         channels, length = input_shape
         head = []
     else:
-        raise ValueError(
-            f"model 'cnn1d' needs input_shape (L,) or (C, L), but got {input_shape}"
-        )
+        raise ValueError(f"model 'cnn1d' needs input_shape (L,) or (C, L), but got {input_shape}")
     if length < 4:
         raise ValueError(f"model 'cnn1d' needs a sequence length >= 4, but got {input_shape}")
     out_length = (length + 1) // 2
@@ -132,9 +130,7 @@ def _image_shape(name: str, input_shape: tuple[int, ...], min_side: int) -> tupl
         raise ValueError(f"model {name!r} needs input_shape (C, H, W), but got {input_shape}")
     channels, height, width = input_shape
     if min(height, width) < min_side:
-        raise ValueError(
-            f"model {name!r} needs images of at least {min_side}x{min_side}, but got {input_shape}"
-        )
+        raise ValueError(f"model {name!r} needs images of at least {min_side}x{min_side}, but got {input_shape}")
     return channels, height, width
 
 
@@ -168,9 +164,7 @@ class BasicBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            *_conv2d_bn(c_in, c_out, stride), nn.ReLU(), *_conv2d_bn(c_out, c_out)
-        )
+        self.body = nn.Sequential(*_conv2d_bn(c_in, c_out, stride), nn.ReLU(), *_conv2d_bn(c_out, c_out))
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
             self.shortcut = nn.Sequential(

@@ -204,30 +204,33 @@ def study_note_markdown(
     descriptions such as ``"median (n_warmup_steps=10)"`` and ``"tpe (seed=0)"``.
     """
     task = _task(config)
-    return "\n\n".join(
-        [
-            f"# lrtune · `{family}` on `{task}`",
-            f"**Task** `{task}` — one study per schedule family; this one tunes **{family}**, "
-            "its own peak LR included (the peak LR dominates everything else).",
-            f"## Schedule family: {family}\n\n{formula.strip()}\n\n"
-            "The schedule multiplies the peak LR at every optimizer step and is defined on "
-            "training progress, so one parameter set means the same curve for any length.",
-            "## Search space\n\n" + _space_table(space),
-            f"## Pruner and sampler\n\n- **pruner:** {pruner}\n- **sampler:** {sampler}\n\n"
-            + _pruning_text(pruner, config.get("epochs")),
-            "## How to read the charts\n\n"
-            "- **Intermediate values / history:** the intermediate value at step *k* is the "
-            "validation accuracy after epoch *k* (1-based); a trial's value is its final-epoch "
-            "validation accuracy.\n"
-            "- **LR curve:** every trial has an artifact `lr_curve_trial<N>.png` — the realised "
-            "LR of param group 0 against training progress (y = LR / peak, the peak LR in its "
-            "title); the numbers are in the user attrs `lr_curve` / `lr_curve_steps`.\n"
-            "- **User attrs:** `val_accuracy`, `test_accuracy` (reported, never used to "
-            "select), `diverged`, `epochs_run`, `seconds`, `seed`.\n"
-            "- Compare families with `python -m lrtune.analyze`, not by eyeballing one study.",
-            "## Configuration\n\n" + _config_table(config),
-        ]
-    ) + "\n"
+    return (
+        "\n\n".join(
+            [
+                f"# lrtune · `{family}` on `{task}`",
+                f"**Task** `{task}` — one study per schedule family; this one tunes **{family}**, "
+                "its own peak LR included (the peak LR dominates everything else).",
+                f"## Schedule family: {family}\n\n{formula.strip()}\n\n"
+                "The schedule multiplies the peak LR at every optimizer step and is defined on "
+                "training progress, so one parameter set means the same curve for any length.",
+                "## Search space\n\n" + _space_table(space),
+                f"## Pruner and sampler\n\n- **pruner:** {pruner}\n- **sampler:** {sampler}\n\n"
+                + _pruning_text(pruner, config.get("epochs")),
+                "## How to read the charts\n\n"
+                "- **Intermediate values / history:** the intermediate value at step *k* is the "
+                "validation accuracy after epoch *k* (1-based); a trial's value is its final-epoch "
+                "validation accuracy.\n"
+                "- **LR curve:** every trial has an artifact `lr_curve_trial<N>.png` — the realised "
+                "LR of param group 0 against training progress (y = LR / peak, the peak LR in its "
+                "title); the numbers are in the user attrs `lr_curve` / `lr_curve_steps`.\n"
+                "- **User attrs:** `val_accuracy`, `test_accuracy` (reported, never used to "
+                "select), `diverged`, `epochs_run`, `seconds`, `seed`.\n"
+                "- Compare families with `python -m lrtune.analyze`, not by eyeballing one study.",
+                "## Configuration\n\n" + _config_table(config),
+            ]
+        )
+        + "\n"
+    )
 
 
 def split_verdict(note: str) -> tuple[str, str | None]:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import optuna
@@ -24,14 +25,20 @@ import optuna
 from lrtune.config import TaskConfig
 from lrtune.data import Dataset
 from lrtune.pruning import make_pruner, may_prune
-from lrtune.user_task import build_task_model
 from lrtune.schedules import Schedule
 from lrtune.spaces import suggest_schedule
 from lrtune.train import TrainConfig, TrainResult, train
+from lrtune.user_task import build_task_model
 
 __all__ = [
-    "LR_CURVE_POINTS", "Objective", "downsample", "make_pruner", "make_sampler", "original_trial_number",
-    "run_fused_trials", "trial_seed",
+    "LR_CURVE_POINTS",
+    "Objective",
+    "downsample",
+    "make_pruner",
+    "make_sampler",
+    "original_trial_number",
+    "run_fused_trials",
+    "trial_seed",
 ]
 
 LR_CURVE_POINTS = 200
@@ -125,13 +132,17 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
-        schedule = suggest_schedule(trial, self.family, lr=self.task.lr_range_for(self.family), warmup=self.task.warmup_range)
+        schedule = suggest_schedule(
+            trial, self.family, lr=self.task.lr_range_for(self.family), warmup=self.task.warmup_range
+        )
         seed = trial_seed(self.task.seed, original_trial_number(trial))
         config = self.train_config(seed)
         if self.on_trial_start is not None:
             from lrtune.data import steps_per_epoch
 
-            self.on_trial_start(trial, schedule, config.epochs * steps_per_epoch(len(self.data.y_train), config.batch_size))
+            self.on_trial_start(
+                trial, schedule, config.epochs * steps_per_epoch(len(self.data.y_train), config.batch_size)
+            )
         model = build_task_model(self.task, self.data, seed)
 
         def report(epoch_result) -> bool:
@@ -167,7 +178,9 @@ def record_trial(trial: optuna.Trial, family: str, seed: int, result: TrainResul
 # ----------------------------------------------------------------------------------- fused trials
 
 
-def run_fused_trials(study: optuna.Study, objective: Objective, k: int, *, mode: str = "auto") -> list[optuna.trial.FrozenTrial]:
+def run_fused_trials(
+    study: optuna.Study, objective: Objective, k: int, *, mode: str = "auto"
+) -> list[optuna.trial.FrozenTrial]:
     """Ask ``k`` trials, train them at once as one stacked model, report, prune and tell each.
 
     The fused counterpart of ``study.optimize(objective, n_trials=k)``: every trial gets its
@@ -193,7 +206,10 @@ def run_fused_trials(study: optuna.Study, objective: Objective, k: int, *, mode:
     told: set[int] = set()
     heartbeat.start([t._trial_id for t in trials])
     try:
-        schedules = [suggest_schedule(t, objective.family, lr=task.lr_range_for(objective.family), warmup=task.warmup_range) for t in trials]
+        schedules = [
+            suggest_schedule(t, objective.family, lr=task.lr_range_for(objective.family), warmup=task.warmup_range)
+            for t in trials
+        ]
         seeds = [trial_seed(task.seed, original_trial_number(t)) for t in trials]
         config = objective.train_config(seeds[0])
         if objective.on_trial_start is not None:
@@ -218,7 +234,16 @@ def run_fused_trials(study: optuna.Study, objective: Objective, k: int, *, mode:
             told.add(member.index)
             heartbeat.drop(trial._trial_id)
 
-        train_fused(models, data, schedules, config=config, on_epoch_end=report, on_member_end=tell, mode=mode, data_seeds=seeds)
+        train_fused(
+            models,
+            data,
+            schedules,
+            config=config,
+            on_epoch_end=report,
+            on_member_end=tell,
+            mode=mode,
+            data_seeds=seeds,
+        )
     except BaseException:
         for i, trial in enumerate(trials):
             if i not in told:

@@ -20,7 +20,8 @@ Then ``python -m lrtune.analyze --storage URL`` reports the confirmed verdict.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import optuna
 
@@ -84,8 +85,10 @@ def confirm(
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an integer ≥ 1, but got {seeds!r}")
     if len(study.directions) != 1:
-        raise ValueError(f"confirm needs a single-objective study, but {study.study_name!r} has "
-                         f"{len(study.directions)} objectives")
+        raise ValueError(
+            f"confirm needs a single-objective study, but {study.study_name!r} has "
+            f"{len(study.directions)} objectives"
+        )
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise ValueError(f"study {study.study_name!r} has no COMPLETE trial to confirm")
@@ -103,14 +106,19 @@ def confirm(
         wanted = [str(f) for f in families]
         missing = [f for f in wanted if f not in best_of]
         if missing:
-            raise ValueError(f"no COMPLETE trial of {', '.join(missing)} in {study.study_name!r}; "
-                             f"it has {', '.join(sorted(best_of)) or 'none'}")
+            raise ValueError(
+                f"no COMPLETE trial of {', '.join(missing)} in {study.study_name!r}; "
+                f"it has {', '.join(sorted(best_of)) or 'none'}"
+            )
         best_of = {f: best_of[f] for f in wanted}
 
     storage = study._storage  # noqa: SLF001 — Optuna has no public accessor; same storage
     target = optuna.create_study(
-        study_name=own_confirm_study_name(study.study_name), storage=storage,
-        direction=study.direction, pruner=optuna.pruners.NopPruner(), load_if_exists=True,
+        study_name=own_confirm_study_name(study.study_name),
+        storage=storage,
+        direction=study.direction,
+        pruner=optuna.pruners.NopPruner(),
+        load_if_exists=True,
     )
     target.set_user_attr("lrtune_kind", "confirm")
     target.set_user_attr("lrtune_source_study", study.study_name)
@@ -119,15 +127,18 @@ def confirm(
     confirmed.update({f: t.number for f, t in best_of.items()})
     target.set_user_attr("lrtune_confirmed_trials", dict(sorted(confirmed.items())))
 
-    done = {(t.user_attrs.get("source_trial"), t.user_attrs.get("seed"))
-            for t in target.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
+    done = {
+        (t.user_attrs.get("source_trial"), t.user_attrs.get("seed"))
+        for t in target.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    }
     for family in sorted(best_of):
         best = best_of[family]
         for j in range(seeds):
             seed = CONFIRM_SEED_BASE + j
             if (best.number, seed) in done:
                 continue
-            target.enqueue_trial(dict(best.params), user_attrs={
-                "family": family, "seed": seed, "source_trial": best.number})
+            target.enqueue_trial(
+                dict(best.params), user_attrs={"family": family, "seed": seed, "source_trial": best.number}
+            )
             target.optimize(objective, n_trials=1, catch=catch)
     return target

@@ -24,10 +24,11 @@ prefix, next to the caller's own parameters), loads the trials into the same fra
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-import re
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import optuna
@@ -73,19 +74,21 @@ class OwnStudy:
 
 def has_lrtune_studies(storage: optuna.storages.BaseStorage) -> bool:
     """Whether the storage holds studies written by ``python -m lrtune.study``."""
-    return any(analysis._is_lrtune(s.user_attrs)  # noqa: SLF001 — one rule, defined there
-               for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
+    return any(
+        analysis._is_lrtune(s.user_attrs)  # noqa: SLF001 — one rule, defined there
+        for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+    )
 
 
-def wants_own_analysis(storage: optuna.storages.BaseStorage, names: Sequence[str] | None,
-                       prefix: str | None) -> bool:
+def wants_own_analysis(
+    storage: optuna.storages.BaseStorage, names: Sequence[str] | None, prefix: str | None
+) -> bool:
     """Analyse users' own studies: asked for (``prefix``), a named study is not lrtune's, or
     the storage holds no lrtune studies at all."""
     if prefix is not None:
         return True
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
-    lrtune_names = {s.study_name for s in summaries
-                    if analysis._is_lrtune(s.user_attrs)}  # noqa: SLF001
+    lrtune_names = {s.study_name for s in summaries if analysis._is_lrtune(s.user_attrs)}  # noqa: SLF001
     if names:
         all_names = {s.study_name for s in summaries}
         return any(n in all_names and n not in lrtune_names for n in names)
@@ -131,12 +134,13 @@ def find_own_studies(
         unknown = [n for n in names if n not in by_name]
         if unknown:
             raise analysis.AnalysisError(
-                f"no study named {', '.join(map(repr, unknown))}; the storage has "
-                f"{', '.join(sorted(by_name))}")
+                f"no study named {', '.join(map(repr, unknown))}; the storage has {', '.join(sorted(by_name))}"
+            )
         candidates = [by_name[n] for n in names]
     else:
-        candidates = [s for s in summaries if not s.study_name.endswith(":confirm")
-                      and not analysis._is_lrtune(s.user_attrs)]  # noqa: SLF001
+        candidates = [
+            s for s in summaries if not s.study_name.endswith(":confirm") and not analysis._is_lrtune(s.user_attrs)
+        ]  # noqa: SLF001
     found, problems = [], []
     for summary in sorted(candidates, key=lambda s: s.study_name):
         if len(summary.directions) != 1:
@@ -150,14 +154,16 @@ def find_own_studies(
             problems.append(f"{summary.study_name}: {exc}")
             continue
         confirm = f"{summary.study_name}:confirm"
-        found.append(OwnStudy(
-            name=summary.study_name,
-            direction=summary.directions[0].name.lower(),
-            space=space,
-            task=_task_name(summary.study_name, space, summary.user_attrs),
-            own_params=tuple(sorted(n for n in distributions if n not in space.names)),
-            confirm_study=confirm if confirm in by_name else None,
-        ))
+        found.append(
+            OwnStudy(
+                name=summary.study_name,
+                direction=summary.directions[0].name.lower(),
+                space=space,
+                task=_task_name(summary.study_name, space, summary.user_attrs),
+                own_params=tuple(sorted(n for n in distributions if n not in space.names)),
+                confirm_study=confirm if confirm in by_name else None,
+            )
+        )
     # studies compared together must agree on direction and prefix; otherwise each stands alone
     for task in {o.task for o in found}:
         group = [o for o in found if o.task == task]
@@ -170,23 +176,35 @@ def find_own_studies(
         where = ", ".join(sorted(s.study_name for s in candidates)) or "none"
         looked = LOOKED_FOR if prefix is None else LOOKED_FOR.replace("<prefix>", prefix)
         raise analysis.AnalysisError(
-            f"no study used lrtune's search spaces (looked for {looked}; studies: {where})")
+            f"no study used lrtune's search spaces (looked for {looked}; studies: {where})"
+        )
     return found
 
 
 def _rows(storage, own: OwnStudy, study_name: str, kind: str) -> list[dict[str, Any]]:
     study = optuna.load_study(study_name=study_name, storage=storage)
     confirmed = study.user_attrs.get("lrtune_confirmed_trials") or {}
-    info = {"study": study_name, "task": own.task, "kind": kind, "family": None,
-            "config_epochs": None, "sampler": None, "confirmed_trial": None}
+    info = {
+        "study": study_name,
+        "task": own.task,
+        "kind": kind,
+        "family": None,
+        "config_epochs": None,
+        "sampler": None,
+        "confirmed_trial": None,
+    }
     lr_name = f"{own.space.prefix}lr"
     rows = []
     for trial in study.get_trials(deepcopy=False):
         row = analysis._trial_row(info, trial)  # noqa: SLF001 — the same row layout
         family = trial.user_attrs.get("family") or own.space.family_of(trial.params)
         objective = trial.values[0] if (trial.state.name == "COMPLETE" and trial.values) else np.nan
-        row.update(family=family or "unknown", value=own.sign * float(objective),
-                   objective=float(objective), direction=own.direction)
+        row.update(
+            family=family or "unknown",
+            value=own.sign * float(objective),
+            objective=float(objective),
+            direction=own.direction,
+        )
         row["last_intermediate"] = own.sign * row["last_intermediate"]
         if kind == _CONFIRM:
             # the verdict compares the re-runs' objective values (as scores, higher = better)
@@ -222,10 +240,8 @@ def load_own_trials(
         if own.confirm_study:
             rows += _rows(storage, own, own.confirm_study, _CONFIRM)
     if not rows:
-        raise analysis.AnalysisError(
-            f"the studies {', '.join(o.name for o in owns)} hold no trials yet")
-    extra = pd.DataFrame([{k: r[k] for k in ("study", "number", "objective", "direction")}
-                          for r in rows])
+        raise analysis.AnalysisError(f"the studies {', '.join(o.name for o in owns)} hold no trials yet")
+    extra = pd.DataFrame([{k: r[k] for k in ("study", "number", "objective", "direction")} for r in rows])
     frame = analysis._typed_frame(rows)  # noqa: SLF001 — the same columns and dtypes
     frame = frame.merge(extra, on=["study", "number"], how="left", validate="one_to_one")
     return frame, owns
@@ -237,20 +253,26 @@ def load_own_trials(
 
 
 def _metric(direction: str) -> str:
-    return ("objective value (minimised: lower is better)" if direction == "minimize"
-            else "objective value (maximised: higher is better)")
+    return (
+        "objective value (minimised: lower is better)"
+        if direction == "minimize"
+        else "objective value (maximised: higher is better)"
+    )
 
 
 def _search_verdict(df: pd.DataFrame, task: str, direction: str) -> stats.Verdict | None:
-    search = df[(df["task"] == task) & (df["kind"] == _SEARCH) & (df["state"] == "COMPLETE")
-                & np.isfinite(df["value"])]
+    search = df[
+        (df["task"] == task) & (df["kind"] == _SEARCH) & (df["state"] == "COMPLETE") & np.isfinite(df["value"])
+    ]
     samples = {f: g["value"].to_numpy() for f, g in search.groupby("family", sort=True)}
     if len(samples) < 2:
         return None
     n = ", ".join(f"{f} {len(v)}" for f, v in samples.items())
-    return stats.verdict(samples, metric="search objective value",
-                         budget=f"COMPLETE search trials per family: {n} (search results only, "
-                         "no fresh seeds)")
+    return stats.verdict(
+        samples,
+        metric="search objective value",
+        budget=f"COMPLETE search trials per family: {n} (search results only, no fresh seeds)",
+    )
 
 
 def _confirmed_verdict(df: pd.DataFrame, task: str, direction: str) -> stats.Verdict | None:
@@ -272,8 +294,17 @@ def _score_section(task_df: pd.DataFrame, group: list[OwnStudy]) -> list[str]:
         return []
     best_word = "lowest" if own.direction == "minimize" else "highest"
     out = scores[["family", "n_complete"]].copy()
-    for col in ("best_val", "median_val", "emax_1", "emax_5", "emax_10", "emax_N", "emax_wor_5",
-                "emax_wor_10", "emax_wor_N"):
+    for col in (
+        "best_val",
+        "median_val",
+        "emax_1",
+        "emax_5",
+        "emax_10",
+        "emax_N",
+        "emax_wor_5",
+        "emax_wor_10",
+        "emax_wor_N",
+    ):
         out[col.replace("_val", "").replace("emax", "exp_best")] = _raw(scores[col], own.sign)
     out["best_trial"] = scores["best_trial"]
     described, own_params = [], []
@@ -287,18 +318,27 @@ def _score_section(task_df: pd.DataFrame, group: list[OwnStudy]) -> list[str]:
         own_params.append(", ".join(f"{k}={_fmt(v)}" for k, v in sorted(mine.items())) or "—")
     out["best schedule"] = described
     out["your parameters"] = own_params
-    return ["### Search results", "",
-            f"Objective values of COMPLETE trials ({best_word} is best; pruned trials are never "
-            "scores). `exp_best_n`: expected best value after n trials (Dodge et al. 2019, with "
-            "replacement; `exp_best_wor_n` without, `_N` = all trials). Curves can cross: a "
-            "ranking holds only at its n.", "",
-            analysis.markdown_table(out, formats={"best_lr": ".3g"})]
+    return [
+        "### Search results",
+        "",
+        f"Objective values of COMPLETE trials ({best_word} is best; pruned trials are never "
+        "scores). `exp_best_n`: expected best value after n trials (Dodge et al. 2019, with "
+        "replacement; `exp_best_wor_n` without, `_N` = all trials). Curves can cross: a "
+        "ranking holds only at its n.",
+        "",
+        analysis.markdown_table(out, formats={"best_lr": ".3g"}),
+    ]
 
 
 def _params_of(row: pd.Series) -> dict[str, Any]:
-    return {c[len("params_"):]: v for c, v in row.items()
-            if c.startswith("params_") and not (isinstance(v, float) and np.isnan(v))
-            and v is not None and v is not pd.NA}
+    return {
+        c[len("params_") :]: v
+        for c, v in row.items()
+        if c.startswith("params_")
+        and not (isinstance(v, float) and np.isnan(v))
+        and v is not None
+        and v is not pd.NA
+    }
 
 
 def _fmt(v: Any) -> str:
@@ -320,32 +360,51 @@ def _confirm_section(task_df: pd.DataFrame, own: OwnStudy) -> list[str]:
     for family, g in conf.groupby("family", sort=True):
         done = g[(g["state"] == "COMPLETE") & np.isfinite(g["objective"])]
         v = done["objective"].to_numpy()
-        rows.append({"family": family, "runs": len(g), "complete": len(done),
-                     "seeds": int(done["seed"].dropna().nunique()),
-                     "source trial": ", ".join(f"#{int(s)}" for s in sorted(done["source_trial"].dropna().unique())),
-                     "median": float(np.median(v)) if v.size else np.nan,
-                     "min": float(v.min()) if v.size else np.nan,
-                     "max": float(v.max()) if v.size else np.nan})
-    return ["### Confirmation runs", "",
-            "Each family's best search trial re-run with fresh seeds through your objective "
-            "(`lrtune.confirm`), never pruned; values are your objective's.", "",
-            analysis.markdown_table(pd.DataFrame(rows))]
+        rows.append(
+            {
+                "family": family,
+                "runs": len(g),
+                "complete": len(done),
+                "seeds": int(done["seed"].dropna().nunique()),
+                "source trial": ", ".join(f"#{int(s)}" for s in sorted(done["source_trial"].dropna().unique())),
+                "median": float(np.median(v)) if v.size else np.nan,
+                "min": float(v.min()) if v.size else np.nan,
+                "max": float(v.max()) if v.size else np.nan,
+            }
+        )
+    return [
+        "### Confirmation runs",
+        "",
+        "Each family's best search trial re-run with fresh seeds through your objective "
+        "(`lrtune.confirm`), never pruned; values are your objective's.",
+        "",
+        analysis.markdown_table(pd.DataFrame(rows)),
+    ]
 
 
-def _verdict_lines(conf_v: stats.Verdict | None, search_v: stats.Verdict | None,
-                   direction: str, n_families: int) -> list[str]:
+def _verdict_lines(
+    conf_v: stats.Verdict | None, search_v: stats.Verdict | None, direction: str, n_families: int
+) -> list[str]:
     if conf_v is not None:
         return [f"**Confirmed verdict: {conf_v.text}**", "", f"Budget: {conf_v.budget}.", ""]
     if search_v is None:
-        return [f"No verdict: {n_families} family in this comparison; compare at least two "
-                "(a joint space, or one study per family named `<name>-<family>`).", ""]
-    return [f"**Search-only verdict (no fresh seeds): {search_v.text}**", "",
-            f"Budget: {search_v.budget}.", "",
-            "This rests on search results only: it compares the families' COMPLETE search trials "
-            "(how good a family's configurations were as searched), not the best configuration "
-            "of each family re-run with fresh seeds. For the confirmed verdict run "
-            "`lrtune.confirm(study, objective, seeds=5)` with your objective, then this command "
-            "again.", ""]
+        return [
+            f"No verdict: {n_families} family in this comparison; compare at least two "
+            "(a joint space, or one study per family named `<name>-<family>`).",
+            "",
+        ]
+    return [
+        f"**Search-only verdict (no fresh seeds): {search_v.text}**",
+        "",
+        f"Budget: {search_v.budget}.",
+        "",
+        "This rests on search results only: it compares the families' COMPLETE search trials "
+        "(how good a family's configurations were as searched), not the best configuration "
+        "of each family re-run with fresh seeds. For the confirmed verdict run "
+        "`lrtune.confirm(study, objective, seeds=5)` with your objective, then this command "
+        "again.",
+        "",
+    ]
 
 
 def _warnings(df: pd.DataFrame) -> list[str]:
@@ -353,11 +412,12 @@ def _warnings(df: pd.DataFrame) -> list[str]:
     for w in analysis.warnings(df):
         if "ran fewer epochs than configured" in w or "val_accuracy attr" in w:
             continue
-        w = w.replace("(python -m lrtune.analyze --confirm 5)",
-                      "(lrtune.confirm(study, objective, seeds=5))")
+        w = w.replace("(python -m lrtune.analyze --confirm 5)", "(lrtune.confirm(study, objective, seeds=5))")
         w = w.replace("validation accuracy", "objective value")
-        w = w.replace("no confirmation runs, so no verdict", "no confirmation runs, so the "
-                      "verdict rests on search results only")
+        w = w.replace(
+            "no confirmation runs, so no verdict",
+            "no confirmation runs, so the verdict rests on search results only",
+        )
         out.append(w)
     return out
 
@@ -390,8 +450,7 @@ def _plot_best_so_far(task_df: pd.DataFrame, own: OwnStudy, path: Path) -> Path 
     colors = analysis._colors(task_df["family"].dropna())  # noqa: SLF001
     fig, ax = analysis._new_figure()  # noqa: SLF001
     for family, c in bsf.groupby("family", sort=True):
-        ax.step(c["trials_run"], own.sign * c["best_val"], where="post", color=colors[family],
-                label=family)
+        ax.step(c["trials_run"], own.sign * c["best_val"], where="post", color=colors[family], label=family)
     ax.set_xlabel("trials run (pruned included)")
     analysis._integer_ticks(ax.xaxis)  # noqa: SLF001
     ax.set_ylabel("best objective so far")
@@ -414,13 +473,16 @@ def _plot_lr_curves(task_df: pd.DataFrame, own: OwnStudy, path: Path) -> Path | 
             schedule = Schedule.from_params(_params_of(best), family=family, prefix=own.space.prefix)
         except (ValueError, KeyError, TypeError):
             continue
-        ax.plot(x, schedule.curve(LR_CURVE_STEPS), color=colors[family],
-                label=f"{family} (#{best['number']}, {best['objective']:.4g})")
+        ax.plot(
+            x,
+            schedule.curve(LR_CURVE_STEPS),
+            color=colors[family],
+            label=f"{family} (#{best['number']}, {best['objective']:.4g})",
+        )
     ax.set_xlabel("fraction of training (schedules are defined on progress)")
     ax.set_ylabel("learning rate")
     ax.set_yscale("log")
-    ax.set_title(f"Best LR schedule of each family, rebuilt from its params — {own.task}",
-                 fontsize=10)
+    ax.set_title(f"Best LR schedule of each family, rebuilt from its params — {own.task}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return analysis._save(fig, path)  # noqa: SLF001
@@ -437,8 +499,7 @@ def _plot_confirmations(task_df: pd.DataFrame, own: OwnStudy, path: Path) -> Pat
     rng = np.random.default_rng(0)
     for i, family in enumerate(families):
         y = conf.loc[conf["family"] == family, "objective"].to_numpy()
-        ax.scatter(i + rng.uniform(-0.12, 0.12, size=y.size), y, color=colors[family], s=28,
-                   alpha=0.85, zorder=3)
+        ax.scatter(i + rng.uniform(-0.12, 0.12, size=y.size), y, color=colors[family], s=28, alpha=0.85, zorder=3)
         ax.hlines(np.median(y), i - 0.3, i + 0.3, color="black", linewidth=1.5, zorder=4)
     ax.set_xticks(range(len(families)), families)
     ax.set_xlim(-0.6, len(families) - 0.4)
@@ -465,10 +526,16 @@ def write_own_report(
     by_task: dict[str, list[OwnStudy]] = {}
     for own in owns:
         by_task.setdefault(own.task, []).append(own)
-    lines = ["# lrtune report — your own studies", "",
-             f"Storage: `{storage_label}` — {len(owns)} stud{'y' if len(owns) == 1 else 'ies'} "
-             "that used lrtune's search spaces (recognised from their parameter names), "
-             f"{len(df)} trials.", "", "## Verdicts", ""]
+    lines = [
+        "# lrtune report — your own studies",
+        "",
+        f"Storage: `{storage_label}` — {len(owns)} stud{'y' if len(owns) == 1 else 'ies'} "
+        "that used lrtune's search spaces (recognised from their parameter names), "
+        f"{len(df)} trials.",
+        "",
+        "## Verdicts",
+        "",
+    ]
     sections: list[str] = []
     for task in sorted(by_task):
         group = by_task[task]
@@ -485,21 +552,29 @@ def write_own_report(
         lines.append(f"- `{task}`: " + (verdict.text if verdict else "no verdict (one family)"))
         families = sorted(task_df["family"].dropna().unique())
         space = own.space
-        sections += [f"## `{task}`", "",
-                     f"Studies: {', '.join(f'`{o.name}`' for o in group)}. Direction: the "
-                     f"studies **{own.direction}** their objective "
-                     f"({'lower' if own.sign < 0 else 'higher'} is better). Schedule parameters: "
-                     f"prefix `{space.prefix}`, "
-                     f"{'a joint space (`' + space.prefix + 'family`)' if space.joint else 'one family per study'}"
-                     f"; families {', '.join(families)}. Your own parameters (not part of the "
-                     f"schedule): {', '.join(f'`{p}`' for p in sorted({p for o in group for p in o.own_params})) or 'none'}.",
-                     "", "### Verdict", ""]
+        sections += [
+            f"## `{task}`",
+            "",
+            f"Studies: {', '.join(f'`{o.name}`' for o in group)}. Direction: the "
+            f"studies **{own.direction}** their objective "
+            f"({'lower' if own.sign < 0 else 'higher'} is better). Schedule parameters: "
+            f"prefix `{space.prefix}`, "
+            f"{'a joint space (`' + space.prefix + 'family`)' if space.joint else 'one family per study'}"
+            f"; families {', '.join(families)}. Your own parameters (not part of the "
+            f"schedule): {', '.join(f'`{p}`' for p in sorted({p for o in group for p in o.own_params})) or 'none'}.",
+            "",
+            "### Verdict",
+            "",
+        ]
         sections += _verdict_lines(conf_v, search_v, own.direction, len(families))
         sections += _confirm_section(task_df, own)
         budget = analysis.budget_table(task_df)
         if not budget.empty:
-            sections += ["### Search budget", "",
-                         analysis.markdown_table(budget.drop(columns=["task", "seconds"]))]
+            sections += [
+                "### Search budget",
+                "",
+                analysis.markdown_table(budget.drop(columns=["task", "seconds"])),
+            ]
         sections += _score_section(task_df, group)
         slug = analysis._slug(task)  # noqa: SLF001
         plots = []
@@ -518,14 +593,26 @@ def write_own_report(
     lines.append("")
     lines += sections
     lines += ["## Warnings", ""] + ([f"- {w}" for w in notes] if notes else ["None."])
-    lines += ["", "## Files", "", "- [trials.csv](trials.csv): one row per trial; `objective` is "
-              "the value as stored, `value` the score (negated when minimised), NaN unless "
-              "COMPLETE.", ""]
+    lines += [
+        "",
+        "## Files",
+        "",
+        "- [trials.csv](trials.csv): one row per trial; `objective` is "
+        "the value as stored, `value` the score (negated when minimised), NaN unless "
+        "COMPLETE.",
+        "",
+    ]
     csv_path = analysis._trials_csv(df, out / "trials.csv")  # noqa: SLF001
     report_path = out / "report.md"
     report_path.write_text("\n".join(lines), encoding="utf-8")
-    return analysis.Report(path=report_path, trials_csv=csv_path, figures=sorted(figures),
-                           verdicts=verdicts, warnings=notes, trials=df)
+    return analysis.Report(
+        path=report_path,
+        trials_csv=csv_path,
+        figures=sorted(figures),
+        verdicts=verdicts,
+        warnings=notes,
+        trials=df,
+    )
 
 
 def _relabel(v: stats.Verdict, label: str) -> stats.Verdict:
@@ -537,8 +624,16 @@ def _relabel(v: stats.Verdict, label: str) -> stats.Verdict:
 # CLI ----------------------------------------------------------------------------------------
 
 
-def analyze_own(storage, *, url: str, studies: Sequence[str] | None, prefix: str | None,
-                out_dir: Path, label: str, write_notes: bool) -> tuple[analysis.Report, list[str]]:
+def analyze_own(
+    storage,
+    *,
+    url: str,
+    studies: Sequence[str] | None,
+    prefix: str | None,
+    out_dir: Path,
+    label: str,
+    write_notes: bool,
+) -> tuple[analysis.Report, list[str]]:
     """``python -m lrtune.analyze`` for users' own studies: report + terminal lines."""
     df, owns = load_own_trials(storage, studies=studies, prefix=prefix)
     report = write_own_report(df, owns, out_dir, storage_label=label)
@@ -546,15 +641,16 @@ def analyze_own(storage, *, url: str, studies: Sequence[str] | None, prefix: str
         _write_notes(url, report, owns)
     search = df[df["kind"] == _SEARCH]
     states = search["state"].value_counts()
-    lines = [f"lrtune.analyze: {len(owns)} of your own stud{'y' if len(owns) == 1 else 'ies'} "
-             f"({', '.join(o.name for o in owns)}), {search['family'].nunique()} families, "
-             f"{len(search)} search trials ({int(states.get('COMPLETE', 0))} complete, "
-             f"{int(states.get('PRUNED', 0))} pruned), "
-             f"{int((df['kind'] == _CONFIRM).sum())} confirmation runs"]
+    lines = [
+        f"lrtune.analyze: {len(owns)} of your own stud{'y' if len(owns) == 1 else 'ies'} "
+        f"({', '.join(o.name for o in owns)}), {search['family'].nunique()} families, "
+        f"{len(search)} search trials ({int(states.get('COMPLETE', 0))} complete, "
+        f"{int(states.get('PRUNED', 0))} pruned), "
+        f"{int((df['kind'] == _CONFIRM).sum())} confirmation runs"
+    ]
     for task, v in report.verdicts.items():
         direction = next(o.direction for o in owns if o.task == task)
-        lines.append(f"  {task} ({direction}s its objective): "
-                     + (v.text if v else "no verdict (one family)"))
+        lines.append(f"  {task} ({direction}s its objective): " + (v.text if v else "no verdict (one family)"))
     lines.extend(report.footer_lines())
     return report, lines
 

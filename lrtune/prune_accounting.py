@@ -45,8 +45,14 @@ from lrtune.pruning import may_prune, pruning_start
 from lrtune.schedules import Schedule
 
 __all__ = [
-    "POLICIES", "FamilyAccount", "account_family", "decay_start_epoch", "format_table", "main",
-    "replay_pruned_trials", "simulate_policy",
+    "POLICIES",
+    "FamilyAccount",
+    "account_family",
+    "decay_start_epoch",
+    "format_table",
+    "main",
+    "replay_pruned_trials",
+    "simulate_policy",
 ]
 
 POLICIES: tuple[str, ...] = ("median", "median-decay", "median-legacy")
@@ -95,8 +101,9 @@ def _load_task(study: optuna.Study) -> TaskConfig:
 
 
 def _replay_study(storage: optuna.storages.BaseStorage, search: optuna.Study) -> optuna.Study:
-    replay = optuna.create_study(study_name=search.study_name + REPLAY_SUFFIX, storage=storage,
-                                 direction="maximize", load_if_exists=True)
+    replay = optuna.create_study(
+        study_name=search.study_name + REPLAY_SUFFIX, storage=storage, direction="maximize", load_if_exists=True
+    )
     if replay.user_attrs.get("lrtune_replay_of") != search.study_name:
         replay.set_user_attr("lrtune_replay_of", search.study_name)
         replay.set_user_attr("lrtune_replay_config", search.user_attrs["lrtune_config"])
@@ -126,45 +133,92 @@ def replay_pruned_trials(
     task = _load_task(search)
     family = search.user_attrs["lrtune_family"]
     replay = _replay_study(storage, search)
-    stored = {t.user_attrs.get("source_trial"): t for t in replay.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
+    stored = {
+        t.user_attrs.get("source_trial"): t
+        for t in replay.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    }
     out: list[ReplayedTrial] = []
-    finished = search.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+    finished = search.get_trials(
+        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    )
     for trial in sorted(finished, key=lambda t: t.number):
         schedule = Schedule.from_params(trial.params, family=family)
         intermediate = [trial.intermediate_values[e] for e in sorted(trial.intermediate_values)]
         pruned = trial.state == optuna.trial.TrialState.PRUNED
         if not pruned:
-            out.append(ReplayedTrial(trial.number, False, len(intermediate), None, intermediate,
-                                     float(trial.user_attrs.get("test_accuracy", math.nan)), schedule, intermediate))
+            out.append(
+                ReplayedTrial(
+                    trial.number,
+                    False,
+                    len(intermediate),
+                    None,
+                    intermediate,
+                    float(trial.user_attrs.get("test_accuracy", math.nan)),
+                    schedule,
+                    intermediate,
+                )
+            )
             continue
         if trial.number not in stored:
             if data is None:
-                data = load_dataset(task.dataset, data_dir=data_dir, val_fraction=task.val_fraction, seed=task.seed, device=device)
+                data = load_dataset(
+                    task.dataset, data_dir=data_dir, val_fraction=task.val_fraction, seed=task.seed, device=device
+                )
             if progress:
                 progress(f"replay {search.study_name} trial {trial.number} unpruned")
             seed = int(trial.user_attrs["seed"])
             model = build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed)
-            config = TrainConfig(epochs=task.epochs, batch_size=task.batch_size, optimizer=task.optimizer, weight_decay=task.weight_decay, seed=seed)
+            config = TrainConfig(
+                epochs=task.epochs,
+                batch_size=task.batch_size,
+                optimizer=task.optimizer,
+                weight_decay=task.weight_decay,
+                seed=seed,
+            )
             started = time.perf_counter()
             result = train(model, data, schedule, config=config)
-            replay.add_trial(optuna.trial.create_trial(
-                params=trial.params, distributions=trial.distributions, value=float(result.val_accuracy),
-                intermediate_values={i + 1: float(v) for i, v in enumerate(result.val_accuracies)},
-                user_attrs={"source_trial": trial.number, "seed": seed, "test_accuracy": float(result.test_accuracy),
-                            "val_accuracy": float(result.val_accuracy), "epochs_run": int(result.epochs_run),
-                            "diverged": bool(result.diverged), "seconds": round(time.perf_counter() - started, 3),
-                            "steps_per_epoch": steps_per_epoch(len(data.y_train), task.batch_size)},
-            ))
-            stored = {t.user_attrs.get("source_trial"): t for t in replay.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
+            replay.add_trial(
+                optuna.trial.create_trial(
+                    params=trial.params,
+                    distributions=trial.distributions,
+                    value=float(result.val_accuracy),
+                    intermediate_values={i + 1: float(v) for i, v in enumerate(result.val_accuracies)},
+                    user_attrs={
+                        "source_trial": trial.number,
+                        "seed": seed,
+                        "test_accuracy": float(result.test_accuracy),
+                        "val_accuracy": float(result.val_accuracy),
+                        "epochs_run": int(result.epochs_run),
+                        "diverged": bool(result.diverged),
+                        "seconds": round(time.perf_counter() - started, 3),
+                        "steps_per_epoch": steps_per_epoch(len(data.y_train), task.batch_size),
+                    },
+                )
+            )
+            stored = {
+                t.user_attrs.get("source_trial"): t
+                for t in replay.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            }
         again = stored[trial.number]
         curve = [again.intermediate_values[e] for e in sorted(again.intermediate_values)]
-        out.append(ReplayedTrial(trial.number, True, len(intermediate), intermediate[-1] if intermediate else None,
-                                 curve, float(again.user_attrs.get("test_accuracy", math.nan)), schedule, intermediate))
+        out.append(
+            ReplayedTrial(
+                trial.number,
+                True,
+                len(intermediate),
+                intermediate[-1] if intermediate else None,
+                curve,
+                float(again.user_attrs.get("test_accuracy", math.nan)),
+                schedule,
+                intermediate,
+            )
+        )
     return out
 
 
-def simulate_policy(trials: Sequence[ReplayedTrial], policy: str, *, epochs: int, steps_per_epoch: int,
-                    n_startup_trials: int = 5) -> dict[int, tuple[int, bool]]:
+def simulate_policy(
+    trials: Sequence[ReplayedTrial], policy: str, *, epochs: int, steps_per_epoch: int, n_startup_trials: int = 5
+) -> dict[int, tuple[int, bool]]:
     """Replay ``policy`` on the trials' full curves, in trial order, through Optuna's
     ``MedianPruner(n_startup_trials, n_warmup_steps=⌈E/2⌉)``; returns {trial number: epochs it
     would have run, whether it was pruned)}. ``median-legacy`` is the rule lrtune had before
@@ -222,8 +276,9 @@ class FamilyAccount:
         return 1.0 - self.epochs_run / self.epochs_unpruned
 
 
-def account_family(family: str, trials: Sequence[ReplayedTrial], *, epochs: int, steps_per_epoch: int,
-                   policy: str | None = None) -> FamilyAccount:
+def account_family(
+    family: str, trials: Sequence[ReplayedTrial], *, epochs: int, steps_per_epoch: int, policy: str | None = None
+) -> FamilyAccount:
     """The account of the search as it ran (``policy=None``) or as ``policy`` would have run it."""
     finals = {t.number: t.curve[epochs - 1] for t in trials}
     if policy is None:
@@ -238,10 +293,17 @@ def account_family(family: str, trials: Sequence[ReplayedTrial], *, epochs: int,
     ordered = sorted(finals.values(), reverse=True)
     prefix = [max((abs(a - b) for a, b in zip(t.curve, t.reported)), default=0.0) for t in trials if t.pruned]
     account = FamilyAccount(
-        family=family, policy=label, trials=len(trials), pruned=sum(p for _, p in ran.values()),
-        epochs_run=sum(e for e, _ in ran.values()), epochs_unpruned=epochs * len(trials),
-        best_unpruned=finals[best_n], best_unpruned_trial=best_n, best_was_pruned=ran[best_n][1],
-        best_kept=kept.get(kept_n, math.nan), best_kept_trial=kept_n,
+        family=family,
+        policy=label,
+        trials=len(trials),
+        pruned=sum(p for _, p in ran.values()),
+        epochs_run=sum(e for e, _ in ran.values()),
+        epochs_unpruned=epochs * len(trials),
+        best_unpruned=finals[best_n],
+        best_unpruned_trial=best_n,
+        best_was_pruned=ran[best_n][1],
+        best_kept=kept.get(kept_n, math.nan),
+        best_kept_trial=kept_n,
         rank_of_kept=1 + sum(v > kept.get(kept_n, -math.inf) for v in ordered),
         max_prefix_diff=max(prefix, default=0.0),
         pruned_at_final=sum(p and e == epochs for e, p in ran.values()),
@@ -254,8 +316,10 @@ def account_family(family: str, trials: Sequence[ReplayedTrial], *, epochs: int,
 
 def format_table(accounts: Sequence[FamilyAccount]) -> str:
     """The accounts as a markdown table."""
-    head = ("| family | policy | trials | pruned | at final epoch | epochs run | saved | best unpruned (trial) "
-            "| was it pruned? | best kept (trial) | rank of kept | drop (points) |")
+    head = (
+        "| family | policy | trials | pruned | at final epoch | epochs run | saved | best unpruned (trial) "
+        "| was it pruned? | best kept (trial) | rank of kept | drop (points) |"
+    )
     rows = [head, "|" + "---|" * 12]
     for a in accounts:
         rows.append(
@@ -273,15 +337,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lrtune.prune_accounting",
         description="Run (or resume) a pruned search, replay its pruned trials unpruned and report "
-                    "per family whether pruning cost the family its best configuration.",
+        "per family whether pruning cost the family its best configuration.",
     )
-    parser.add_argument("--family", default="step,wsd,cosine,onecycle", help="comma-separated families (default step,wsd,cosine,onecycle)")
+    parser.add_argument(
+        "--family",
+        default="step,wsd,cosine,onecycle",
+        help="comma-separated families (default step,wsd,cosine,onecycle)",
+    )
     parser.add_argument("--trials", type=int, default=12, help="search trials per family (default 12)")
-    parser.add_argument("--storage", default="sqlite:///studies/prune_accounting.db", help="Optuna storage URL (default sqlite:///studies/prune_accounting.db)")
-    parser.add_argument("--no-search", action="store_true", help="don't run or resume the search; only replay what the storage holds")
-    parser.add_argument("--policy", action="append", choices=POLICIES, help="policies to replay offline (default: all)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads for the replays (default: torch's)")
-    parser.add_argument("--study-args", default="", help="extra arguments for python -m lrtune.study, e.g. '--dataset digits --epochs 6'")
+    parser.add_argument(
+        "--storage",
+        default="sqlite:///studies/prune_accounting.db",
+        help="Optuna storage URL (default sqlite:///studies/prune_accounting.db)",
+    )
+    parser.add_argument(
+        "--no-search",
+        action="store_true",
+        help="don't run or resume the search; only replay what the storage holds",
+    )
+    parser.add_argument(
+        "--policy", action="append", choices=POLICIES, help="policies to replay offline (default: all)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads for the replays (default: torch's)"
+    )
+    parser.add_argument(
+        "--study-args",
+        default="",
+        help="extra arguments for python -m lrtune.study, e.g. '--dataset digits --epochs 6'",
+    )
     return parser
 
 
@@ -296,7 +380,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     families = [f.strip() for f in args.family.split(",") if f.strip()]
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
-        print(f"lrtune.prune_accounting: error: unknown family {', '.join(unknown) or '(none)'}; valid: {', '.join(FAMILIES)}", file=sys.stderr)
+        print(
+            f"lrtune.prune_accounting: error: unknown family {', '.join(unknown) or '(none)'}; valid: {', '.join(FAMILIES)}",
+            file=sys.stderr,
+        )
         return 2
     if args.trials < 1:
         print(f"lrtune.prune_accounting: error: --trials must be ≥ 1, but got {args.trials}", file=sys.stderr)
@@ -304,9 +391,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_search:
         from lrtune import study as study_cli
 
-        code = study_cli.main(["--family", ",".join(families), "--trials", str(args.trials), "--storage", args.storage,
-                               "--no-artifacts", "--fuse", "1",  # trial by trial, as the replay judges
-                               *shlex.split(args.study_args)])
+        code = study_cli.main(
+            [
+                "--family",
+                ",".join(families),
+                "--trials",
+                str(args.trials),
+                "--storage",
+                args.storage,
+                "--no-artifacts",
+                "--fuse",
+                "1",  # trial by trial, as the replay judges
+                *shlex.split(args.study_args),
+            ]
+        )
         if code != 0:
             return code
     try:
@@ -318,11 +416,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 — a one-line error, never a traceback
         print(f"lrtune.prune_accounting: error: {exc}", file=sys.stderr)
         return 2
-    summaries = [s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
-                 if s.user_attrs.get("lrtune_kind", "search") == "search" and s.user_attrs.get("lrtune_family") in families
-                 and "lrtune_config" in s.user_attrs]
+    summaries = [
+        s
+        for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+        if s.user_attrs.get("lrtune_kind", "search") == "search"
+        and s.user_attrs.get("lrtune_family") in families
+        and "lrtune_config" in s.user_attrs
+    ]
     if not summaries:
-        print(f"lrtune.prune_accounting: error: no lrtune search study of {', '.join(families)} in {args.storage}", file=sys.stderr)
+        print(
+            f"lrtune.prune_accounting: error: no lrtune search study of {', '.join(families)} in {args.storage}",
+            file=sys.stderr,
+        )
         return 2
     if args.threads:
         import torch
@@ -334,7 +439,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         search = optuna.load_study(study_name=summary.study_name, storage=storage)
         task = _load_task(search)
         family = summary.user_attrs["lrtune_family"]
-        trials = replay_pruned_trials(search, storage=storage, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        trials = replay_pruned_trials(
+            search, storage=storage, progress=lambda m: print(m, file=sys.stderr, flush=True)
+        )
         if not trials:
             continue
         spe = _steps_per_epoch(search)
@@ -344,10 +451,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(accounts))
     for a in accounts:
         if a.matches_search is False:
-            print(f"note: {a.family}: the replayed median rule does not reproduce the search's own pruning "
-                  "(expected when the search ran with several workers or fused groups)")
+            print(
+                f"note: {a.family}: the replayed median rule does not reproduce the search's own pruning "
+                "(expected when the search ran with several workers or fused groups)"
+            )
         if a.policy == "as run" and a.max_prefix_diff > 1e-9:
-            print(f"note: {a.family}: replays differ from the pruned runs by up to {a.max_prefix_diff:.4f} on the epochs both ran")
+            print(
+                f"note: {a.family}: replays differ from the pruned runs by up to {a.max_prefix_diff:.4f} on the epochs both ran"
+            )
     return 0
 
 

@@ -51,7 +51,9 @@ def make_pruner(name: str, *, epochs: int) -> optuna.pruners.BasePruner:
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=start)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=start, max_resource=max(epochs, start), reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(
+            min_resource=start, max_resource=max(epochs, start), reduction_factor=3
+        )
     if name == "none":
         return optuna.pruners.NopPruner()
     raise ValueError(f"unknown pruner {name!r}; valid: {', '.join(PRUNERS)}")

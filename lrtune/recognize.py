@@ -16,8 +16,9 @@ and is recognised from ``{P}lr`` together with ``{P}warmup_frac``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
@@ -26,9 +27,11 @@ from lrtune.spaces import family_distributions
 
 __all__ = ["ScheduleSpace", "find_schedule_spaces", "recognize_space", "LOOKED_FOR"]
 
-LOOKED_FOR = ("a peak-LR parameter '<prefix>lr' with either a categorical '<prefix>family' over "
-              "lrtune families or family parameters such as '<prefix>cosine_final_ratio' "
-              "(names lrtune.suggest_schedule writes)")
+LOOKED_FOR = (
+    "a peak-LR parameter '<prefix>lr' with either a categorical '<prefix>family' over "
+    "lrtune families or family parameters such as '<prefix>cosine_final_ratio' "
+    "(names lrtune.suggest_schedule writes)"
+)
 """What :func:`recognize_space` looks for, in words (for error messages)."""
 
 
@@ -83,8 +86,7 @@ def _space_for_prefix(prefix: str, names: Mapping[str, BaseDistribution | None])
         if dist is None or (choices and all(c in FAMILIES for c in choices)):
             families = tuple(str(c) for c in choices)
             return ScheduleSpace(prefix, families, True, _space_names(prefix, families, True))
-    found = [f for f in FAMILIES
-             if any(f"{prefix}{f}_{k}" in names for k in family_distributions(f))]
+    found = [f for f in FAMILIES if any(f"{prefix}{f}_{k}" in names for k in family_distributions(f))]
     if not found and f"{prefix}warmup_frac" in names:
         found = ["constant"]
     if len(found) != 1:  # several families without a categorical is not a space lrtune writes
@@ -124,12 +126,13 @@ def recognize_space(
     if prefix is not None:
         spaces = [s for s in spaces if s.prefix == prefix]
         if not spaces:
-            raise ValueError(f"no lrtune schedule parameters with prefix {prefix!r}: looked for "
-                             + LOOKED_FOR.replace("<prefix>", prefix))
+            raise ValueError(
+                f"no lrtune schedule parameters with prefix {prefix!r}: looked for "
+                + LOOKED_FOR.replace("<prefix>", prefix)
+            )
     if not spaces:
         raise ValueError(f"no lrtune schedule parameters: looked for {LOOKED_FOR}")
     if len(spaces) > 1:
         found = ", ".join(repr(s.prefix) for s in spaces)
-        raise ValueError(f"several lrtune schedule spaces (prefixes {found}); pick one with "
-                         "prefix= (--prefix)")
+        raise ValueError(f"several lrtune schedule spaces (prefixes {found}); pick one with prefix= (--prefix)")
     return spaces[0]

@@ -44,7 +44,8 @@ at y (the package's main optimizers offer no other place). In your own loop, for
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -107,8 +108,13 @@ def build_schedule_free_optimizer(
         raise ValueError(f"not a schedulefree schedule: {getattr(schedule, 'family', schedule)!r}")
     sf = _package()
     p = schedule.params
-    common = dict(lr=schedule.peak_lr, weight_decay=weight_decay, warmup_steps=0,
-                  r=float(p["r"]), weight_lr_power=float(p["weight_lr_power"]))
+    common = dict(
+        lr=schedule.peak_lr,
+        weight_decay=weight_decay,
+        warmup_steps=0,
+        r=float(p["r"]),
+        weight_lr_power=float(p["weight_lr_power"]),
+    )
     if optimizer == "sgd":
         opt = sf.SGDScheduleFree(params, momentum=float(p["beta"]), **common)
     elif optimizer == "adamw":
@@ -121,8 +127,11 @@ def build_schedule_free_optimizer(
 
 def is_schedule_free(optimizer: torch.optim.Optimizer) -> bool:
     """True for the package's optimizers (they keep ``train_mode`` in every param group)."""
-    return bool(optimizer.param_groups) and "train_mode" in optimizer.param_groups[0] \
+    return (
+        bool(optimizer.param_groups)
+        and "train_mode" in optimizer.param_groups[0]
         and callable(getattr(optimizer, "eval", None))
+    )
 
 
 def to_train_point(optimizer: torch.optim.Optimizer) -> None:
@@ -131,8 +140,9 @@ def to_train_point(optimizer: torch.optim.Optimizer) -> None:
         optimizer.train()
 
 
-def recompute_batchnorm(model: nn.Module, x: torch.Tensor, *, batch_size: int,
-                        n_batches: int = BN_BATCHES) -> None:
+def recompute_batchnorm(
+    model: nn.Module, x: torch.Tensor, *, batch_size: int, n_batches: int = BN_BATCHES
+) -> None:
     """Reset every BatchNorm's running statistics and average them exactly over the first
     ``min(n_batches, ⌈len(x)/batch_size⌉)`` batches of ``x`` (in stored order, no gradients).
 
@@ -141,12 +151,18 @@ def recompute_batchnorm(model: nn.Module, x: torch.Tensor, *, batch_size: int,
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return
     n = min(n_batches, math.ceil(len(x) / batch_size))
-    batches = [x[i * batch_size:(i + 1) * batch_size] for i in range(n)]
+    batches = [x[i * batch_size : (i + 1) * batch_size] for i in range(n)]
     torch.optim.swa_utils.update_bn(batches, model)
 
 
-def to_eval_point(optimizer: torch.optim.Optimizer, model: nn.Module, x_train: torch.Tensor,
-                  *, batch_size: int, n_batches: int = BN_BATCHES) -> None:
+def to_eval_point(
+    optimizer: torch.optim.Optimizer,
+    model: nn.Module,
+    x_train: torch.Tensor,
+    *,
+    batch_size: int,
+    n_batches: int = BN_BATCHES,
+) -> None:
     """Parameters ← x (the average) and BatchNorm statistics recomputed there, before evaluating.
 
     Idempotent: nothing happens when the optimizer is already at x, or is not schedule-free.

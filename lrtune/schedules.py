@@ -25,9 +25,10 @@ multiplies each param group's own base LR; call ``.step()`` after every optimize
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,11 @@ def step_milestones(*, total_steps: int, warmup_frac: float, n_drops: int, drop_
     W = warmup_steps(total_steps, warmup_frac)
     t = np.arange(W, total_steps)
     q = _progress(t, total_steps, W)
-    return [int(t[np.argmax(q >= qk)]) for qk in step_drop_points(n_drops=n_drops, drop_start=drop_start) if (q >= qk).any()]
+    return [
+        int(t[np.argmax(q >= qk)])
+        for qk in step_drop_points(n_drops=n_drops, drop_start=drop_start)
+        if (q >= qk).any()
+    ]
 
 
 def _step(t: np.ndarray, T: int, W: int, p: Mapping[str, Any]) -> np.ndarray:
@@ -191,7 +196,7 @@ def _sgdr(t: np.ndarray, T: int, W: int, p: Mapping[str, Any]) -> np.ndarray:
     k = np.clip(np.searchsorted(bounds, s, side="right") - 1, 0, n - 1)
     start, length = bounds[k], np.maximum(bounds[k + 1] - bounds[k], 1)
     u = (s - start) / length
-    return c ** k * _cosine_interp(1.0, r, u)
+    return c**k * _cosine_interp(1.0, r, u)
 
 
 def _cyclic(t: np.ndarray, T: int, W: int, p: Mapping[str, Any]) -> np.ndarray:
@@ -275,15 +280,21 @@ _FAMILIES: dict[str, _Family] = {
         ),
     ),
     "exponential": _Family(
-        _exponential, {"final_ratio": 0.01}, "m = r^q",
+        _exponential,
+        {"final_ratio": 0.01},
+        "m = r^q",
         checks=(("final_ratio", _positive_ratio, "in (0, 1]"),),
     ),
     "cosine": _Family(
-        _cosine, {"final_ratio": 0.0}, "m = r + (1 − r)·½(1 + cos πq)",
+        _cosine,
+        {"final_ratio": 0.0},
+        "m = r + (1 − r)·½(1 + cos πq)",
         checks=(("final_ratio", lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),),
     ),
     "poly": _Family(
-        _poly, {"power": 1.0, "final_ratio": 0.0}, "m = r + (1 − r)(1 − q)^p",
+        _poly,
+        {"power": 1.0, "final_ratio": 0.0},
+        "m = r + (1 − r)(1 − q)^p",
         checks=(("power", lambda v: v > 0, "> 0"), ("final_ratio", lambda v: 0.0 <= v <= 1.0, "in [0, 1]")),
     ),
     "wsd": _Family(
@@ -297,8 +308,13 @@ _FAMILIES: dict[str, _Family] = {
         ),
     ),
     "rex": _Family(
-        _rex, {"alpha": 0.5, "final_ratio": 0.0}, "m = r + (1 − r)(1 − q)/(1 − αq)",
-        checks=(("alpha", lambda v: -1.0 <= v < 1.0, "in [−1, 1)"), ("final_ratio", lambda v: 0.0 <= v <= 1.0, "in [0, 1]")),
+        _rex,
+        {"alpha": 0.5, "final_ratio": 0.0},
+        "m = r + (1 − r)(1 − q)/(1 − αq)",
+        checks=(
+            ("alpha", lambda v: -1.0 <= v < 1.0, "in [−1, 1)"),
+            ("final_ratio", lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+        ),
     ),
     "onecycle": _Family(
         _onecycle,
@@ -447,7 +463,9 @@ class Schedule:
         unknown = set(self.params) - set(fam.defaults)
         if unknown:
             valid = ", ".join(fam.defaults) or "none"
-            raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))} for family {self.family!r}; valid: {valid}")
+            raise ValueError(
+                f"unknown parameter(s) {', '.join(sorted(unknown))} for family {self.family!r}; valid: {valid}"
+            )
         merged = {**fam.defaults, **self.params}
         for key, ok, what in fam.checks:
             value = merged[key]
@@ -487,7 +505,9 @@ class Schedule:
     def curve_multipliers(self, total_steps: int, *, steps: np.ndarray | None = None) -> np.ndarray:
         """m(t) for ``steps`` (default every step 0…T−1) in one vectorised evaluation."""
         steps = np.arange(total_steps) if steps is None else steps
-        return multipliers(self.family, self.params, steps=steps, total_steps=total_steps, warmup_frac=self.warmup_frac)
+        return multipliers(
+            self.family, self.params, steps=steps, total_steps=total_steps, warmup_frac=self.warmup_frac
+        )
 
     def curve(self, total_steps: int) -> np.ndarray:
         """The learning rate at every step 0…T−1 (numpy array of length T)."""
@@ -513,9 +533,7 @@ class Schedule:
         return out
 
     @classmethod
-    def from_params(
-        cls, params: Mapping[str, Any], *, family: str | None = None, prefix: str = ""
-    ) -> "Schedule":
+    def from_params(cls, params: Mapping[str, Any], *, family: str | None = None, prefix: str = "") -> Schedule:
         """Rebuild the exact schedule from a finished trial's ``params``.
 
         ``family`` is read from ``params[prefix + "family"]`` when the study chose it; pass it
@@ -531,7 +549,7 @@ class Schedule:
         if f"{prefix}lr" not in params:
             raise ValueError(f"params must contain {prefix + 'lr'!r} (the peak LR), but got keys {sorted(params)}")
         own = f"{prefix}{family}_"
-        family_params = {k[len(own):]: v for k, v in params.items() if k.startswith(own)}
+        family_params = {k[len(own) :]: v for k, v in params.items() if k.startswith(own)}
         family_params = {k: v for k, v in family_params.items() if k in fam.defaults}
         return cls(
             family,
@@ -540,7 +558,7 @@ class Schedule:
             params=family_params,
         )
 
-    def build(self, optimizer: Any, total_steps: int) -> "ScheduleLR":
+    def build(self, optimizer: Any, total_steps: int) -> ScheduleLR:
         """A torch LR scheduler applying this schedule to every param group of ``optimizer``.
 
         Each group's current ``lr`` is its base (peak) LR. Constructing it sets the LRs to step 0's

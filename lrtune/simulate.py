@@ -28,10 +28,20 @@ from scipy import stats as _sps
 
 from lrtune import stats
 
-__all__ = ["false_winner_rates", "main", "one_sided_leader_rate", "power", "power_table", "seed_correlation", "simulate_scores"]
+__all__ = [
+    "false_winner_rates",
+    "main",
+    "one_sided_leader_rate",
+    "power",
+    "power_table",
+    "seed_correlation",
+    "simulate_scores",
+]
 
 
-def simulate_scores(rng: np.random.Generator, reps: int, means: Sequence[float], n_seeds: int, rho: float) -> np.ndarray:
+def simulate_scores(
+    rng: np.random.Generator, reps: int, means: Sequence[float], n_seeds: int, rho: float
+) -> np.ndarray:
     """Scores of shape (reps, families, seeds) from the model in the module docstring."""
     means = np.asarray(means, dtype=float)
     seed_effect = rng.standard_normal((reps, 1, n_seeds))
@@ -39,13 +49,24 @@ def simulate_scores(rng: np.random.Generator, reps: int, means: Sequence[float],
     return means[None, :, None] + math.sqrt(rho) * seed_effect + math.sqrt(1.0 - rho) * noise
 
 
-def false_winner_rates(families: Iterable[int], seeds: Iterable[int], *, paired: bool, reps: int = 2000,
-                       seed: int = 0, rho: float = 0.0, alpha: float = 0.05, min_effect: float = 0.75) -> pd.DataFrame:
+def false_winner_rates(
+    families: Iterable[int],
+    seeds: Iterable[int],
+    *,
+    paired: bool,
+    reps: int = 2000,
+    seed: int = 0,
+    rho: float = 0.0,
+    alpha: float = 0.05,
+    min_effect: float = 0.75,
+) -> pd.DataFrame:
     """Share of replicates in which a winner is named although all families are equal;
     rows = number of families, columns = seeds per family."""
     rng = np.random.default_rng(seed)
     families, seeds = list(families), list(seeds)
-    out = pd.DataFrame(index=pd.Index(families, name="families"), columns=pd.Index(seeds, name="seeds"), dtype=float)
+    out = pd.DataFrame(
+        index=pd.Index(families, name="families"), columns=pd.Index(seeds, name="seeds"), dtype=float
+    )
     for k in families:
         for n in seeds:
             x = simulate_scores(rng, reps, np.zeros(k), n, rho)
@@ -53,7 +74,9 @@ def false_winner_rates(families: Iterable[int], seeds: Iterable[int], *, paired:
     return out
 
 
-def one_sided_leader_rate(*, n_seeds: int, reps: int = 4000, seed: int = 0, alpha: float = 0.05, min_effect: float = 0.75) -> float:
+def one_sided_leader_rate(
+    *, n_seeds: int, reps: int = 4000, seed: int = 0, alpha: float = 0.05, min_effect: float = 0.75
+) -> float:
     """False-winner rate of the rule lrtune used before (two equal families, unpaired): the
     best-median family tested one-sided in its own direction (exact Mann–Whitney) at α."""
     rng = np.random.default_rng(seed)
@@ -67,8 +90,18 @@ def one_sided_leader_rate(*, n_seeds: int, reps: int = 4000, seed: int = 0, alph
     return float(np.mean((result.pvalue <= alpha) & (p_hat >= min_effect)))
 
 
-def power(*, n_families: int, n_seeds: int, theta: float, rho: float, paired: bool, reps: int = 2000,
-          seed: int = 0, alpha: float = 0.05, min_effect: float = 0.75) -> tuple[float, float]:
+def power(
+    *,
+    n_families: int,
+    n_seeds: int,
+    theta: float,
+    rho: float,
+    paired: bool,
+    reps: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    min_effect: float = 0.75,
+) -> tuple[float, float]:
     """(P(the true best is named), P(another family is named)) when one family beats each of
     the others with θ = P(A > B) and the others are equal."""
     gap = math.sqrt(2.0) * float(_sps.norm.ppf(theta))
@@ -79,8 +112,15 @@ def power(*, n_families: int, n_seeds: int, theta: float, rho: float, paired: bo
     return float(np.mean(winners == 0)), float(np.mean(winners > 0))
 
 
-def power_table(*, thetas: Sequence[float] = (0.8, 0.9), seeds: Sequence[int] = (5, 8),
-                families: Sequence[int] = (2, 4), rho: float = 0.5, reps: int = 2000, seed: int = 0) -> pd.DataFrame:
+def power_table(
+    *,
+    thetas: Sequence[float] = (0.8, 0.9),
+    seeds: Sequence[int] = (5, 8),
+    families: Sequence[int] = (2, 4),
+    rho: float = 0.5,
+    reps: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Power of the paired and the unpaired design, one row per (families, θ, seeds)."""
     rows = []
     for k in families:
@@ -88,7 +128,9 @@ def power_table(*, thetas: Sequence[float] = (0.8, 0.9), seeds: Sequence[int] = 
             for n in seeds:
                 row = {"families": k, "P(A>B)": theta, "seeds": n}
                 for paired in (True, False):
-                    hit, wrong = power(n_families=k, n_seeds=n, theta=theta, rho=rho, paired=paired, reps=reps, seed=seed)
+                    hit, wrong = power(
+                        n_families=k, n_seeds=n, theta=theta, rho=rho, paired=paired, reps=reps, seed=seed
+                    )
                     name = "paired" if paired else "unpaired"
                     row[f"{name} finds best"] = hit
                     row[f"{name} wrong winner"] = wrong
@@ -128,14 +170,19 @@ def _confirmation_matrix(storage: str) -> tuple[np.ndarray, list[str]]:
     df = analysis.load_trials(open_storage(storage))
     conf = analysis._kind(df, "confirm")
     conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_accuracy"])]
-    table = conf.pivot_table(index="family", columns="seed", values="test_accuracy", aggfunc="first").dropna(axis=1)
+    table = conf.pivot_table(index="family", columns="seed", values="test_accuracy", aggfunc="first").dropna(
+        axis=1
+    )
     return table.to_numpy(), list(table.index)
 
 
 def markdown(frame: pd.DataFrame, *, index: bool = True, floatfmt: str = ".3f") -> str:
     """A small markdown table (no extra dependency)."""
     table = frame.reset_index() if index else frame
-    cells = [[format(v, floatfmt) if isinstance(v, float) else str(v) for v in row] for row in table.itertuples(index=False)]
+    cells = [
+        [format(v, floatfmt) if isinstance(v, float) else str(v) for v in row]
+        for row in table.itertuples(index=False)
+    ]
     head = [str(c) for c in table.columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
@@ -143,11 +190,22 @@ def markdown(frame: pd.DataFrame, *, index: bool = True, floatfmt: str = ".3f") 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lrtune.simulate", description="Null and power simulation of lrtune's verdict rule.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lrtune.simulate", description="Null and power simulation of lrtune's verdict rule."
+    )
     parser.add_argument("--reps", type=int, default=2000, help="replicates per cell (default 2000)")
-    parser.add_argument("--rho", type=float, default=None, help="seed correlation for the power table (default: measured from --storage, else 0.5)")
-    parser.add_argument("--storage", default=None, help="measure the seed correlation from the confirmation runs in this storage")
-    parser.add_argument("--null-rho", type=float, default=0.0, help="seed correlation in the null simulation (default 0)")
+    parser.add_argument(
+        "--rho",
+        type=float,
+        default=None,
+        help="seed correlation for the power table (default: measured from --storage, else 0.5)",
+    )
+    parser.add_argument(
+        "--storage", default=None, help="measure the seed correlation from the confirmation runs in this storage"
+    )
+    parser.add_argument(
+        "--null-rho", type=float, default=0.0, help="seed correlation in the null simulation (default 0)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.reps < 1:
@@ -161,8 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # noqa: BLE001 — one line, exit 2
             print(f"lrtune.simulate: error: {exc}", file=sys.stderr)
             return 2
-        print(f"seed correlation from {matrix.shape[1]} paired seeds of {', '.join(families)}: "
-              f"ICC = {measured['icc']:.2f}, mean Pearson = {measured['mean_pearson']:.2f}")
+        print(
+            f"seed correlation from {matrix.shape[1]} paired seeds of {', '.join(families)}: "
+            f"ICC = {measured['icc']:.2f}, mean Pearson = {measured['mean_pearson']:.2f}"
+        )
         if rho is None:
             rho = min(max(measured["icc"], 0.0), 0.95)
     rho = 0.5 if rho is None else rho
@@ -170,12 +230,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lrtune.simulate: error: --rho must be in [0, 1), but got {rho}", file=sys.stderr)
         return 2
     for paired in (True, False):
-        table = false_winner_rates(range(2, 9), range(3, 11), paired=paired, reps=args.reps, seed=args.seed, rho=args.null_rho)
-        print(f"\nfalse-winner rate, all families equal ({'paired' if paired else 'unpaired'}, ρ = {args.null_rho:g}; "
-              f"{args.reps} replicates per cell)")
+        table = false_winner_rates(
+            range(2, 9), range(3, 11), paired=paired, reps=args.reps, seed=args.seed, rho=args.null_rho
+        )
+        print(
+            f"\nfalse-winner rate, all families equal ({'paired' if paired else 'unpaired'}, ρ = {args.null_rho:g}; "
+            f"{args.reps} replicates per cell)"
+        )
         print(markdown(table.rename_axis(index="families \\ seeds")))
-    print(f"\nold rule (one-sided test of the data-chosen leader), 2 families, 8 seeds: "
-          f"{one_sided_leader_rate(n_seeds=8, reps=args.reps * 2, seed=args.seed):.3f}")
+    print(
+        f"\nold rule (one-sided test of the data-chosen leader), 2 families, 8 seeds: "
+        f"{one_sided_leader_rate(n_seeds=8, reps=args.reps * 2, seed=args.seed):.3f}"
+    )
     print(f"\npower (ρ = {rho:.2f}, {args.reps} replicates per cell)")
     print(markdown(power_table(rho=rho, reps=args.reps, seed=args.seed), index=False))
     return 0

@@ -13,7 +13,8 @@ the trial's params and :meth:`lrtune.Schedule.from_params` can rebuild the sched
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence, Union
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import optuna
 from optuna.distributions import (
@@ -34,7 +35,7 @@ __all__ = [
     "suggest_schedule",
 ]
 
-RangeOrValue = Union[float, Sequence[float]]
+RangeOrValue = float | Sequence[float]
 
 DEFAULT_LR_RANGE: tuple[float, float] = (1e-4, 1.0)
 """Peak LR prior (log scale). SGD+momentum lives around 1e-3–1, AdamW around 1e-5–1e-2."""
@@ -111,11 +112,15 @@ def resolve_families(family: str | Iterable[str]) -> tuple[str, ...]:
         raise ValueError(f"family must name at least one family; valid families: {', '.join(FAMILIES)}")
     unknown = [n for n in names if n not in FAMILIES]
     if unknown:
-        raise ValueError(f"unknown schedule family {unknown[0]!r}; valid families: {', '.join(FAMILIES)} (or 'all')")
+        raise ValueError(
+            f"unknown schedule family {unknown[0]!r}; valid families: {', '.join(FAMILIES)} (or 'all')"
+        )
     return tuple(dict.fromkeys(names))
 
 
-def _range_distribution(name: str, value: RangeOrValue, *, log: bool, low_ok: float, high_ok: float | None) -> FloatDistribution:
+def _range_distribution(
+    name: str, value: RangeOrValue, *, log: bool, low_ok: float, high_ok: float | None
+) -> FloatDistribution:
     """A float range ``(low, high)`` or a fixed value as a single-point distribution, validated."""
     lower = "0 <" if low_ok == 0 and log else "0 ≤"
     upper = f" < {high_ok:g}" if high_ok is not None else ""
@@ -143,7 +148,9 @@ def family_distributions(family: str) -> dict[str, BaseDistribution]:
     return dict(_FAMILY_SPACES[family])
 
 
-def _single_family_space(family: str, prefix: str, lr: FloatDistribution, warmup: FloatDistribution) -> dict[str, BaseDistribution]:
+def _single_family_space(
+    family: str, prefix: str, lr: FloatDistribution, warmup: FloatDistribution
+) -> dict[str, BaseDistribution]:
     space: dict[str, BaseDistribution] = {f"{prefix}lr": lr}
     if family not in _NO_WARMUP:
         space[f"{prefix}warmup_frac"] = warmup

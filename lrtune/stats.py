@@ -100,8 +100,7 @@ def _without_replacement_weights(n_total: int, n: int) -> np.ndarray:
     weights = np.zeros(n_total)
     ok = j >= n
     log_num = special.gammaln(j[ok]) - special.gammaln(n) - special.gammaln(j[ok] - n + 1)
-    log_den = (special.gammaln(n_total + 1) - special.gammaln(n + 1)
-               - special.gammaln(n_total - n + 1))
+    log_den = special.gammaln(n_total + 1) - special.gammaln(n + 1) - special.gammaln(n_total - n + 1)
     weights[ok] = np.exp(log_num - log_den)
     return weights / weights.sum()
 
@@ -134,9 +133,7 @@ def expected_max(scores: Sequence[float] | np.ndarray, n: int, *, replace: bool 
         weights = _with_replacement_weights(n_total, int(n))
     else:
         if n > n_total:
-            raise ValueError(
-                f"n must be <= the number of scores ({n_total}) without replacement, but got {n}"
-            )
+            raise ValueError(f"n must be <= the number of scores ({n_total}) without replacement, but got {n}")
         weights = _without_replacement_weights(n_total, int(n))
     return float(np.dot(weights, values))
 
@@ -379,11 +376,11 @@ def _signed_rank_pvalues(d: np.ndarray) -> np.ndarray:
     out = np.empty(flat.shape[0])
     chunk = max(1, _CHUNK // signs.shape[0])
     for start in range(0, flat.shape[0], chunk):
-        block = flat[start:start + chunk]
+        block = flat[start : start + chunk]
         observed = np.abs(block.sum(axis=1))
         permuted = np.abs(block @ signs.T)  # the first exact row is all −1; |·| is symmetric
         hits = (permuted >= observed[:, None] - 1e-9).sum(axis=1)
-        out[start:start + chunk] = hits / signs.shape[0]
+        out[start : start + chunk] = hits / signs.shape[0]
     return out.reshape(lead_shape)
 
 
@@ -392,7 +389,11 @@ def _mann_whitney_pvalues(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.
     EXACT_MAX_PAIRS: scipy's exact null, no tie correction, conservative with ties)."""
     method = "exact" if a.shape[-1] * b.shape[-1] <= EXACT_MAX_PAIRS else "asymptotic"
     result = _sps.mannwhitneyu(a, b, axis=-1, alternative="two-sided", method=method)
-    return np.asarray(result.pvalue, dtype=float), np.asarray(result.statistic) / (a.shape[-1] * b.shape[-1]), method
+    return (
+        np.asarray(result.pvalue, dtype=float),
+        np.asarray(result.statistic) / (a.shape[-1] * b.shape[-1]),
+        method,
+    )
 
 
 def paired_pvalue(a: Sequence[float], b: Sequence[float]) -> tuple[float, str]:
@@ -425,11 +426,13 @@ def smallest_pvalue(n_a: int, n_b: int, *, paired: bool) -> float:
     """The smallest two-sided p-value a comparison can reach: 2/2^n paired (n pairs, none
     tied at zero), 2/C(n_a + n_b, n_a) unpaired (capped at 1)."""
     if paired:
-        return min(1.0, 2.0 / 2.0**min(n_a, n_b))
+        return min(1.0, 2.0 / 2.0 ** min(n_a, n_b))
     return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
 
 
-def _order_statistic_interval(sorted_values: np.ndarray, null_cdf: np.ndarray, tail: float) -> tuple[float, float, float]:
+def _order_statistic_interval(
+    sorted_values: np.ndarray, null_cdf: np.ndarray, tail: float
+) -> tuple[float, float, float]:
     """[v_(c), v_(N−c+1)] with c = 1 + max{u : F(u) ≤ tail} (c = 1 if none), F the null cdf of the
     count of values below the true centre (each side misses with probability F(c − 1)); returns
     (low, high, coverage = 1 − 2·F(c − 1))."""
@@ -441,7 +444,9 @@ def _order_statistic_interval(sorted_values: np.ndarray, null_cdf: np.ndarray, t
     return float(sorted_values[c - 1]), float(sorted_values[n - c]), coverage
 
 
-def median_difference_interval(a: Sequence[float], b: Sequence[float], *, level: float = 0.95) -> tuple[float, float, float, float]:
+def median_difference_interval(
+    a: Sequence[float], b: Sequence[float], *, level: float = 0.95
+) -> tuple[float, float, float, float]:
     """Median paired difference of a − b with its distribution-free (sign-test) interval.
 
     With the n differences sorted, the interval is [d_(c), d_(n−c+1)]: the number of
@@ -455,7 +460,9 @@ def median_difference_interval(a: Sequence[float], b: Sequence[float], *, level:
     return float(np.median(d)), low, high, coverage
 
 
-def shift_interval(a: Sequence[float], b: Sequence[float], *, level: float = 0.95) -> tuple[float, float, float, float]:
+def shift_interval(
+    a: Sequence[float], b: Sequence[float], *, level: float = 0.95
+) -> tuple[float, float, float, float]:
     """Hodges–Lehmann shift of a over b (median of all a_i − b_j) with its exact interval.
 
     With the n·m pairwise differences sorted, the interval is [D_(c), D_(nm−c+1)] where c − 1 is
@@ -491,7 +498,9 @@ def _holm_rows(p: np.ndarray) -> np.ndarray:
     return adjusted
 
 
-def separation(p_two_sided: np.ndarray, p_hat: np.ndarray, *, alpha: float, min_effect: float) -> tuple[np.ndarray, np.ndarray]:
+def separation(
+    p_two_sided: np.ndarray, p_hat: np.ndarray, *, alpha: float, min_effect: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The rule shared by :func:`verdict` and :func:`decide`.
 
     ``p_two_sided`` and ``p_hat`` hold, along the last axis, the leader's m comparisons. Returns
@@ -503,7 +512,9 @@ def separation(p_two_sided: np.ndarray, p_hat: np.ndarray, *, alpha: float, min_
     return p_holm, separated
 
 
-def decide(scores: np.ndarray, *, paired: bool, alpha: float = 0.05, min_effect: float = 0.75, center: str = "median") -> np.ndarray:
+def decide(
+    scores: np.ndarray, *, paired: bool, alpha: float = 0.05, min_effect: float = 0.75, center: str = "median"
+) -> np.ndarray:
     """Vectorised verdict for simulations: ``scores[r, k, s]`` = replicate r, family k, seed s.
 
     Same rule as :func:`verdict` (leader by ``center``, then mean, then index; two-sided tests
@@ -584,7 +595,9 @@ def _default_budget(samples: Mapping[str, np.ndarray], ranked: list[str]) -> str
     return "runs per family: " + ", ".join(f"{f} {n}" for f, n in sizes.items())
 
 
-def _pair_by_seed(samples: Mapping[str, np.ndarray], seeds: Mapping[str, Sequence[int]] | None) -> dict[str, np.ndarray] | None:
+def _pair_by_seed(
+    samples: Mapping[str, np.ndarray], seeds: Mapping[str, Sequence[int]] | None
+) -> dict[str, np.ndarray] | None:
     """Scores re-ordered by seed when every family ran exactly the same distinct seeds, else None."""
     if seeds is None:
         return None
@@ -641,17 +654,31 @@ def _compare_with_leader(
             p_hat = prob_superiority(lead, b)
             effect, low, high, coverage = shift_interval(lead, b)
             ci_low, ci_high, ci_method = superiority_interval(lead, b, tail=0.025)
-        rows.append({
-            "leader": leader, "other": other, "n_leader": int(lead.size), "n_other": int(b.size),
-            f"{center}_leader": _center(lead, center), f"{center}_other": _center(b, center),
-            "design": "paired" if paired else "unpaired",
-            "p_superiority": p_hat, "ci_low": ci_low, "ci_high": ci_high, "ci_method": ci_method,
-            "effect": effect, "effect_low": low, "effect_high": high, "effect_coverage": coverage,
-            "p_value": p, "p_method": p_method,
-        })
+        rows.append(
+            {
+                "leader": leader,
+                "other": other,
+                "n_leader": int(lead.size),
+                "n_other": int(b.size),
+                f"{center}_leader": _center(lead, center),
+                f"{center}_other": _center(b, center),
+                "design": "paired" if paired else "unpaired",
+                "p_superiority": p_hat,
+                "ci_low": ci_low,
+                "ci_high": ci_high,
+                "ci_method": ci_method,
+                "effect": effect,
+                "effect_low": low,
+                "effect_high": high,
+                "effect_coverage": coverage,
+                "p_value": p,
+                "p_method": p_method,
+            }
+        )
     frame = pd.DataFrame(rows)
-    p_holm, separated = separation(frame["p_value"].to_numpy(), frame["p_superiority"].to_numpy(),
-                                   alpha=alpha, min_effect=min_effect)
+    p_holm, separated = separation(
+        frame["p_value"].to_numpy(), frame["p_superiority"].to_numpy(), alpha=alpha, min_effect=min_effect
+    )
     frame["p_holm"] = p_holm
     frame["separated"] = separated
     return frame
@@ -701,26 +728,38 @@ def verdict(
         raise ValueError(f"min_effect must be in [0.5, 1], but got {min_effect}")
     arrays = {str(f): _as_scores(v, f"scores of {f!r}") for f, v in samples.items()}
     if len(arrays) < 2:
-        raise ValueError(
-            f"a verdict needs at least two families, but got {len(arrays)}: {sorted(arrays)}"
-        )
+        raise ValueError(f"a verdict needs at least two families, but got {len(arrays)}: {sorted(arrays)}")
     by_seed = _pair_by_seed(arrays, {str(f): s for f, s in seeds.items()} if seeds is not None else None)
     paired = by_seed is not None
     if paired:
         arrays = by_seed
     ranked = _rank_families(arrays, center)
     leader, others = ranked[0], ranked[1:]
-    comparisons = _compare_with_leader(arrays, leader, others, paired=paired, alpha=alpha,
-                                       min_effect=min_effect, center=center)
+    comparisons = _compare_with_leader(
+        arrays, leader, others, paired=paired, alpha=alpha, min_effect=min_effect, center=center
+    )
     not_separated = [o for o, s in zip(comparisons["other"], comparisons["separated"]) if not s]
     leading_group = [leader] + not_separated
     best_p = min(smallest_pvalue(arrays[leader].size, arrays[o].size, paired=paired) for o in others)
     reachable = best_p <= alpha / len(others) * (1 + _REL_TOL)
     needed = None if reachable else seeds_needed(len(arrays), paired=paired, alpha=alpha)
     winner = leader if not not_separated else None
-    text = _verdict_text(winner, leading_group, comparisons, arrays, metric=metric, center=center,
-                         paired=paired, alpha=alpha, trials=trials, unit_scale=unit_scale, unit=unit,
-                         reachable=reachable, needed=needed, best_p=best_p)
+    text = _verdict_text(
+        winner,
+        leading_group,
+        comparisons,
+        arrays,
+        metric=metric,
+        center=center,
+        paired=paired,
+        alpha=alpha,
+        trials=trials,
+        unit_scale=unit_scale,
+        unit=unit,
+        reachable=reachable,
+        needed=needed,
+        best_p=best_p,
+    )
     return Verdict(
         winner=winner,
         leading_group=leading_group,
@@ -737,29 +776,36 @@ def verdict(
 
 
 def format_interval(low: float, high: float, excludes_half: bool) -> str:
-    """"[0.62, 0.97]"; an interval that excludes ½ only at its open end prints "(0.50, 1.00]"."""
+    """ "[0.62, 0.97]"; an interval that excludes ½ only at its open end prints "(0.50, 1.00]"."""
     opening = "(" if excludes_half and round(low, 2) <= 0.5 else "["
     return f"{opening}{low:.2f}, {high:.2f}]"
 
 
 def format_effect(row: Mapping, *, unit_scale: float = 1.0, unit: str = "") -> str:
-    """"+0.90 points [0.30, 1.50] (94 %)": the effect, its interval and the coverage achieved."""
+    """ "+0.90 points [0.30, 1.50] (94 %)": the effect, its interval and the coverage achieved."""
     suffix = f" {unit}" if unit else ""
-    return (f"{row['effect'] * unit_scale:+.2f}{suffix} [{row['effect_low'] * unit_scale:.2f}, "
-            f"{row['effect_high'] * unit_scale:.2f}] ({row['effect_coverage']:.0%})")
+    return (
+        f"{row['effect'] * unit_scale:+.2f}{suffix} [{row['effect_low'] * unit_scale:.2f}, "
+        f"{row['effect_high'] * unit_scale:.2f}] ({row['effect_coverage']:.0%})"
+    )
 
 
 def design_text(paired: bool, alpha: float) -> str:
     """How the comparisons were made, in words."""
-    test = ("paired: exact sign-flip Wilcoxon signed-rank test on per-seed differences"
-            if paired else "unpaired: exact Mann–Whitney test")
+    test = (
+        "paired: exact sign-flip Wilcoxon signed-rank test on per-seed differences"
+        if paired
+        else "unpaired: exact Mann–Whitney test"
+    )
     return f"{test}, two-sided, Holm over the leader's comparisons, α = {alpha:g}"
 
 
 def _format_comparison(row: Mapping, *, paired: bool, unit_scale: float, unit: str) -> str:
     what = "median paired difference" if paired else "Hodges–Lehmann shift"
-    return (f"{row['leader']} − {row['other']}: {what} {format_effect(row, unit_scale=unit_scale, unit=unit)}, "
-            f"P({row['leader']} > {row['other']}) = {row['p_superiority']:.2f}, Holm p = {row['p_holm']:.3g}")
+    return (
+        f"{row['leader']} − {row['other']}: {what} {format_effect(row, unit_scale=unit_scale, unit=unit)}, "
+        f"P({row['leader']} > {row['other']}) = {row['p_superiority']:.2f}, Holm p = {row['p_holm']:.3g}"
+    )
 
 
 def _and_list(names: Sequence[str]) -> str:
@@ -767,12 +813,30 @@ def _and_list(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _verdict_text(winner, leading_group, comparisons, arrays, *, metric, center, paired, alpha,
-                  trials, unit_scale, unit, reachable, needed, best_p) -> str:
+def _verdict_text(
+    winner,
+    leading_group,
+    comparisons,
+    arrays,
+    *,
+    metric,
+    center,
+    paired,
+    alpha,
+    trials,
+    unit_scale,
+    unit,
+    reachable,
+    needed,
+    best_p,
+) -> str:
     leader = leading_group[0]
     sizes = sorted({arrays[f].size for f in arrays})
-    seeds_text = f"{sizes[0]} fresh seeds" if len(sizes) == 1 else "fresh seeds (" + ", ".join(
-        f"{f} {arrays[f].size}" for f in sorted(arrays)) + ")"
+    seeds_text = (
+        f"{sizes[0]} fresh seeds"
+        if len(sizes) == 1
+        else "fresh seeds (" + ", ".join(f"{f} {arrays[f].size}" for f in sorted(arrays)) + ")"
+    )
     how = design_text(paired, alpha)
 
     def found(family: str, first: bool) -> str:
@@ -791,13 +855,19 @@ def _verdict_text(winner, leading_group, comparisons, arrays, *, metric, center,
             subject = found(winner, True)
             objects = _and_list([found(o, False) for o in others])
         weakest = comparisons.sort_values(["p_holm", "other"], kind="stable").iloc[-1]
-        return (f"{subject} beats {objects} on {metric} over {seeds_text} ({how}; weakest: "
-                f"{_format_comparison(weakest, paired=paired, unit_scale=unit_scale, unit=unit)}).")
+        return (
+            f"{subject} beats {objects} on {metric} over {seeds_text} ({how}; weakest: "
+            f"{_format_comparison(weakest, paired=paired, unit_scale=unit_scale, unit=unit)})."
+        )
     others = ", ".join(leading_group[1:])
-    text = (f"inconclusive between {', '.join(leading_group)}: the leader {leader} (best {center} "
-            f"{metric} over {seeds_text}) is not separated from {others} ({how}).")
+    text = (
+        f"inconclusive between {', '.join(leading_group)}: the leader {leader} (best {center} "
+        f"{metric} over {seeds_text}) is not separated from {others} ({how})."
+    )
     if not reachable:
-        text += (f" No outcome could have separated them: the smallest possible two-sided p is "
-                 f"{best_p:.3g} > α/{len(arrays) - 1} = {alpha / (len(arrays) - 1):.3g}; "
-                 f"{len(arrays)} families need at least {needed} {'paired ' if paired else ''}seeds.")
+        text += (
+            f" No outcome could have separated them: the smallest possible two-sided p is "
+            f"{best_p:.3g} > α/{len(arrays) - 1} = {alpha / (len(arrays) - 1):.3g}; "
+            f"{len(arrays)} families need at least {needed} {'paired ' if paired else ''}seeds."
+        )
     return text

@@ -74,7 +74,9 @@ def _check_writable_dir(directory: Path, what: str) -> None:
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise StorageError(f"cannot write the {what} in {str(directory)!r}: {str(existing)!r} is not a writable directory")
+        raise StorageError(
+            f"cannot write the {what} in {str(directory)!r}: {str(existing)!r} is not a writable directory"
+        )
 
 
 def _check_sqlite_file(path: Path) -> None:
@@ -98,13 +100,17 @@ def _check_sqlite_file(path: Path) -> None:
         raise StorageError(f"{str(path)!r} is not a readable SQLite database: {exc}") from None
     if tables and not {"studies", "trials", "version_info"} <= tables:
         sample = ", ".join(sorted(tables)[:5])
-        raise StorageError(f"{str(path)!r} is an SQLite database of another tool (tables: {sample}), not an Optuna storage")
+        raise StorageError(
+            f"{str(path)!r} is an SQLite database of another tool (tables: {sample}), not an Optuna storage"
+        )
 
 
 def check_storage_url(url: str) -> None:
     """Validate ``url`` without creating or modifying anything. Raises :class:`StorageError`."""
     if not isinstance(url, str) or not url.strip():
-        raise StorageError(f"storage must be an Optuna storage URL such as sqlite:///studies/lrtune.db, but got {url!r}")
+        raise StorageError(
+            f"storage must be an Optuna storage URL such as sqlite:///studies/lrtune.db, but got {url!r}"
+        )
     journal = _journal_file(url)
     if journal is not None:
         if journal.is_dir():
@@ -113,13 +119,19 @@ def check_storage_url(url: str) -> None:
         return
     scheme = urlparse(url).scheme.split("+", 1)[0]
     if "://" not in url or not scheme:
-        raise StorageError(f"malformed storage URL {url!r}; expected e.g. sqlite:///studies/lrtune.db, postgresql+psycopg://user@host/db or journal:///path.log")
+        raise StorageError(
+            f"malformed storage URL {url!r}; expected e.g. sqlite:///studies/lrtune.db, postgresql+psycopg://user@host/db or journal:///path.log"
+        )
     if scheme not in _RDB_SCHEMES:
-        raise StorageError(f"unknown storage scheme {scheme!r} in {url!r}; valid: sqlite, postgresql, mysql, journal")
+        raise StorageError(
+            f"unknown storage scheme {scheme!r} in {url!r}; valid: sqlite, postgresql, mysql, journal"
+        )
     if scheme == "sqlite":
         path = sqlite_file(url)
         if path is None and url not in ("sqlite://", "sqlite:///:memory:"):
-            raise StorageError(f"malformed SQLite URL {url!r}; expected sqlite:///relative/path.db or sqlite:////absolute/path.db")
+            raise StorageError(
+                f"malformed SQLite URL {url!r}; expected sqlite:///relative/path.db or sqlite:////absolute/path.db"
+            )
         if path is not None:
             _check_sqlite_file(path)
 
@@ -157,9 +169,13 @@ def open_storage(url: str, *, heartbeat: bool = True) -> BaseStorage:
     try:
         return optuna.storages.RDBStorage(url, **kwargs)
     except ModuleNotFoundError as exc:
-        extra = {"psycopg": "postgres", "psycopg2": "postgres", "pymysql": "mysql", "MySQLdb": "mysql"}.get(exc.name or "", None)
+        extra = {"psycopg": "postgres", "psycopg2": "postgres", "pymysql": "mysql", "MySQLdb": "mysql"}.get(
+            exc.name or "", None
+        )
         hint = f" (pip install 'lrtune[{extra}]')" if extra else ""
-        raise StorageError(f"the database driver {exc.name!r} for {url.split('://')[0]!r} is not installed{hint}") from None
+        raise StorageError(
+            f"the database driver {exc.name!r} for {url.split('://')[0]!r} is not installed{hint}"
+        ) from None
     except Exception as exc:  # SQLAlchemy/Optuna errors: connection refused, schema too new, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open storage {url!r}: {first}") from None

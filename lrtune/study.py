@@ -15,8 +15,9 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import optuna
 
@@ -77,21 +78,47 @@ def build_parser() -> argparse.ArgumentParser:
     add("--batch-size", type=int, help="training batch size (default 128)")
     add("--optimizer", help=f"one of {', '.join(OPTIMIZERS)} (default sgd: Nesterov momentum 0.9)")
     add("--weight-decay", type=float, help="weight decay (default 5e-4)")
-    add("--lr-range", type=_lr_range, help="peak LR search range LOW,HIGH (default: 1e-3,1 for sgd, 1e-5,1e-2 for adamw)")
+    add(
+        "--lr-range",
+        type=_lr_range,
+        help="peak LR search range LOW,HIGH (default: 1e-3,1 for sgd, 1e-5,1e-2 for adamw)",
+    )
     add("--sampler", help=f"one of {', '.join(SAMPLERS)} (default tpe)")
     add("--pruner", help=f"one of {', '.join(PRUNERS)} (default median; only at epochs ⌈E/2⌉..E−1)")
     add("--storage", help="Optuna storage URL (default sqlite:///studies/lrtune.db)")
-    add("--study-name", help="base study name; each family's study is '<name>-<family>' (default '<dataset>-<model>')")
+    add(
+        "--study-name",
+        help="base study name; each family's study is '<name>-<family>' (default '<dataset>-<model>')",
+    )
     add("--seed", type=int, help="base seed of samplers, splits and trials (default 0)")
     add("--device", help=f"one of {', '.join(DEVICES)} (default auto: cuda, then mps, then cpu)")
     add("--config", help="a preset TOML, e.g. studies/mnist1d-cnn1d.toml; flags override it")
     add("--data-dir", help="where torchvision datasets live (default data/)")
-    add("--download", action="store_const", const=True, help="download a missing torchvision dataset (needs internet)")
+    add(
+        "--download",
+        action="store_const",
+        const=True,
+        help="download a missing torchvision dataset (needs internet)",
+    )
     add("--workers", type=int, help="worker processes sharing the storage (default 1)")
-    add("--threads", type=int, help="torch threads per worker (default: all cores for 1 worker, 1 each for several)")
-    add("--fuse", type=int, help="train K trials of a family at once as one stacked model (default: K measured at start-up "
-        "where the model stacks, at most half the trials; 1 turns fusing off)")
-    add("--no-artifacts", dest="artifacts", action="store_const", const=False, help="don't attach LR-curve PNGs and notes")
+    add(
+        "--threads",
+        type=int,
+        help="torch threads per worker (default: all cores for 1 worker, 1 each for several)",
+    )
+    add(
+        "--fuse",
+        type=int,
+        help="train K trials of a family at once as one stacked model (default: K measured at start-up "
+        "where the model stacks, at most half the trials; 1 turns fusing off)",
+    )
+    add(
+        "--no-artifacts",
+        dest="artifacts",
+        action="store_const",
+        const=False,
+        help="don't attach LR-curve PNGs and notes",
+    )
     add("--artifact-dir", help="optuna-dashboard artifact directory (default: artifacts/ next to the SQLite file)")
     add("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
     add("--version", action="version", version=f"lrtune {__version__}")
@@ -146,7 +173,9 @@ def _config_difference(stored: dict[str, Any], wanted: dict[str, Any]) -> str:
     return "; ".join(diffs[:4])
 
 
-def open_family_study(storage: optuna.storages.BaseStorage, name: str, task: TaskConfig, family: str) -> tuple[optuna.Study, bool]:
+def open_family_study(
+    storage: optuna.storages.BaseStorage, name: str, task: TaskConfig, family: str
+) -> tuple[optuna.Study, bool]:
     """Load or create the study of one family; refuse one whose configuration differs.
 
     Returns ``(study, created)``.
@@ -160,14 +189,18 @@ def open_family_study(storage: optuna.storages.BaseStorage, name: str, task: Tas
     if name in existing:
         stored = existing[name].user_attrs.get("lrtune_config")
         if stored is None:
-            raise UsageError(f"study {name!r} exists in this storage but was not created by lrtune; pick another --study-name")
+            raise UsageError(
+                f"study {name!r} exists in this storage but was not created by lrtune; pick another --study-name"
+            )
         if stored != wanted:
             raise UsageError(
                 f"study {name!r} was created with a different configuration ({_config_difference(stored, wanted)}); "
                 "use another --study-name to start a separate study"
             )
         return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), False
-    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction="maximize", load_if_exists=True)
+    study = optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction="maximize", load_if_exists=True
+    )
     if "lrtune_config" not in study.user_attrs:  # another worker may have won the race to create it
         study.set_user_attr("lrtune_version", __version__)
         study.set_user_attr("lrtune_config", wanted)
@@ -199,10 +232,18 @@ def _write_study_note(study: optuna.Study, task: TaskConfig, family: str) -> Non
     from lrtune.pruning import pruning_start
     from lrtune.spaces import search_space
 
-    pruner_text = task.pruner if task.pruner == "none" else f"{task.pruner} (only at epochs {pruning_start(task.epochs)}–{task.epochs - 1})"
+    pruner_text = (
+        task.pruner
+        if task.pruner == "none"
+        else f"{task.pruner} (only at epochs {pruning_start(task.epochs)}–{task.epochs - 1})"
+    )
     markdown = notes.study_note_markdown(
-        study.user_attrs["lrtune_config"], family, FAMILY_FORMULAS[family],
-        search_space(family, lr=task.lr_range_for(family), warmup=task.warmup_range), pruner_text, f"{task.sampler} (seeded)",
+        study.user_attrs["lrtune_config"],
+        family,
+        FAMILY_FORMULAS[family],
+        search_space(family, lr=task.lr_range_for(family), warmup=task.warmup_range),
+        pruner_text,
+        f"{task.sampler} (seeded)",
     )
     notes.write_study_note(study, markdown)
 
@@ -219,7 +260,9 @@ def _artifact_hook(run: RunConfig):
         steps = np.unique(np.linspace(0, total_steps - 1, min(total_steps, 200)).round().astype(int))
         lrs = schedule.peak_lr * schedule.curve_multipliers(total_steps, steps=steps)
         notes.attach_lr_curve(trial, store, steps, lrs, f"trial {trial.number} · {schedule.family}")
-        notes.write_trial_note(trial, notes.trial_note_markdown(schedule.family, trial.params, description=schedule.describe()))
+        notes.write_trial_note(
+            trial, notes.trial_note_markdown(schedule.family, trial.params, description=schedule.describe())
+        )
 
     return on_trial_start
 
@@ -235,8 +278,13 @@ class FamilyRun:
 
 
 def run_round_robin(
-    runs: list[FamilyRun], *, trials: int, timeout: float | None, progress: bool,
-    quota: dict[str, int] | None = None, fuse: int = 1,
+    runs: list[FamilyRun],
+    *,
+    trials: int,
+    timeout: float | None,
+    progress: bool,
+    quota: dict[str, int] | None = None,
+    fuse: int = 1,
 ) -> None:
     """One trial (or, with ``fuse`` > 1, one fused group) per family in turn until each has
     ``trials`` counted trials or time is up.
@@ -280,7 +328,14 @@ def run_round_robin(
 def _progress_bar(total: int, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="trials", unit="trial", disable=not enabled or total == 0, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        desc="trials",
+        unit="trial",
+        disable=not enabled or total == 0,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
 
 
 def _best_value(study: optuna.Study) -> float | None:
@@ -296,34 +351,59 @@ def summary_rows(studies: dict[str, optuna.Study]) -> list[dict[str, Any]]:
     rows = []
     for family, study in studies.items():
         trials = study.get_trials(deepcopy=False)
-        by_state = lambda s: sum(1 for t in trials if t.state == s)  # noqa: E731
+        by_state = lambda s, trials=trials: sum(1 for t in trials if t.state == s)  # noqa: E731
         complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
         best = max(complete, key=lambda t: t.value, default=None)
-        rows.append({
-            "family": family,
-            "complete": by_state(optuna.trial.TrialState.COMPLETE),
-            "pruned": by_state(optuna.trial.TrialState.PRUNED),
-            "diverged": sum(1 for t in trials if t.user_attrs.get("diverged")),
-            "failed": by_state(optuna.trial.TrialState.FAIL),
-            "best_val": best.value if best else math.nan,
-            "test_of_best": best.user_attrs.get("test_accuracy", math.nan) if best else math.nan,
-            "best_params": Schedule.from_params(best.params, family=family).describe().split(": ", 1)[1] if best else "",
-            "seconds": sum(t.user_attrs.get("seconds", 0.0) for t in trials),
-        })
+        rows.append(
+            {
+                "family": family,
+                "complete": by_state(optuna.trial.TrialState.COMPLETE),
+                "pruned": by_state(optuna.trial.TrialState.PRUNED),
+                "diverged": sum(1 for t in trials if t.user_attrs.get("diverged")),
+                "failed": by_state(optuna.trial.TrialState.FAIL),
+                "best_val": best.value if best else math.nan,
+                "test_of_best": best.user_attrs.get("test_accuracy", math.nan) if best else math.nan,
+                "best_params": Schedule.from_params(best.params, family=family).describe().split(": ", 1)[1]
+                if best
+                else "",
+                "seconds": sum(t.user_attrs.get("seconds", 0.0) for t in trials),
+            }
+        )
     return rows
 
 
 def format_summary(rows: list[dict[str, Any]]) -> str:
     """A plain-text table, one row per family, best first."""
     rows = sorted(rows, key=lambda r: -r["best_val"] if not math.isnan(r["best_val"]) else math.inf)
-    header = ["family", "best val", "its test", "complete", "pruned", "diverged", "failed", "trial s", "best parameters"]
+    header = [
+        "family",
+        "best val",
+        "its test",
+        "complete",
+        "pruned",
+        "diverged",
+        "failed",
+        "trial s",
+        "best parameters",
+    ]
     body = [
-        [r["family"], f"{r['best_val']:.4f}", f"{r['test_of_best']:.4f}", str(r["complete"]), str(r["pruned"]),
-         str(r["diverged"]), str(r["failed"]), f"{r['seconds']:.0f}", r["best_params"]]
+        [
+            r["family"],
+            f"{r['best_val']:.4f}",
+            f"{r['test_of_best']:.4f}",
+            str(r["complete"]),
+            str(r["pruned"]),
+            str(r["diverged"]),
+            str(r["failed"]),
+            f"{r['seconds']:.0f}",
+            r["best_params"],
+        ]
         for r in rows
     ]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
-    line = lambda cells: "  ".join(c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    line = lambda cells: "  ".join(
+        c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+    )  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(b) for b in body)])
 
 
@@ -362,7 +442,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             data, task, run = prepare_user_task(task, run, device)
         else:
-            data = load_dataset(task.dataset, data_dir=run.data_dir, download=run.download, val_fraction=task.val_fraction, seed=task.seed, device=device)
+            data = load_dataset(
+                task.dataset,
+                data_dir=run.data_dir,
+                download=run.download,
+                val_fraction=task.val_fraction,
+                seed=task.seed,
+                device=device,
+            )
         storage = open_storage(run.storage)
         studies = {f: open_family_study(storage, run.study_name_for(task, f), task, f) for f in run.families}
     except (UsageError, ConfigError, StorageError, ValueError, OSError, ImportError) as exc:
@@ -378,16 +465,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     hook = _artifact_hook(run) if run.artifacts else None
     runs = [FamilyRun(f, s, _objective(task, f, data, hook, run)) for f, (s, _) in studies.items()]
     fuse = run.fuse if run.fuse is not None else default_group_size(task, data, run.trials, log=True)
-    print(f"lrtune {__version__}: {task.task} on {device}, families {', '.join(run.families)}, "
-          f"{run.trials} trials each → {run.storage}", file=sys.stderr)
+    print(
+        f"lrtune {__version__}: {task.task} on {device}, families {', '.join(run.families)}, "
+        f"{run.trials} trials each → {run.storage}",
+        file=sys.stderr,
+    )
     started = time.monotonic()
     code = 0
     try:
         # --fuse K: K trials of a family at once as one stacked model (lrtune.fused)
-        run_round_robin(runs, trials=run.trials, timeout=run.timeout, progress=run.progress, quota=quota, fuse=fuse)
+        run_round_robin(
+            runs, trials=run.trials, timeout=run.timeout, progress=run.progress, quota=quota, fuse=fuse
+        )
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted — the running trial is marked FAIL; finished trials are kept. "
-              "Run the same command again to resume.", file=sys.stderr)
+        print(
+            f"{PROG}: interrupted — the running trial is marked FAIL; finished trials are kept. "
+            "Run the same command again to resume.",
+            file=sys.stderr,
+        )
         code = 130
     rows = summary_rows({f: s for f, (s, _) in studies.items()})
     print_summary(rows, run, time.monotonic() - started)
@@ -414,8 +509,10 @@ def default_group_size(task: TaskConfig, data: Dataset, trials: int, *, log: boo
 
 def print_summary(rows: list[dict[str, Any]], run: RunConfig, seconds: float) -> None:
     print(format_summary(rows))
-    print(f"{sum(r['complete'] + r['pruned'] for r in rows)} finished trials in {seconds:.0f} s; "
-          f"inspect: python -m lrtune.dashboard --storage {run.storage}")
+    print(
+        f"{sum(r['complete'] + r['pruned'] for r in rows)} finished trials in {seconds:.0f} s; "
+        f"inspect: python -m lrtune.dashboard --storage {run.storage}"
+    )
 
 
 def _objective(task: TaskConfig, family: str, data: Dataset, hook, run: RunConfig):

@@ -10,8 +10,9 @@ loading and checking a task is :mod:`lrtune.user_task`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["Task"]
 

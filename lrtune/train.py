@@ -85,9 +85,7 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, but got {value!r}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"optimizer must be one of {', '.join(OPTIMIZERS)}, but got {self.optimizer!r}"
-            )
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, but got {self.optimizer!r}")
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, but got {self.weight_decay!r}")
         if not 0 <= self.momentum < 1:
@@ -153,8 +151,9 @@ def build_optimizer(
     """
     params = model.parameters()
     if schedule is not None and getattr(schedule, "schedule_free", False):
-        return build_schedule_free_optimizer(params, schedule, optimizer=config.optimizer,
-                                             weight_decay=config.weight_decay)
+        return build_schedule_free_optimizer(
+            params, schedule, optimizer=config.optimizer, weight_decay=config.weight_decay
+        )
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             params,
@@ -167,9 +166,7 @@ def build_optimizer(
 
 
 @torch.no_grad()
-def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2048
-) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2048) -> tuple[float, float]:
     """Accuracy and mean cross-entropy loss of ``model`` on ``(x, y)``, in eval mode.
 
     The model's train/eval mode is restored afterwards. The accuracy is always finite; the
@@ -241,9 +238,7 @@ def train(
         if train_loss is None:
             result.diverged = True
             break
-        val_accuracy, val_loss = evaluate(
-            model, data.x_val, data.y_val, batch_size=config.eval_batch_size
-        )
+        val_accuracy, val_loss = evaluate(model, data.x_val, data.y_val, batch_size=config.eval_batch_size)
         if not math.isfinite(val_loss):
             result.diverged = True
             result.val_accuracy = val_accuracy
@@ -265,12 +260,8 @@ def train(
             result.stopped_early = True
             break
     if result.diverged and not math.isfinite(result.val_accuracy):
-        result.val_accuracy, _ = evaluate(
-            model, data.x_val, data.y_val, batch_size=config.eval_batch_size
-        )
-    result.test_accuracy, _ = evaluate(
-        model, data.x_test, data.y_test, batch_size=config.eval_batch_size
-    )
+        result.val_accuracy, _ = evaluate(model, data.x_val, data.y_val, batch_size=config.eval_batch_size)
+    result.test_accuracy, _ = evaluate(model, data.x_test, data.y_test, batch_size=config.eval_batch_size)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -291,9 +282,7 @@ def _train_epoch(
     model.train()
     loss_sum = 0.0
     seen = 0
-    for xb, yb in iterate_batches(
-        data.x_train, data.y_train, batch_size=config.batch_size, generator=generator
-    ):
+    for xb, yb in iterate_batches(data.x_train, data.y_train, batch_size=config.batch_size, generator=generator):
         loss = F.cross_entropy(model(xb), yb)
         loss_value = loss.item()
         if not math.isfinite(loss_value):

@@ -30,8 +30,9 @@ import hashlib
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -71,23 +72,25 @@ class TaskError(ValueError):
 def _import_callable(path: str) -> Callable[[], Any]:
     module_name, sep, attr = path.partition(":")
     if not sep or not module_name or not attr:
-        raise TaskError(f"--task must be 'module:callable' (e.g. examples.my_task:make_task), "
-                        f"but got {path!r}")
+        raise TaskError(f"--task must be 'module:callable' (e.g. examples.my_task:make_task), but got {path!r}")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())  # as ``python -m`` does: the task lives in the project
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module: anything can go wrong while importing it
-        raise TaskError(f"--task {path}: cannot import {module_name!r}: "
-                        f"{type(exc).__name__}: {_first_line(exc)}") from None
+        raise TaskError(
+            f"--task {path}: cannot import {module_name!r}: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
     target: Any = module
     for part in attr.split("."):
         if not hasattr(target, part):
             raise TaskError(f"--task {path}: module {module_name!r} has no attribute {attr!r}")
         target = getattr(target, part)
     if not callable(target):
-        raise TaskError(f"--task {path}: {attr!r} is not callable (it is a "
-                        f"{type(target).__name__}); it must be a function returning lrtune.Task")
+        raise TaskError(
+            f"--task {path}: {attr!r} is not callable (it is a "
+            f"{type(target).__name__}); it must be a function returning lrtune.Task"
+        )
     return target
 
 
@@ -127,12 +130,15 @@ class StreamedInputs:
         else:
             indices = torch.as_tensor(index).cpu().tolist()
         loader = torch.utils.data.DataLoader(
-            torch.utils.data.Subset(self.dataset, indices), batch_size=max(len(indices), 1),
-            shuffle=False, collate_fn=lambda items: torch.stack([_as_input(x) for x, _ in items]))
+            torch.utils.data.Subset(self.dataset, indices),
+            batch_size=max(len(indices), 1),
+            shuffle=False,
+            collate_fn=lambda items: torch.stack([_as_input(x) for x, _ in items]),
+        )
         (batch,) = list(loader)
         return batch.to(self.device, non_blocking=True)
 
-    def to(self, device: str | torch.device) -> "StreamedInputs":
+    def to(self, device: str | torch.device) -> StreamedInputs:
         return StreamedInputs(self.dataset, self.input_shape, torch.device(device))
 
 
@@ -161,16 +167,19 @@ def _labels_of(dataset: Any, name: str) -> torch.Tensor:
     for i in range(len(dataset)):
         item = dataset[i]
         if not (isinstance(item, (tuple, list)) and len(item) == 2):
-            raise TaskError(f"the {name} split's items must be (x, y) pairs, but item {i} is a "
-                            f"{type(item).__name__}")
+            raise TaskError(
+                f"the {name} split's items must be (x, y) pairs, but item {i} is a {type(item).__name__}"
+            )
         labels.append(int(item[1]))
     return torch.tensor(labels, dtype=torch.int64)
 
 
 def _check_labels(y: torch.Tensor, n_classes: int, name: str) -> torch.Tensor:
     if y.dtype.is_floating_point and not torch.equal(y, y.round()):
-        raise TaskError(f"the {name} split's labels must be integer class indices, but got "
-                        f"floats such as {y.flatten()[0].item()!r}")
+        raise TaskError(
+            f"the {name} split's labels must be integer class indices, but got "
+            f"floats such as {y.flatten()[0].item()!r}"
+        )
     y = y.long()
     if y.dim() != 1:
         raise TaskError(f"the {name} split's labels must have shape (n,), but got {tuple(y.shape)}")
@@ -178,8 +187,10 @@ def _check_labels(y: torch.Tensor, n_classes: int, name: str) -> torch.Tensor:
         raise TaskError(f"the {name} split is empty")
     low, high = int(y.min()), int(y.max())
     if low < 0 or high >= n_classes:
-        raise TaskError(f"the {name} split's labels must lie in [0, {n_classes}) (n_classes = "
-                        f"{n_classes}), but range over [{low}, {high}]")
+        raise TaskError(
+            f"the {name} split's labels must lie in [0, {n_classes}) (n_classes = "
+            f"{n_classes}), but range over [{low}, {high}]"
+        )
     return y
 
 
@@ -236,8 +247,10 @@ def _split(split: Any, name: str, n_classes: int, device: torch.device, in_memor
             raise TaskError(f"the {name} split has {len(x)} inputs but {len(y)} labels")
         return x, _check_labels(y, n_classes, name), tuple(x.shape[1:]), False
     if not _is_map_dataset(split):
-        raise TaskError(f"the {name} split must be an (x, y) pair of tensors or a map-style "
-                        f"torch Dataset, but got {type(split).__name__}")
+        raise TaskError(
+            f"the {name} split must be an (x, y) pair of tensors or a map-style "
+            f"torch Dataset, but got {type(split).__name__}"
+        )
     if len(split) == 0:
         raise TaskError(f"the {name} split is empty")
     y = _check_labels(_labels_of(split, name), n_classes, name)
@@ -251,8 +264,10 @@ def _split(split: Any, name: str, n_classes: int, device: torch.device, in_memor
     xs = [_as_input(split[i][0]) for i in range(len(split))]
     bad = next((i for i, x in enumerate(xs) if tuple(x.shape) != shape), None)
     if bad is not None:
-        raise TaskError(f"the {name} split's inputs must all have one shape, but item 0 is "
-                        f"{shape} and item {bad} is {tuple(xs[bad].shape)}")
+        raise TaskError(
+            f"the {name} split's inputs must all have one shape, but item 0 is "
+            f"{shape} and item {bad} is {tuple(xs[bad].shape)}"
+        )
     return torch.stack(xs), y, shape, False
 
 
@@ -273,8 +288,9 @@ def task_dataset(task: Task, *, name: str, device: str | torch.device = "cpu") -
         splits[split] = (x, y, shape)
     shapes = {k: v[2] for k, v in splits.items()}
     if len(set(shapes.values())) != 1:
-        raise TaskError(f"the splits' inputs must have one shape, but got "
-                        + ", ".join(f"{k} {v}" for k, v in shapes.items()))
+        raise TaskError(
+            "the splits' inputs must have one shape, but got " + ", ".join(f"{k} {v}" for k, v in shapes.items())
+        )
     moved = {}
     for split, (x, y, _) in splits.items():
         moved[f"x_{split}"] = x.to(device)
@@ -290,23 +306,27 @@ def _check_model(loaded_task: Task, data: Dataset, path: str) -> str:
         torch.manual_seed(0)
         model = loaded_task.make_model(0)
     except Exception as exc:
-        raise TaskError(f"--task {path}: make_model(0) failed: {type(exc).__name__}: "
-                        f"{_first_line(exc)}") from None
+        raise TaskError(f"--task {path}: make_model(0) failed: {type(exc).__name__}: {_first_line(exc)}") from None
     if not isinstance(model, nn.Module):
-        raise TaskError(f"--task {path}: make_model(seed) must return a torch.nn.Module, but "
-                        f"returned {type(model).__name__}")
+        raise TaskError(
+            f"--task {path}: make_model(seed) must return a torch.nn.Module, but returned {type(model).__name__}"
+        )
     batch = data.x_val[torch.arange(min(2, len(data.y_val)))]
     try:
         with torch.no_grad():
             out = model.to(data.device).eval()(batch)
     except Exception as exc:
-        raise TaskError(f"--task {path}: the model fails on a batch of inputs of shape "
-                        f"{tuple(batch.shape)}: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise TaskError(
+            f"--task {path}: the model fails on a batch of inputs of shape "
+            f"{tuple(batch.shape)}: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
     want = (len(batch), data.n_classes)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise TaskError(f"--task {path}: the model's output must be logits of shape {want} "
-                        f"(batch, n_classes = {data.n_classes}), but got {got}")
+        raise TaskError(
+            f"--task {path}: the model's output must be logits of shape {want} "
+            f"(batch, n_classes = {data.n_classes}), but got {got}"
+        )
     return type(model).__name__
 
 
@@ -322,11 +342,9 @@ def load_task(path: str, *, device: str | torch.device = "cpu") -> LoadedTask:
     try:
         task = factory()
     except Exception as exc:
-        raise TaskError(f"--task {path}: calling it failed: {type(exc).__name__}: "
-                        f"{_first_line(exc)}") from None
+        raise TaskError(f"--task {path}: calling it failed: {type(exc).__name__}: {_first_line(exc)}") from None
     if not isinstance(task, Task):
-        raise TaskError(f"--task {path} must return an lrtune.Task, but returned "
-                        f"{type(task).__name__}")
+        raise TaskError(f"--task {path} must return an lrtune.Task, but returned {type(task).__name__}")
     try:
         data, streamed = task_dataset(task, name=task.name or path, device=device)
     except TaskError as exc:
@@ -342,7 +360,7 @@ def load_task(path: str, *, device: str | torch.device = "cpu") -> LoadedTask:
 # --------------------------------------------------------------------------------------------
 
 
-def build_task_model(task: "TaskConfig", data: Dataset, seed: int) -> nn.Module:
+def build_task_model(task: TaskConfig, data: Dataset, seed: int) -> nn.Module:
     """The model of a trial: the user task's ``make_model(seed)``, else a built-in model."""
     if getattr(task, "user_task", None):
         return load_task(task.user_task, device=data.device).build_model(seed)
@@ -351,23 +369,32 @@ def build_task_model(task: "TaskConfig", data: Dataset, seed: int) -> nn.Module:
     return build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed)
 
 
-def load_task_data(task: "TaskConfig", *, data_dir: str = "data", download: bool = False,
-                   device: str | torch.device = "cpu") -> Dataset:
+def load_task_data(
+    task: TaskConfig, *, data_dir: str = "data", download: bool = False, device: str | torch.device = "cpu"
+) -> Dataset:
     """The data of a task: the user task's (refused when its fingerprint changed), else built-in."""
     if getattr(task, "user_task", None):
         loaded = load_task(task.user_task, device=device)
         if task.task_fingerprint and loaded.fingerprint != task.task_fingerprint:
-            raise TaskError(f"--task {task.user_task}: its data changed since the studies were "
-                            f"created (fingerprint {loaded.fingerprint}, stored "
-                            f"{task.task_fingerprint}); use another --study-name")
+            raise TaskError(
+                f"--task {task.user_task}: its data changed since the studies were "
+                f"created (fingerprint {loaded.fingerprint}, stored "
+                f"{task.task_fingerprint}); use another --study-name"
+            )
         return loaded.data
     from lrtune.data import load_dataset
 
-    return load_dataset(task.dataset, data_dir=data_dir, download=download,
-                        val_fraction=task.val_fraction, seed=task.seed, device=device)
+    return load_dataset(
+        task.dataset,
+        data_dir=data_dir,
+        download=download,
+        val_fraction=task.val_fraction,
+        seed=task.seed,
+        device=device,
+    )
 
 
-def prepare_user_task(task: "TaskConfig", run: "RunConfig", device: str):
+def prepare_user_task(task: TaskConfig, run: RunConfig, device: str):
     """Load and check ``task.user_task``; return (data, task with model name and fingerprint, run).
 
     With ``--fuse K`` and a model that cannot be stacked, prints one warning line and runs the
@@ -383,11 +410,16 @@ def prepare_user_task(task: "TaskConfig", run: "RunConfig", device: str):
         reason = why_not_fusable(loaded.build_model(0), loaded.data.input_shape)
         if reason is not None:
             asked = f"--fuse {run.fuse} ignored" if run.fuse is not None else "not fused"
-            print(f"lrtune.study: warning: {asked}: the task's model {loaded.model_name} cannot be "
-                  f"stacked ({reason}); trials run one by one", file=sys.stderr)
+            print(
+                f"lrtune.study: warning: {asked}: the task's model {loaded.model_name} cannot be "
+                f"stacked ({reason}); trials run one by one",
+                file=sys.stderr,
+            )
             run = dataclasses.replace(run, fuse=1)
     if loaded.streamed:
-        print(f"lrtune.study: {task.user_task}: data streamed batch by batch from its Dataset "
-              "(it does not fit in a quarter of the device memory, or in_memory=False)",
-              file=sys.stderr)
+        print(
+            f"lrtune.study: {task.user_task}: data streamed batch by batch from its Dataset "
+            "(it does not fit in a quarter of the device memory, or in_memory=False)",
+            file=sys.stderr,
+        )
     return loaded.data, task, run

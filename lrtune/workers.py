@@ -21,8 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import optuna
 
@@ -40,7 +40,17 @@ def split_quota(missing: dict[str, int], workers: int) -> list[dict[str, int]]:
 
 def worker_command(argv: Sequence[str], quota: dict[str, int], threads: int | None) -> list[str]:
     """The child process's command line: the parent's argv, overridden to be one quiet worker."""
-    cmd = [sys.executable, "-m", "lrtune.study", *argv, "--workers", "1", "--no-progress", "--worker-quota", json.dumps(quota)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lrtune.study",
+        *argv,
+        "--workers",
+        "1",
+        "--no-progress",
+        "--worker-quota",
+        json.dumps(quota),
+    ]
     if threads is None:
         cmd += ["--threads", "1"]
     return cmd
@@ -52,7 +62,9 @@ def _counts(studies: dict[str, optuna.Study]) -> int:
     return sum(finished_trials(s) for s in studies.values())
 
 
-def run_workers(argv: Sequence[str] | None, task: TaskConfig, run: RunConfig, studies: dict[str, optuna.Study]) -> int:
+def run_workers(
+    argv: Sequence[str] | None, task: TaskConfig, run: RunConfig, studies: dict[str, optuna.Study]
+) -> int:
     """Start the workers, show one progress bar over the shared storage, print one summary."""
     from lrtune.study import _progress_bar, counted_trials, print_summary, summary_rows
 
@@ -72,8 +84,18 @@ def run_workers(argv: Sequence[str] | None, task: TaskConfig, run: RunConfig, st
         for i, quota in enumerate(quotas):
             log = logs / f"worker{i}.log"
             with log.open("w") as fh:
-                procs.append((subprocess.Popen(worker_command(argv, quota, run.threads), stdout=subprocess.DEVNULL, stderr=fh, env=env), log))
-        print(f"lrtune: {len(procs)} workers on {task.task}, families {', '.join(run.families)} → {run.storage}", file=sys.stderr)
+                procs.append(
+                    (
+                        subprocess.Popen(
+                            worker_command(argv, quota, run.threads), stdout=subprocess.DEVNULL, stderr=fh, env=env
+                        ),
+                        log,
+                    )
+                )
+        print(
+            f"lrtune: {len(procs)} workers on {task.task}, families {', '.join(run.families)} → {run.storage}",
+            file=sys.stderr,
+        )
         while any(p.poll() is None for p, _ in procs):
             time.sleep(POLL_S)
             bar.n = _counts(studies) - done_before
@@ -94,9 +116,14 @@ def run_workers(argv: Sequence[str] | None, task: TaskConfig, run: RunConfig, st
     failed = [(p, log) for p, log in procs if p.returncode not in (0, 130, -signal.SIGINT)]
     for p, log in failed:
         last = [line for line in log.read_text().splitlines() if line.strip()][-1:] or ["(no output)"]
-        print(f"lrtune.study: worker pid {p.pid} exited with {p.returncode}: {last[0]} (log: {log})", file=sys.stderr)
+        print(
+            f"lrtune.study: worker pid {p.pid} exited with {p.returncode}: {last[0]} (log: {log})", file=sys.stderr
+        )
     print_summary(summary_rows(studies), run, time.monotonic() - started)
     if code == 130:
-        print("lrtune.study: interrupted — running trials are marked FAIL; run the same command again to resume.", file=sys.stderr)
+        print(
+            "lrtune.study: interrupted — running trials are marked FAIL; run the same command again to resume.",
+            file=sys.stderr,
+        )
         return 130
     return 1 if failed else 0

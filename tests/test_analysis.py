@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -28,12 +28,22 @@ LR_RANGE = (1e-3, 1.0)
 
 def _study(storage, name, family, *, kind, task=TASK, epochs=EPOCHS, sampler="random"):
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
-    config = {"dataset": task.split("/")[0], "model": "cnn", "epochs": epochs,
-              "optimizer": "sgd", "family": family, "sampler": sampler,
-              "lr_range": list(LR_RANGE)}
-    for key, value in {"lrtune_version": "0.1.0", "lrtune_config": config,
-                       "lrtune_family": family, "lrtune_task": task,
-                       "lrtune_kind": kind}.items():
+    config = {
+        "dataset": task.split("/")[0],
+        "model": "cnn",
+        "epochs": epochs,
+        "optimizer": "sgd",
+        "family": family,
+        "sampler": sampler,
+        "lr_range": list(LR_RANGE),
+    }
+    for key, value in {
+        "lrtune_version": "0.1.0",
+        "lrtune_config": config,
+        "lrtune_family": family,
+        "lrtune_task": task,
+        "lrtune_kind": kind,
+    }.items():
         study.set_user_attr(key, value)
     return study
 
@@ -42,15 +52,31 @@ def _curve(final, epochs):
     return {e: float(final * e / epochs) for e in range(1, epochs + 1)}
 
 
-def add_search(storage, family, values, *, pruned=(), lrs=None, tests=None, task=TASK,
-               epochs=EPOCHS, sampler="random", name=None, diverged=(), epochs_run=None):
+def add_search(
+    storage,
+    family,
+    values,
+    *,
+    pruned=(),
+    lrs=None,
+    tests=None,
+    task=TASK,
+    epochs=EPOCHS,
+    sampler="random",
+    name=None,
+    diverged=(),
+    epochs_run=None,
+):
     """A search study: COMPLETE trials with final val accuracy ``values``; then PRUNED trials
     that reported ``pruned`` (value = last intermediate, as Optuna stores it) after 5 epochs."""
-    study = _study(storage, name or f"{task}:{family}", family, kind="search", task=task,
-                   epochs=epochs, sampler=sampler)
-    dists = {"lr": FloatDistribution(*LR_RANGE, log=True),
-             "warmup_frac": FloatDistribution(0.0, 0.1),
-             f"{family}_final_ratio": FloatDistribution(1e-3, 0.5, log=True)}
+    study = _study(
+        storage, name or f"{task}:{family}", family, kind="search", task=task, epochs=epochs, sampler=sampler
+    )
+    dists = {
+        "lr": FloatDistribution(*LR_RANGE, log=True),
+        "warmup_frac": FloatDistribution(0.0, 0.1),
+        f"{family}_final_ratio": FloatDistribution(1e-3, 0.5, log=True),
+    }
     lrs = lrs if lrs is not None else np.geomspace(0.02, 0.2, len(values) + len(pruned))
     tests = tests if tests is not None else [v - 0.01 for v in values]
     steps = list(range(0, 1000, 10))
@@ -59,32 +85,54 @@ def add_search(storage, family, values, *, pruned=(), lrs=None, tests=None, task
         ran = 5 if is_pruned else (epochs_run[i] if epochs_run else epochs)
         lr = float(lrs[i])
         curve = [lr * (0.5 + 0.5 * np.cos(np.pi * s / 1000)) for s in steps]
-        attrs = {"family": family, "val_accuracy": float(value),
-                 "test_accuracy": float(tests[i]) if not is_pruned else float(value) - 0.01,
-                 "epochs_run": ran, "seconds": 2.0 * ran, "diverged": i in diverged,
-                 "seed": i, "lr_curve": curve, "lr_curve_steps": steps, "steps_per_epoch": 100}
-        study.add_trial(create_trial(
-            state=TrialState.PRUNED if is_pruned else TrialState.COMPLETE,
-            value=float(value),
-            params={"lr": lr, "warmup_frac": 0.05, f"{family}_final_ratio": 0.01},
-            distributions=dists, user_attrs=attrs, intermediate_values=_curve(value, ran)))
+        attrs = {
+            "family": family,
+            "val_accuracy": float(value),
+            "test_accuracy": float(tests[i]) if not is_pruned else float(value) - 0.01,
+            "epochs_run": ran,
+            "seconds": 2.0 * ran,
+            "diverged": i in diverged,
+            "seed": i,
+            "lr_curve": curve,
+            "lr_curve_steps": steps,
+            "steps_per_epoch": 100,
+        }
+        study.add_trial(
+            create_trial(
+                state=TrialState.PRUNED if is_pruned else TrialState.COMPLETE,
+                value=float(value),
+                params={"lr": lr, "warmup_frac": 0.05, f"{family}_final_ratio": 0.01},
+                distributions=dists,
+                user_attrs=attrs,
+                intermediate_values=_curve(value, ran),
+            )
+        )
     return study
 
 
-def add_confirm(storage, family, tests, *, vals=None, task=TASK, source_trial=0, states=None,
-                seeds=None, epochs=EPOCHS):
+def add_confirm(
+    storage, family, tests, *, vals=None, task=TASK, source_trial=0, states=None, seeds=None, epochs=EPOCHS
+):
     """A confirmation study '<search>:confirm': one trial per seed with its test accuracy."""
-    study = _study(storage, f"{task}:{family}:confirm", family, kind="confirm", task=task,
-                   epochs=epochs)
+    study = _study(storage, f"{task}:{family}:confirm", family, kind="confirm", task=task, epochs=epochs)
     vals = vals if vals is not None else [t + 0.005 for t in tests]
     for i, test in enumerate(tests):
         state = states[i] if states else TrialState.COMPLETE
-        attrs = {"family": family, "seed": (seeds[i] if seeds else 1000 + i),
-                 "test_accuracy": float(test), "val_accuracy": float(vals[i]),
-                 "epochs_run": epochs, "seconds": 20.0, "diverged": False,
-                 "source_trial": source_trial}
-        study.add_trial(create_trial(state=state, value=float(vals[i]), user_attrs=attrs,
-                                     intermediate_values=_curve(vals[i], epochs)))
+        attrs = {
+            "family": family,
+            "seed": (seeds[i] if seeds else 1000 + i),
+            "test_accuracy": float(test),
+            "val_accuracy": float(vals[i]),
+            "epochs_run": epochs,
+            "seconds": 20.0,
+            "diverged": False,
+            "source_trial": source_trial,
+        }
+        study.add_trial(
+            create_trial(
+                state=state, value=float(vals[i]), user_attrs=attrs, intermediate_values=_curve(vals[i], epochs)
+            )
+        )
     return study
 
 
@@ -135,7 +183,8 @@ def full(tmp_path_factory):
 def test_load_trials_reads_every_lrtune_study_and_skips_others(full):
     df = analysis.load_trials(full)
     assert set(df["study"]) == {f"{TASK}:{f}" for f in ("cosine", "step", "wsd")} | {
-        f"{TASK}:{f}:confirm" for f in ("cosine", "step", "wsd")}
+        f"{TASK}:{f}:confirm" for f in ("cosine", "step", "wsd")
+    }
     assert list(df.columns[: len(analysis.TRIAL_COLUMNS)]) == analysis.TRIAL_COLUMNS
     assert {"params_lr", "params_warmup_frac", "params_cosine_final_ratio"} <= set(df.columns)
     assert set(df["kind"]) == {"search", "confirm"}
@@ -205,11 +254,13 @@ def test_load_trials_errors(url, storage):
 
 def test_family_prefixed_lr_param_is_found(url, storage):
     study = _study(storage, "prefixed", "cosine", kind="search")
-    dists = {"sched_lr": FloatDistribution(1e-4, 1e-1, log=True),
-             "sched_cosine_final_ratio": FloatDistribution(1e-3, 0.5, log=True)}
-    study.add_trial(create_trial(value=0.5, params={"sched_lr": 0.01,
-                                                    "sched_cosine_final_ratio": 0.1},
-                                 distributions=dists))
+    dists = {
+        "sched_lr": FloatDistribution(1e-4, 1e-1, log=True),
+        "sched_cosine_final_ratio": FloatDistribution(1e-3, 0.5, log=True),
+    }
+    study.add_trial(
+        create_trial(value=0.5, params={"sched_lr": 0.01, "sched_cosine_final_ratio": 0.1}, distributions=dists)
+    )
     row = analysis.load_trials(url).iloc[0]
     assert row["lr_param"] == "sched_lr" and row["lr"] == 0.01 and row["lr_high"] == 0.1
 
@@ -222,17 +273,16 @@ def test_family_prefixed_lr_param_is_found(url, storage):
 def test_budget_table_counts(url, storage):
     add_search(storage, "cosine", [0.8, 0.81, 0.82], pruned=[0.5], diverged={1})
     study = _study(storage, f"{TASK}:step", "step", kind="search")
-    study.add_trial(create_trial(value=0.7, user_attrs={"epochs_run": 10, "seconds": 3.0},
-                                 intermediate_values=_curve(0.7, 10)))
+    study.add_trial(
+        create_trial(value=0.7, user_attrs={"epochs_run": 10, "seconds": 3.0}, intermediate_values=_curve(0.7, 10))
+    )
     study.add_trial(create_trial(state=TrialState.FAIL))
     study.add_trial(create_trial(state=TrialState.RUNNING))
     budget = analysis.budget_table(analysis.load_trials(url)).set_index("family")
-    assert budget.loc["cosine", ["trials", "complete", "pruned", "failed", "diverged"]].tolist() \
-        == [4, 3, 1, 0, 1]
+    assert budget.loc["cosine", ["trials", "complete", "pruned", "failed", "diverged"]].tolist() == [4, 3, 1, 0, 1]
     assert budget.loc["cosine", "epochs"] == 3 * 10 + 5
     assert budget.loc["cosine", "seconds"] == pytest.approx(2.0 * 35)
-    assert budget.loc["step", ["trials", "complete", "failed", "running", "epochs"]].tolist() \
-        == [3, 1, 1, 1, 10]
+    assert budget.loc["step", ["trials", "complete", "failed", "running", "epochs"]].tolist() == [3, 1, 1, 1, 10]
 
 
 def test_score_table_uses_complete_trials_only(full):
@@ -330,8 +380,7 @@ def test_warns_when_there_are_no_confirmations(url, storage):
 def test_warns_about_pruned_or_partial_values_used_as_scores(url, storage):
     add_search(storage, "cosine", spread(0.8, 6), epochs_run=[10, 10, 4, 10, 10, 10])
     add_search(storage, "step", spread(0.8, 6))
-    add_confirm(storage, "cosine", spread(0.8, 5),
-                states=[TrialState.COMPLETE] * 4 + [TrialState.PRUNED])
+    add_confirm(storage, "cosine", spread(0.8, 5), states=[TrialState.COMPLETE] * 4 + [TrialState.PRUNED])
     add_confirm(storage, "step", spread(0.8, 5))
     notes = " ".join(_warnings(url))
     assert "1 cosine confirmation run(s) are PRUNED/FAIL" in notes
@@ -340,8 +389,7 @@ def test_warns_about_pruned_or_partial_values_used_as_scores(url, storage):
 
 def test_warns_about_test_set_selection(url, storage):
     # trial 2 has the best validation accuracy, trial 0 the best test accuracy
-    add_search(storage, "cosine", [0.80, 0.81, 0.85, 0.79, 0.78],
-               tests=[0.90, 0.80, 0.82, 0.79, 0.78])
+    add_search(storage, "cosine", [0.80, 0.81, 0.85, 0.79, 0.78], tests=[0.90, 0.80, 0.82, 0.79, 0.78])
     add_search(storage, "step", [0.8, 0.81, 0.82, 0.79, 0.78])
     add_confirm(storage, "cosine", spread(0.8, 5), source_trial=0)
     add_confirm(storage, "step", spread(0.8, 5), source_trial=2)
@@ -398,8 +446,13 @@ def test_verdict_inconclusive_between_indistinguishable_families(url, storage):
 
 
 def test_verdict_ignores_pruned_confirmation_runs(url, storage):
-    add_confirm(storage, "cosine", [0.9] * 5 + [0.1],
-                states=[TrialState.COMPLETE] * 5 + [TrialState.PRUNED], seeds=list(range(6)))
+    add_confirm(
+        storage,
+        "cosine",
+        [0.9] * 5 + [0.1],
+        states=[TrialState.COMPLETE] * 5 + [TrialState.PRUNED],
+        seeds=list(range(6)),
+    )
     add_confirm(storage, "step", spread(0.8, 5))
     v = analysis.verdict_from_confirmations(analysis.load_trials(url))
     assert v.comparisons.iloc[0]["n_leader"] == 5
@@ -417,8 +470,7 @@ def test_verdict_errors(url, storage):
     add_confirm(storage, "cosine", spread(0.8, 5), task="digits/mlp/5ep/sgd")
     with pytest.raises(analysis.AnalysisError, match="several tasks"):
         analysis.verdict_from_confirmations(analysis.load_trials(url))
-    assert analysis.verdicts_by_task(analysis.load_trials(url)) == {
-        "digits/mlp/5ep/sgd": None, TASK: None}
+    assert analysis.verdicts_by_task(analysis.load_trials(url)) == {"digits/mlp/5ep/sgd": None, TASK: None}
 
 
 # --------------------------------------------------------------------------------------------
@@ -427,13 +479,9 @@ def test_verdict_errors(url, storage):
 
 
 def test_markdown_table():
-    frame = pd.DataFrame({"family": ["a|b", "c"], "n": [1, 22], "x": [0.5, float("nan")],
-                          "ok": [True, False]})
+    frame = pd.DataFrame({"family": ["a|b", "c"], "n": [1, 22], "x": [0.5, float("nan")], "ok": [True, False]})
     assert analysis.markdown_table(frame, formats={"x": ".2f"}) == (
-        "| family | n | x | ok |\n"
-        "|---|---:|---:|---|\n"
-        "| a\\|b | 1 | 0.50 | yes |\n"
-        "| c | 22 | — | no |\n"
+        "| family | n | x | ok |\n|---|---:|---:|---|\n| a\\|b | 1 | 0.50 | yes |\n| c | 22 | — | no |\n"
     )
 
 
@@ -446,8 +494,13 @@ def test_plots_are_pngs_with_content(full, tmp_path):
 
     df = analysis.load_trials(full)
     out = tmp_path / "plots"
-    for plot in (analysis.plot_expected_max, analysis.plot_best_so_far, analysis.plot_lr_curves,
-                 analysis.plot_learning_curves, analysis.plot_confirmations):
+    for plot in (
+        analysis.plot_expected_max,
+        analysis.plot_best_so_far,
+        analysis.plot_lr_curves,
+        analysis.plot_learning_curves,
+        analysis.plot_confirmations,
+    ):
         paths = plot(df, out)
         assert len(paths) == 1, plot.__name__
         path = paths[0]
@@ -462,10 +515,17 @@ def test_write_report(full, tmp_path):
     text = report.path.read_text()
     assert report.path == out / "report.md"
     assert text.startswith("# lrtune report")
-    for needle in (f"## Task `{TASK}`", "**the best configuration found for cosine in 10 trials beats",
-                   "Budget: confirmation seeds per family", "### Search budget",
-                   "### Search scores", "### Expected maximum",
-                   "## Warnings", "[trials.csv](trials.csv)", "| family | trials | complete |"):
+    for needle in (
+        f"## Task `{TASK}`",
+        "**the best configuration found for cosine in 10 trials beats",
+        "Budget: confirmation seeds per family",
+        "### Search budget",
+        "### Search scores",
+        "### Expected maximum",
+        "## Warnings",
+        "[trials.csv](trials.csv)",
+        "| family | trials | complete |",
+    ):
         assert needle in text, needle
     for figure in report.figures:
         assert f"]({figure.name})" in text
@@ -491,8 +551,11 @@ def test_write_report_without_confirmations(url, storage, tmp_path):
     report = analysis.write_report(url, tmp_path / "r")
     text = report.path.read_text()
     assert report.verdicts == {TASK: None}
-    assert "No verdict" in text and "Search leader by best validation accuracy (not a verdict)" \
-        in text and "cosine" in text
+    assert (
+        "No verdict" in text
+        and "Search leader by best validation accuracy (not a verdict)" in text
+        and "cosine" in text
+    )
     assert any("no confirmation runs" in w for w in report.warnings)
 
 
@@ -500,6 +563,7 @@ def test_family_of_a_joint_study_comes_from_the_trial(url, storage):
     study = _study(storage, "joint", "any", kind="search")
     dists = {"family": optuna.distributions.CategoricalDistribution(["cosine", "step"])}
     study.add_trial(create_trial(value=0.5, params={"family": "step"}, distributions=dists))
-    study.add_trial(create_trial(value=0.6, params={"family": "cosine"}, distributions=dists,
-                                 user_attrs={"family": "cosine"}))
+    study.add_trial(
+        create_trial(value=0.6, params={"family": "cosine"}, distributions=dists, user_attrs={"family": "cosine"})
+    )
     assert analysis.load_trials(url)["family"].tolist() == ["cosine", "step"]

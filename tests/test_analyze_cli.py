@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -33,10 +33,20 @@ def fast_sqlite(path: Path) -> optuna.storages.RDBStorage:
 def lrtune_study(storage, family, *, kind="search", name=None):
     name = name or (f"{TASK}:{family}" + (":confirm" if kind == "confirm" else ""))
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
-    config = {"dataset": "digits", "model": "mlp", "epochs": 4, "optimizer": "sgd",
-              "family": family, "sampler": "random"}
-    for key, value in {"lrtune_config": config, "lrtune_family": family, "lrtune_task": TASK,
-                       "lrtune_kind": kind}.items():
+    config = {
+        "dataset": "digits",
+        "model": "mlp",
+        "epochs": 4,
+        "optimizer": "sgd",
+        "family": family,
+        "sampler": "random",
+    }
+    for key, value in {
+        "lrtune_config": config,
+        "lrtune_family": family,
+        "lrtune_task": TASK,
+        "lrtune_kind": kind,
+    }.items():
         study.set_user_attr(key, value)
     return study
 
@@ -45,21 +55,41 @@ def add_search(storage, family, center, n=6):
     study = lrtune_study(storage, family)
     dists = {"lr": FloatDistribution(1e-3, 1.0, log=True)}
     for i, v in enumerate(center + np.linspace(-0.01, 0.01, n)):
-        study.add_trial(create_trial(
-            value=float(v), params={"lr": 0.05 + 0.01 * i}, distributions=dists,
-            user_attrs={"family": family, "val_accuracy": float(v),
-                        "test_accuracy": float(v) - 0.01, "epochs_run": 4, "seconds": 1.0,
-                        "diverged": False, "seed": i},
-            intermediate_values={e: float(v) * e / 4 for e in range(1, 5)}))
+        study.add_trial(
+            create_trial(
+                value=float(v),
+                params={"lr": 0.05 + 0.01 * i},
+                distributions=dists,
+                user_attrs={
+                    "family": family,
+                    "val_accuracy": float(v),
+                    "test_accuracy": float(v) - 0.01,
+                    "epochs_run": 4,
+                    "seconds": 1.0,
+                    "diverged": False,
+                    "seed": i,
+                },
+                intermediate_values={e: float(v) * e / 4 for e in range(1, 5)},
+            )
+        )
 
 
 def add_confirm(storage, family, center, k=6):
     study = lrtune_study(storage, family, kind="confirm")
     for i, v in enumerate(center + np.linspace(-0.002, 0.002, k)):
-        study.add_trial(create_trial(
-            value=float(v), user_attrs={"family": family, "seed": 100 + i,
-                                        "test_accuracy": float(v), "val_accuracy": float(v),
-                                        "epochs_run": 4, "diverged": False}))
+        study.add_trial(
+            create_trial(
+                value=float(v),
+                user_attrs={
+                    "family": family,
+                    "seed": 100 + i,
+                    "test_accuracy": float(v),
+                    "val_accuracy": float(v),
+                    "epochs_run": 4,
+                    "diverged": False,
+                },
+            )
+        )
 
 
 @pytest.fixture
@@ -127,8 +157,9 @@ def test_default_storage_and_out_dir(db, capsys, monkeypatch):
 
 def test_out_dir_and_study_filter(db, tmp_path, capsys):
     out = tmp_path / "elsewhere"
-    code = main(["--storage", f"sqlite:///{db}", "--out", str(out),
-                 "--study", f"{TASK}:cosine", "--study", f"{TASK}:step"])
+    code = main(
+        ["--storage", f"sqlite:///{db}", "--out", str(out), "--study", f"{TASK}:cosine", "--study", f"{TASK}:step"]
+    )
     assert code == 0
     assert (out / "report.md").exists()
 
@@ -155,12 +186,15 @@ def test_missing_default_database_is_not_created(tmp_path, capsys, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("url,needle", [
-    ("studies/lrtune.db", "malformed storage URL"),
-    ("sqlite://", "must name an SQLite file"),
-    ("sqlite:///:memory:", "must name an SQLite file"),
-    ("nosuchdialect://x/y", "cannot open storage"),
-])
+@pytest.mark.parametrize(
+    "url,needle",
+    [
+        ("studies/lrtune.db", "malformed storage URL"),
+        ("sqlite://", "must name an SQLite file"),
+        ("sqlite:///:memory:", "must name an SQLite file"),
+        ("nosuchdialect://x/y", "cannot open storage"),
+    ],
+)
 def test_bad_urls(url, needle, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["--storage", url]) == 2
@@ -197,8 +231,7 @@ def test_optuna_storage_without_studies(tmp_path, capsys):
 def test_storage_without_lrtune_studies(tmp_path, capsys):
     path = tmp_path / "other.db"
     storage = fast_sqlite(path)
-    optuna.create_study(storage=storage, study_name="someone-else").add_trial(
-        create_trial(value=1.0))
+    optuna.create_study(storage=storage, study_name="someone-else").add_trial(create_trial(value=1.0))
     storage.engine.dispose()
     before = digest(path)
     assert main(["--storage", f"sqlite:///{path}"]) == 2
@@ -240,9 +273,30 @@ def test_study_then_analyze_confirm_end_to_end(tmp_path, capsys):
 
     url = f"sqlite:///{tmp_path / 'studies' / 'lrtune.db'}"
     (tmp_path / "studies").mkdir()
-    assert study_main(["--dataset", "digits", "--model", "mlp", "--epochs", "4", "--family", "cosine,constant",
-                       "--trials", "6", "--sampler", "random", "--storage", url,
-                       "--artifact-dir", str(tmp_path / "artifacts"), "--no-progress"]) == 0
+    assert (
+        study_main(
+            [
+                "--dataset",
+                "digits",
+                "--model",
+                "mlp",
+                "--epochs",
+                "4",
+                "--family",
+                "cosine,constant",
+                "--trials",
+                "6",
+                "--sampler",
+                "random",
+                "--storage",
+                url,
+                "--artifact-dir",
+                str(tmp_path / "artifacts"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["--storage", url, "--confirm", "2"]) == 0
     out, err = capsys.readouterr()

@@ -13,8 +13,19 @@ from lrtune.bench import TASKS, compute_floor, forward_flops, main, make_mnist_l
 from lrtune.models import build_model
 
 PATH_KEYS = {
-    "trials", "seconds", "trials_per_min", "model_epochs", "model_epochs_per_s", "best_val_accuracy", "pruned",
-    "diverged", "epoch_s", "x_floor", "trials_per_min_x_baseline", "model_epochs_per_s_x_baseline", "seconds_all",
+    "trials",
+    "seconds",
+    "trials_per_min",
+    "model_epochs",
+    "model_epochs_per_s",
+    "best_val_accuracy",
+    "pruned",
+    "diverged",
+    "epoch_s",
+    "x_floor",
+    "trials_per_min_x_baseline",
+    "model_epochs_per_s_x_baseline",
+    "seconds_all",
 }
 
 
@@ -120,7 +131,11 @@ def test_default_baseline_is_what_a_user_writes_for_that_data(quick_run):
 
     _, report = quick_run
     assert report["baseline_dataset"] == "auto"
-    assert {t["task"]: t["baseline_dataset"] for t in report["tasks"]} == {"digits": "tensor", "mnist1d": "tensor", "mnist-like": "tensor"}
+    assert {t["task"]: t["baseline_dataset"] for t in report["tasks"]} == {
+        "digits": "tensor",
+        "mnist1d": "tensor",
+        "mnist-like": "tensor",
+    }
     assert [baseline_kind(d) for d in ("mnist", "fashion-mnist", "kmnist", "cifar10")] == ["torchvision"] * 4
     assert baseline_kind("digits", "torchvision") == "torchvision" and baseline_kind("mnist", "tensor") == "tensor"
 
@@ -131,11 +146,15 @@ def test_verdict_task_times_both_legs_and_prints_both_verdicts(tmp_path, capsys)
     assert main(["--quick", "--tasks", "verdict", "--threads", "1", "--json", str(path)]) == 0
     record = json.loads(path.read_text())["tasks"][0]
     assert record["task"] == "verdict" and set(record["legs"]) == {"unfused", "default"}
-    for name, leg in record["legs"].items():
-        assert leg["search_s"] > 0 and leg["confirm_s"] > 0 and leg["total_s"] >= leg["search_s"] + leg["confirm_s"]
+    for leg in record["legs"].values():
+        assert (
+            leg["search_s"] > 0 and leg["confirm_s"] > 0 and leg["total_s"] >= leg["search_s"] + leg["confirm_s"]
+        )
         assert leg["search_trials"] == 2 * 4 and leg["confirm_runs"] == 2 * 2
         assert leg["verdicts"] and all(isinstance(v, str) and v for v in leg["verdicts"].values())
     assert record["legs"]["unfused"]["fuse"] == 1 and record["legs"]["default"]["probe"].startswith("fuse ")
-    assert record["time_ratio"] == pytest.approx(record["legs"]["default"]["total_s"] / record["legs"]["unfused"]["total_s"])
+    assert record["time_ratio"] == pytest.approx(
+        record["legs"]["default"]["total_s"] / record["legs"]["unfused"]["total_s"]
+    )
     out = capsys.readouterr().out
     assert "unfused verdict" in out and "default verdict" in out and "x unfused" in out

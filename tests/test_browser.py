@@ -106,6 +106,7 @@ def test_dashboard_shows_study_trials_notes_and_lr_curves(page, base_url: str, t
     page.on("pageerror", lambda e: errors.append(str(e)))
 
     page.goto(f"{base_url}/dashboard")
+
     def card(name: str):  # a study's card on the top page: "1. <name>"
         return page.get_by_role("heading", name=re.compile(rf"^\d+\. {re.escape(name)}$"))
 

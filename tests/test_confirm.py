@@ -15,8 +15,29 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 def searched(tmp_path_factory) -> str:
     db = tmp_path_factory.mktemp("confirm") / "c.db"
     storage = f"sqlite:///{db}"
-    assert main(["--dataset", "digits", "--epochs", "2", "--batch-size", "64", "--family", "constant,cosine",
-                 "--trials", "2", "--storage", storage, "--no-progress", "--no-artifacts", "--pruner", "none"]) == 0
+    assert (
+        main(
+            [
+                "--dataset",
+                "digits",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "64",
+                "--family",
+                "constant,cosine",
+                "--trials",
+                "2",
+                "--storage",
+                storage,
+                "--no-progress",
+                "--no-artifacts",
+                "--pruner",
+                "none",
+            ]
+        )
+        == 0
+    )
     return storage
 
 
@@ -58,12 +79,40 @@ def test_stacked_confirmations_are_the_solo_runs(tmp_path, monkeypatch):
     import lrtune.confirm as confirm
 
     load, build = confirm.load_task_data, confirm.build_task_model
-    monkeypatch.setattr(confirm, "load_task_data", lambda *a, **kw: dataclasses.replace(
-        d := load(*a, **kw), **{f: getattr(d, f).double() for f in ("x_train", "x_val", "x_test")}))
+    monkeypatch.setattr(
+        confirm,
+        "load_task_data",
+        lambda *a, **kw: dataclasses.replace(
+            d := load(*a, **kw), **{f: getattr(d, f).double() for f in ("x_train", "x_val", "x_test")}
+        ),
+    )
     monkeypatch.setattr(confirm, "build_task_model", lambda *a, **kw: build(*a, **kw).double())
     source = tmp_path / "search.db"  # a search of its own: the module's one gets confirmations stored
-    assert main(["--dataset", "digits", "--epochs", "2", "--batch-size", "64", "--family", "constant,cosine", "--trials", "2",
-                 "--storage", f"sqlite:///{source}", "--no-progress", "--no-artifacts", "--pruner", "none", "--fuse", "1"]) == 0
+    assert (
+        main(
+            [
+                "--dataset",
+                "digits",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "64",
+                "--family",
+                "constant,cosine",
+                "--trials",
+                "2",
+                "--storage",
+                f"sqlite:///{source}",
+                "--no-progress",
+                "--no-artifacts",
+                "--pruner",
+                "none",
+                "--fuse",
+                "1",
+            ]
+        )
+        == 0
+    )
     stored = {}
     for fuse in (1, 4):
         copy = tmp_path / f"fuse{fuse}.db"

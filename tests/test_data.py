@@ -69,8 +69,9 @@ def write_cifar10(root: Path, n_per_batch: int = 8, n_test: int = 10) -> dict[st
         images = _unique_images(n, (3, 32, 32), offset).reshape(n, 3072)  # rows: R, G, B planes
         entry = {"batch_label": file_name, "data": images, "labels": list(np.arange(n) % 10)}
         (folder / file_name).write_bytes(pickle.dumps(entry))
-    meta = {"label_names": ["airplane", "automobile", "bird", "cat", "deer",
-                            "dog", "frog", "horse", "ship", "truck"]}
+    meta = {
+        "label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    }
     (folder / "batches.meta").write_bytes(pickle.dumps(meta))
     return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.iterdir()}
 
@@ -236,9 +237,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10"])
-def test_a_failed_download_is_reported_in_one_line(
-    tmp_path: Path, no_network: list[str], name: str
-) -> None:
+def test_a_failed_download_is_reported_in_one_line(tmp_path: Path, no_network: list[str], name: str) -> None:
     with pytest.raises(DatasetNotFoundError) as info:
         load_dataset(name, data_dir=tmp_path, download=True)
     message = str(info.value)
@@ -248,9 +247,7 @@ def test_a_failed_download_is_reported_in_one_line(
     assert "name resolution" in message
 
 
-def test_download_is_skipped_when_the_files_are_there(
-    tmp_path: Path, no_network: list[str]
-) -> None:
+def test_download_is_skipped_when_the_files_are_there(tmp_path: Path, no_network: list[str]) -> None:
     write_mnist_like(tmp_path, "KMNIST")
     data = load_dataset("kmnist", data_dir=tmp_path, download=True)
     assert data.sizes["test"] == 20
@@ -319,13 +316,10 @@ def _epoch(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, **kwarg
 
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 300), batch_size=st.integers(1, 64), drop_last=st.booleans())
-def test_batches_cover_every_example_once_per_epoch(
-    n: int, batch_size: int, drop_last: bool
-) -> None:
+def test_batches_cover_every_example_once_per_epoch(n: int, batch_size: int, drop_last: bool) -> None:
     x = torch.arange(n, dtype=torch.float32)[:, None].repeat(1, 3)
     y = torch.arange(n)
-    batches = _epoch(x, y, torch.Generator().manual_seed(0), batch_size=batch_size,
-                     drop_last=drop_last)
+    batches = _epoch(x, y, torch.Generator().manual_seed(0), batch_size=batch_size, drop_last=drop_last)
     assert len(batches) == steps_per_epoch(n, batch_size, drop_last)
     seen = torch.cat([yb for _, yb in batches]) if batches else torch.empty(0, dtype=torch.long)
     for xb, yb in batches:

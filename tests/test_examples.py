@@ -15,7 +15,9 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def run_script(name: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -33,8 +35,19 @@ def test_own_study_then_rebuild_best(tmp_path):
     expected = lrtune.Schedule.from_params(best.params, prefix="sched_")
 
     png = tmp_path / "best.png"
-    out = run_script("rebuild_best.py", "--storage", storage, "--study-name", "own-digits", "--prefix", "sched_",
-                     "--total-steps", "100", "--plot", str(png))
+    out = run_script(
+        "rebuild_best.py",
+        "--storage",
+        storage,
+        "--study-name",
+        "own-digits",
+        "--prefix",
+        "sched_",
+        "--total-steps",
+        "100",
+        "--plot",
+        str(png),
+    )
     assert expected.describe() in out
     assert f"step      0: lr = {expected.lr_at(0, 100):.6g}" in out
     assert png.read_bytes()[:4] == b"\x89PNG"
@@ -64,6 +77,15 @@ def test_own_study_analyze_confirm_analyze_rebuild(tmp_path):
     if len(families) > 1:
         assert "**Confirmed verdict:" in report
     assert "`hidden`" in report
-    out_text = run_script("rebuild_best.py", "--storage", storage, "--study-name", "own-digits",
-                          "--prefix", "sched_", "--total-steps", "100")
+    out_text = run_script(
+        "rebuild_best.py",
+        "--storage",
+        storage,
+        "--study-name",
+        "own-digits",
+        "--prefix",
+        "sched_",
+        "--total-steps",
+        "100",
+    )
     assert lrtune.Schedule.from_params(study.best_trial.params, prefix="sched_").describe() in out_text

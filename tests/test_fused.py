@@ -71,8 +71,11 @@ def _relative_tensor_diff(a: nn.Module, b: nn.Module) -> float:
     """max over floating-point state tensors of ‖a − b‖₂ / ‖b‖₂ (a tensor-level, not element-level, distance)."""
     sa, sb = a.state_dict(), b.state_dict()
     assert sa.keys() == sb.keys()
-    return max(((sa[k].double() - sb[k].double()).norm() / sb[k].double().norm().clamp_min(1e-12)).item()
-               for k in sa if sa[k].is_floating_point())
+    return max(
+        ((sa[k].double() - sb[k].double()).norm() / sb[k].double().norm().clamp_min(1e-12)).item()
+        for k in sa
+        if sa[k].is_floating_point()
+    )
 
 
 def _assert_same_float32_run(fused_result, solo_result, data, *, fused_model, solo_model) -> None:
@@ -115,7 +118,9 @@ def _check_members(model_name, optimizer, data, *, epochs, dtype, own_batches=Fa
         return build_model(model_name, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed).to(dtype)
 
     data_seeds = seeds if own_batches else None
-    fused = train_fused([build(s) for s in seeds], data, schedules, config=config, mode="stacked", data_seeds=data_seeds)
+    fused = train_fused(
+        [build(s) for s in seeds], data, schedules, config=config, mode="stacked", data_seeds=data_seeds
+    )
     assert [m.index for m in fused] == [0, 1, 2, 3]
     if epochs > 2 and not own_batches:  # (with their own batches plateau's reaction depends on the data)
         reactive = fused[1].result.lr_trace
@@ -149,23 +154,39 @@ def test_members_with_their_own_batch_order_equal_their_solo_runs(model_name, op
 def test_own_batch_orders_with_a_pruned_and_a_diverged_member(digits):
     """Compaction keeps every remaining member on its own batch order."""
     data = _float64(digits)
-    schedules = [Schedule("constant", 0.05), Schedule("constant", 5e3), Schedule("cosine", 0.1), Schedule("step", 0.05)]
+    schedules = [
+        Schedule("constant", 0.05),
+        Schedule("constant", 5e3),
+        Schedule("cosine", 0.1),
+        Schedule("step", 0.05),
+    ]
     seeds = [11, 12, 13, 14]
     config = TrainConfig(epochs=3, batch_size=64, seed=0)
     build = lambda seed: build_model("mlp", input_shape=data.input_shape, n_classes=10, seed=seed).double()  # noqa: E731
-    fused = train_fused([build(s) for s in seeds], data, schedules, config=config, data_seeds=seeds, mode="stacked",
-                        on_epoch_end=lambda k, r: k == 3 and r.epoch == 1)
+    fused = train_fused(
+        [build(s) for s in seeds],
+        data,
+        schedules,
+        config=config,
+        data_seeds=seeds,
+        mode="stacked",
+        on_epoch_end=lambda k, r: k == 3 and r.epoch == 1,
+    )
     assert fused[1].result.diverged and fused[3].result.stopped_early
     for k in (0, 2, 3):
         alone = build(seeds[k])
         stop = (lambda r: True) if k == 3 else None
-        solo = train(alone, data, schedules[k], config=dataclasses.replace(config, seed=seeds[k]), on_epoch_end=stop)
+        solo = train(
+            alone, data, schedules[k], config=dataclasses.replace(config, seed=seeds[k]), on_epoch_end=stop
+        )
         _assert_same_run(fused[k].result, solo)
         assert _max_weight_diff(fused[k].model, alone) < TOL
 
 
-@pytest.mark.parametrize("model_name, optimizer, epochs",
-                         [("mlp", "sgd", 3), ("mlp", "adamw", 3), ("cnn1d", "sgd", 1), ("cnn1d", "adamw", 1)])
+@pytest.mark.parametrize(
+    "model_name, optimizer, epochs",
+    [("mlp", "sgd", 3), ("mlp", "adamw", 3), ("cnn1d", "sgd", 1), ("cnn1d", "adamw", 1)],
+)
 def test_float32_members_match_their_solo_runs(model_name, optimizer, epochs, digits, mnist1d_small):
     """In float32 the stacked kernels round differently (bmm vs mm, im2col GEMM vs oneDNN conv).
 
@@ -175,7 +196,13 @@ def test_float32_members_match_their_solo_runs(model_name, optimizer, epochs, di
     on different thread counts or CPUs do. So float32 is checked on short runs and on what a trial
     reports; the float64 test above proves the full runs equal to 1e-5.
     """
-    data = digits if model_name == "mlp" else dataclasses.replace(mnist1d_small, x_train=mnist1d_small.x_train[:256], y_train=mnist1d_small.y_train[:256])
+    data = (
+        digits
+        if model_name == "mlp"
+        else dataclasses.replace(
+            mnist1d_small, x_train=mnist1d_small.x_train[:256], y_train=mnist1d_small.y_train[:256]
+        )
+    )
     _check_members(model_name, optimizer, data, epochs=epochs, dtype=torch.float32)
 
 
@@ -191,8 +218,15 @@ def test_pruned_member_leaves_and_the_rest_are_unchanged(digits):
         calls.append((index, result.epoch))
         return index == 1 and result.epoch == 1  # prune member 1 after its first epoch
 
-    fused = train_fused([build(s) for s in seeds], digits, schedules, config=config, on_epoch_end=on_epoch_end,
-                        on_member_end=lambda m: ended.append(m.index), mode="stacked")
+    fused = train_fused(
+        [build(s) for s in seeds],
+        digits,
+        schedules,
+        config=config,
+        on_epoch_end=on_epoch_end,
+        on_member_end=lambda m: ended.append(m.index),
+        mode="stacked",
+    )
     assert (1, 2) not in calls and (1, 1) in calls and (3, 3) in calls  # a pruned member costs nothing more
     assert ended[0] == 1 and sorted(ended) == [0, 1, 2, 3]
     pruned = fused[1].result
@@ -221,7 +255,9 @@ def test_diverged_member_does_not_poison_the_others(digits):
         _assert_same_run(fused[k].result, solo)
         assert _max_weight_diff(fused[k].model, alone) < TOL
     solo_bad = train(build(2), digits, schedules[1], config=config)
-    assert solo_bad.diverged and bad.epochs_run == solo_bad.epochs_run and len(bad.lr_trace) == len(solo_bad.lr_trace)
+    assert (
+        solo_bad.diverged and bad.epochs_run == solo_bad.epochs_run and len(bad.lr_trace) == len(solo_bad.lr_trace)
+    )
 
 
 def test_stacked_forward_equals_each_member():
@@ -259,7 +295,9 @@ def test_stacked_optimizer_step_is_torch_optimizer_step():
         for step in range(3):
             for p in stack.params.values():
                 p.grad = None
-            nn.functional.cross_entropy(stack(x).reshape(-1, 3), y.repeat(2), reduction="none").view(2, 10).mean(1).sum().backward()
+            nn.functional.cross_entropy(stack(x).reshape(-1, 3), y.repeat(2), reduction="none").view(2, 10).mean(
+                1
+            ).sum().backward()
             optimizer.step([f[step] for f in factors])
             for m, opt in zip(models, torch_opts):
                 opt.zero_grad()
@@ -299,16 +337,49 @@ def _layouts():
     """(name, model, input_shape) — stackable or not, the plan must say which before training."""
     C = nn.Conv1d
     return [
-        ("flatten-linear-bn-relu-linear", nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10)), (1, 8, 8)),
+        (
+            "flatten-linear-bn-relu-linear",
+            nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10)),
+            (1, 8, 8),
+        ),
         ("conv1d-relu-linear", nn.Sequential(C(1, 4, 3, padding=1), nn.ReLU(), nn.Linear(64, 10)), (1, 64)),
-        ("conv1d-relu-flatten-linear", nn.Sequential(C(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 4, 10)), (1, 64)),
+        (
+            "conv1d-relu-flatten-linear",
+            nn.Sequential(C(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 4, 10)),
+            (1, 64),
+        ),
         ("linear-on-image", nn.Sequential(nn.Linear(8, 10)), (1, 8, 8)),
-        ("linear-conv", nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.Unflatten(1, (1, 64)), C(1, 2, 3), nn.Flatten(), nn.Linear(124, 10)), (1, 8, 8)),
+        (
+            "linear-conv",
+            nn.Sequential(
+                nn.Flatten(),
+                nn.Linear(64, 64),
+                nn.Unflatten(1, (1, 64)),
+                C(1, 2, 3),
+                nn.Flatten(),
+                nn.Linear(124, 10),
+            ),
+            (1, 8, 8),
+        ),
         ("dropout", nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.Dropout(0.1), nn.Linear(16, 10)), (1, 8, 8)),
-        ("pool-after-linear", nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.MaxPool1d(2), nn.Linear(8, 10)), (1, 8, 8)),
+        (
+            "pool-after-linear",
+            nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.MaxPool1d(2), nn.Linear(8, 10)),
+            (1, 8, 8),
+        ),
         ("bn-first", nn.Sequential(nn.Flatten(), nn.BatchNorm1d(64), nn.Linear(64, 10)), (1, 8, 8)),
-        ("conv2d-pool", nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 10)), (1, 8, 8)),
-        ("conv2d-relu-linear", nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Linear(8, 10)), (1, 8, 8)),
+        (
+            "conv2d-pool",
+            nn.Sequential(
+                nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 10)
+            ),
+            (1, 8, 8),
+        ),
+        (
+            "conv2d-relu-linear",
+            nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Linear(8, 10)),
+            (1, 8, 8),
+        ),
         ("nested", nn.Sequential(nn.Flatten(), nn.Sequential(nn.Linear(64, 10))), (1, 8, 8)),
         ("lstm", nn.Sequential(nn.LSTM(8, 8)), (8, 8)),
         ("mlp", build_model("mlp", input_shape=(1, 8, 8), n_classes=10), (1, 8, 8)),
@@ -350,8 +421,14 @@ def test_fusable_never_raises_on_odd_modules():
             return super().forward(x) * 2
 
     shared = nn.Linear(2, 2)
-    for model in (Broken(nn.Linear(2, 2)), OwnForward(nn.Linear(2, 2)), nn.Module(), nn.Identity(), nn.Sequential(),
-                  nn.Sequential(shared, nn.ReLU(), shared)):
+    for model in (
+        Broken(nn.Linear(2, 2)),
+        OwnForward(nn.Linear(2, 2)),
+        nn.Module(),
+        nn.Identity(),
+        nn.Sequential(),
+        nn.Sequential(shared, nn.ReLU(), shared),
+    ):
         assert fusable(model) is False and fusable(model, (2,)) is False
     assert why_not_fusable(OwnForward(nn.Linear(2, 2))) == "OwnForward overrides nn.Sequential.forward"
 
@@ -360,7 +437,9 @@ def test_auto_mode_warns_once_and_trains_member_by_member(digits):
     model = lambda s: nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.Dropout(0.0), nn.Linear(16, 10))  # noqa: E731
     config = TrainConfig(epochs=1, batch_size=256, seed=0)
     with pytest.warns(RuntimeWarning, match="one by one") as caught:
-        out = train_fused([model(0), model(1)], digits, [Schedule("constant", 0.05)] * 2, config=config, data_seeds=[5, 6])
+        out = train_fused(
+            [model(0), model(1)], digits, [Schedule("constant", 0.05)] * 2, config=config, data_seeds=[5, 6]
+        )
     assert len(caught) == 1 and len(str(caught[0].message).splitlines()) == 1
     assert [m.index for m in out] == [0, 1] and all(m.result.epochs_run == 1 for m in out)
     with pytest.raises(NotFusableError, match="Dropout"):
@@ -378,14 +457,20 @@ class PruneOddTrials(optuna.pruners.BasePruner):
 def test_fused_trials_are_normal_trials(digits, tmp_path):
     task = TaskConfig(dataset="digits", epochs=3, batch_size=64, sampler="random")
     storage = f"sqlite:///{tmp_path / 'fused.db'}"
-    study = optuna.create_study(storage=storage, direction="maximize", sampler=make_sampler("random", seed=5), pruner=PruneOddTrials())
+    study = optuna.create_study(
+        storage=storage, direction="maximize", sampler=make_sampler("random", seed=5), pruner=PruneOddTrials()
+    )
     objective = Objective(task, "cosine", digits)
     frozen = run_fused_trials(study, objective, 4)
     assert [t.number for t in frozen] == [0, 1, 2, 3]
     trials = optuna.load_study(study_name=study.study_name, storage=storage).trials
     for t in trials:
         attrs = t.user_attrs
-        assert attrs["seed"] == trial_seed(0, t.number) and attrs["data_seed"] == trial_seed(0, t.number) and attrs["fuse_group"] == 0
+        assert (
+            attrs["seed"] == trial_seed(0, t.number)
+            and attrs["data_seed"] == trial_seed(0, t.number)
+            and attrs["fuse_group"] == 0
+        )
         assert attrs["family"] == "cosine" and attrs["diverged"] is False and 0 <= attrs["test_accuracy"] <= 1
         assert attrs["seconds"] > 0 and attrs["steps_per_epoch"] == 21
         schedule = Schedule.from_params(t.params, family="cosine")
@@ -411,9 +496,13 @@ def test_fused_trials_are_normal_trials(digits, tmp_path):
     replay.optimize(objective, n_trials=4)
     for fused_t, solo_t in zip(trials, replay.trials):
         for epoch, value in fused_t.intermediate_values.items():
-            assert value == pytest.approx(solo_t.intermediate_values[epoch], abs=0.01)  # float32: a rare flip moves one example
+            assert value == pytest.approx(
+                solo_t.intermediate_values[epoch], abs=0.01
+            )  # float32: a rare flip moves one example
     for number in (0, 2):
-        assert trials[number].user_attrs["test_accuracy"] == pytest.approx(replay.trials[number].user_attrs["test_accuracy"], abs=0.01)
+        assert trials[number].user_attrs["test_accuracy"] == pytest.approx(
+            replay.trials[number].user_attrs["test_accuracy"], abs=0.01
+        )
 
 
 def test_fused_diverged_trial_is_complete_with_a_finite_value(digits):
@@ -444,24 +533,66 @@ def test_interrupted_group_marks_its_trials_fail(digits):
 
 def test_cli_fuse_runs_groups_until_the_trial_count(tmp_path, capsys):
     db = tmp_path / "cli.db"
-    code = study_main(["--dataset", "digits", "--epochs", "2", "--trials", "5", "--fuse", "3", "--family", "cosine,plateau",
-                       "--storage", f"sqlite:///{db}", "--no-artifacts", "--no-progress"])
+    code = study_main(
+        [
+            "--dataset",
+            "digits",
+            "--epochs",
+            "2",
+            "--trials",
+            "5",
+            "--fuse",
+            "3",
+            "--family",
+            "cosine,plateau",
+            "--storage",
+            f"sqlite:///{db}",
+            "--no-artifacts",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     for family in ("cosine", "plateau"):
         study = optuna.load_study(study_name=f"digits-mlp-{family}", storage=f"sqlite:///{db}")
         assert len(study.trials) == 5
-        assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in study.trials)
+        assert all(
+            t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in study.trials
+        )
         assert sorted({t.user_attrs["fuse_group"] for t in study.trials}) == [0, 3]
     # resuming asks only for what is missing
-    assert study_main(["--dataset", "digits", "--epochs", "2", "--trials", "6", "--fuse", "3", "--family", "cosine",
-                       "--storage", f"sqlite:///{db}", "--no-artifacts", "--no-progress"]) == 0
+    assert (
+        study_main(
+            [
+                "--dataset",
+                "digits",
+                "--epochs",
+                "2",
+                "--trials",
+                "6",
+                "--fuse",
+                "3",
+                "--family",
+                "cosine",
+                "--storage",
+                f"sqlite:///{db}",
+                "--no-artifacts",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert len(optuna.load_study(study_name="digits-mlp-cosine", storage=f"sqlite:///{db}").trials) == 6
     assert "finished trials" in capsys.readouterr().out
 
 
 def test_record_trial_accepts_a_fused_result(digits):
-    member = train_fused([build_model("mlp", input_shape=digits.input_shape, n_classes=10, seed=0)], digits,
-                         [Schedule("cosine", 0.05)], config=TrainConfig(epochs=1, batch_size=256), mode="stacked")[0]
+    member = train_fused(
+        [build_model("mlp", input_shape=digits.input_shape, n_classes=10, seed=0)],
+        digits,
+        [Schedule("cosine", 0.05)],
+        config=TrainConfig(epochs=1, batch_size=256),
+        mode="stacked",
+    )[0]
     trial = optuna.create_study().ask()
     record_trial(trial, "cosine", 0, member.result, seconds=member.result.seconds)
     assert trial.study.trials[0].user_attrs["epochs_run"] == 1

@@ -24,9 +24,27 @@ EPOCHS = 2
 def searched(tmp_path_factory) -> tuple[str, Path]:
     db = tmp_path_factory.mktemp("horizon") / "h.db"
     storage = f"sqlite:///{db}"
-    assert study_main(["--dataset", "digits", "--epochs", str(EPOCHS), "--batch-size", "128",
-                       "--family", ",".join(FAMILIES), "--trials", "8", "--storage", storage,
-                       "--no-progress", "--no-artifacts"]) == 0
+    assert (
+        study_main(
+            [
+                "--dataset",
+                "digits",
+                "--epochs",
+                str(EPOCHS),
+                "--batch-size",
+                "128",
+                "--family",
+                ",".join(FAMILIES),
+                "--trials",
+                "8",
+                "--storage",
+                storage,
+                "--no-progress",
+                "--no-artifacts",
+            ]
+        )
+        == 0
+    )
     return storage, db
 
 
@@ -38,8 +56,7 @@ def _digest(path: Path) -> str:
 def test_confirm_then_horizon_end_to_end(searched, tmp_path, capsys):
     storage, db = searched
     out = tmp_path / "report"
-    assert analyze_main(["--storage", storage, "--confirm", "3", "--horizon", "2",
-                         "--out", str(out)]) == 0
+    assert analyze_main(["--storage", storage, "--confirm", "3", "--horizon", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "at 2x the epochs:" in printed
 
@@ -54,8 +71,7 @@ def test_confirm_then_horizon_end_to_end(searched, tmp_path, capsys):
     df = analysis.load_trials(storage)
     assert horizon.horizons(df) == [2]
     one = analysis.load_trials(storage, studies=["digits-mlp-cosine"])  # its companions come along
-    assert set(one["study"]) == {"digits-mlp-cosine", "digits-mlp-cosine:confirm",
-                                 "digits-mlp-cosine:confirm@x2"}
+    assert set(one["study"]) == {"digits-mlp-cosine", "digits-mlp-cosine:confirm", "digits-mlp-cosine:confirm@x2"}
     assert set(one.loc[one["kind"] == "horizon", "horizon"]) == {2}
     assert set(one.loc[one["kind"] != "horizon", "horizon"]) == {1}
     assert set(df.loc[df["kind"] == "horizon", "family"]) == set(FAMILIES)
@@ -80,16 +96,21 @@ def test_confirm_then_horizon_end_to_end(searched, tmp_path, capsys):
     before = _digest(out / "report.md")
     runs = run_confirmations(storage, k=3, horizon=2)
     assert runs and all(r.reused for r in runs)
-    assert analyze_main(["--storage", storage, "--confirm", "3", "--horizon", "2", "--out",
-                         str(out), "--no-notes"]) == 0
+    assert (
+        analyze_main(["--storage", storage, "--confirm", "3", "--horizon", "2", "--out", str(out), "--no-notes"])
+        == 0
+    )
     assert _digest(out / "report.md") == before
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--confirm", "3", "--horizon", "0"], "--horizon 0 must be an integer multiple >= 2"),
-    (["--confirm", "3", "--horizon", "1"], "--horizon 1 must be an integer multiple >= 2"),
-    (["--horizon", "2"], "--horizon 2 needs --confirm K"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--confirm", "3", "--horizon", "0"], "--horizon 0 must be an integer multiple >= 2"),
+        (["--confirm", "3", "--horizon", "1"], "--horizon 1 must be an integer multiple >= 2"),
+        (["--horizon", "2"], "--horizon 2 needs --confirm K"),
+    ],
+)
 def test_bad_horizon_is_one_line_and_touches_nothing(searched, capsys, argv, message):
     storage, db = searched
     before = _digest(db)
@@ -107,18 +128,40 @@ def test_run_confirmations_rejects_a_bad_horizon(searched):
 
 
 def _verdict(winner, group):
-    return stats.Verdict(winner=winner, leading_group=list(group), text="", comparisons=pd.DataFrame(),
-                         budget="")
+    return stats.Verdict(winner=winner, leading_group=list(group), text="", comparisons=pd.DataFrame(), budget="")
 
 
-@pytest.mark.parametrize("v1, vm, expected", [
-    (_verdict("cosine", ["cosine"]), _verdict("cosine", ["cosine"]), "The winner holds: cosine wins at 15 epochs and at 45 epochs."),
-    (_verdict("cosine", ["cosine"]), _verdict("wsd", ["wsd"]), "**The winner changes**: cosine wins at 15 epochs, wsd wins at 45 epochs."),
-    (_verdict("cosine", ["cosine"]), _verdict(None, ["wsd", "cosine"]), "**cosine's win at 15 epochs does not hold at 45 epochs**"),
-    (_verdict(None, ["cosine", "wsd"]), _verdict("wsd", ["wsd"]), "at 45 epochs **wsd wins**"),
-    (_verdict(None, ["cosine", "wsd"]), _verdict(None, ["wsd", "cosine"]), "**the leader changes** from cosine at 15 epochs to wsd at 45 epochs"),
-    (_verdict(None, ["cosine", "wsd"]), _verdict(None, ["cosine", "wsd"]), "Inconclusive at both horizons; cosine leads"),
-    (None, _verdict("wsd", ["wsd"]), "No comparison"),
-])
+@pytest.mark.parametrize(
+    "v1, vm, expected",
+    [
+        (
+            _verdict("cosine", ["cosine"]),
+            _verdict("cosine", ["cosine"]),
+            "The winner holds: cosine wins at 15 epochs and at 45 epochs.",
+        ),
+        (
+            _verdict("cosine", ["cosine"]),
+            _verdict("wsd", ["wsd"]),
+            "**The winner changes**: cosine wins at 15 epochs, wsd wins at 45 epochs.",
+        ),
+        (
+            _verdict("cosine", ["cosine"]),
+            _verdict(None, ["wsd", "cosine"]),
+            "**cosine's win at 15 epochs does not hold at 45 epochs**",
+        ),
+        (_verdict(None, ["cosine", "wsd"]), _verdict("wsd", ["wsd"]), "at 45 epochs **wsd wins**"),
+        (
+            _verdict(None, ["cosine", "wsd"]),
+            _verdict(None, ["wsd", "cosine"]),
+            "**the leader changes** from cosine at 15 epochs to wsd at 45 epochs",
+        ),
+        (
+            _verdict(None, ["cosine", "wsd"]),
+            _verdict(None, ["cosine", "wsd"]),
+            "Inconclusive at both horizons; cosine leads",
+        ),
+        (None, _verdict("wsd", ["wsd"]), "No comparison"),
+    ],
+)
 def test_change_sentence_says_plainly_whether_the_winner_changes(v1, vm, expected):
     assert expected in horizon.change_sentence(v1, vm, epochs=15, horizon=3)

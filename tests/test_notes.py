@@ -51,7 +51,10 @@ def test_study_note_has_task_formula_space_pruner_and_chart_guide() -> None:
     assert "one of linear, 1-sqrt, cosine" in md
     assert "**pruner:** median" in md and "**sampler:** tpe (seed=3)" in md
     assert "validation accuracy after epoch" in md
-    assert "never before half the epochs (epoch 10 of 20) and never at the final epoch" in md and "biased against" in md
+    assert (
+        "never before half the epochs (epoch 10 of 20) and never at the final epoch" in md
+        and "biased against" in md
+    )
     assert "lr_curve_trial<N>.png" in md
 
 

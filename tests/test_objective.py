@@ -27,7 +27,9 @@ def digits():
 
 def test_complete_trial_reports_every_epoch_and_records_attrs(digits, tmp_path):
     task = TaskConfig(dataset="digits", epochs=3, batch_size=64, lr_range=(0.03, 0.1))
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'o.db'}", direction="maximize", sampler=make_sampler("random", seed=0))
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 'o.db'}", direction="maximize", sampler=make_sampler("random", seed=0)
+    )
     study.optimize(Objective(task, "cosine", digits), n_trials=2)
     for trial in study.trials:
         assert trial.state == optuna.trial.TrialState.COMPLETE

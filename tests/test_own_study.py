@@ -67,10 +67,14 @@ def make_objective(family: str):
 
 
 def run_search(storage: str, family: str, trials: int = 6) -> optuna.Study:
-    study = optuna.create_study(study_name=f"reg-{family}", storage=storage, direction="minimize",
-                                sampler=optuna.samplers.RandomSampler(seed=1),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=1),
-                                load_if_exists=True)
+    study = optuna.create_study(
+        study_name=f"reg-{family}",
+        storage=storage,
+        direction="minimize",
+        sampler=optuna.samplers.RandomSampler(seed=1),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=1),
+        load_if_exists=True,
+    )
     study.optimize(make_objective(family), n_trials=trials)
     return study
 
@@ -169,10 +173,13 @@ def test_verdict_direction_follows_the_study(tmp_path):
 def _joint_trial(family: str, value: float) -> optuna.trial.FrozenTrial:
     space = lrtune.search_space(["cosine", "step"])
     params = {"family": family, "lr": 0.1, "warmup_frac": 0.0}
-    params.update({"cosine": {"cosine_final_ratio": 0.01},
-                   "step": {"step_n_drops": 1, "step_drop_start": 0.5, "step_gamma": 0.1}}[family])
-    return optuna.trial.create_trial(params=params, distributions={k: space[k] for k in params},
-                                     value=value)
+    params.update(
+        {
+            "cosine": {"cosine_final_ratio": 0.01},
+            "step": {"step_n_drops": 1, "step_drop_start": 0.5, "step_gamma": 0.1},
+        }[family]
+    )
+    return optuna.trial.create_trial(params=params, distributions={k: space[k] for k in params}, value=value)
 
 
 def test_a_study_without_lrtune_parameters_is_one_line_and_exit_2(tmp_path, capsys):
@@ -199,8 +206,7 @@ def test_prefix_picks_one_of_two_spaces(tmp_path, capsys):
     study.optimize(objective, n_trials=6)
     assert analyze.main(["--storage", url, "--out", str(tmp_path / "r"), "--no-notes"]) == 2
     assert "pick one with prefix= (--prefix)" in capsys.readouterr().err
-    assert analyze.main(["--storage", url, "--out", str(tmp_path / "r"), "--prefix", "enc_",
-                         "--no-notes"]) == 0
+    assert analyze.main(["--storage", url, "--out", str(tmp_path / "r"), "--prefix", "enc_", "--no-notes"]) == 0
     assert "`dec_lr`" in (tmp_path / "r" / "report.md").read_text()  # the other space: not ours
 
 
@@ -251,6 +257,20 @@ def test_a_storage_with_both_kinds_analyses_the_named_own_study(storage, tmp_pat
     s.set_user_attr("lrtune_family", "cosine")
     assert analyze.main(["--storage", storage, "--out", str(tmp_path / "a"), "--no-notes"]) == 2
     assert "lrtune studies hold no trials yet" in capsys.readouterr().err  # lrtune's path
-    assert analyze.main(["--storage", storage, "--study", "reg-cosine", "--study", "reg-step",
-                         "--out", str(tmp_path / "b"), "--no-notes"]) == 0
+    assert (
+        analyze.main(
+            [
+                "--storage",
+                storage,
+                "--study",
+                "reg-cosine",
+                "--study",
+                "reg-step",
+                "--out",
+                str(tmp_path / "b"),
+                "--no-notes",
+            ]
+        )
+        == 0
+    )
     assert "reg-* (minimizes its objective)" in capsys.readouterr().out

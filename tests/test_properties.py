@@ -39,8 +39,12 @@ def test_multipliers_finite_and_peak_is_the_ceiling(schedule, total_steps):
 
 
 @settings(max_examples=60, deadline=None)
-@given(schedule=schedules(), epochs=st.integers(1, 12), steps_per_epoch=st.integers(1, 20),
-       metrics=st.lists(st.floats(0, 1), min_size=12, max_size=12))
+@given(
+    schedule=schedules(),
+    epochs=st.integers(1, 12),
+    steps_per_epoch=st.integers(1, 20),
+    metrics=st.lists(st.floats(0, 1), min_size=12, max_size=12),
+)
 def test_built_scheduler_stays_within_peak_for_any_metric_sequence(schedule, epochs, steps_per_epoch, metrics):
     """Including plateau's reactions: the LR never exceeds the peak and never reaches 0."""
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=schedule.peak_lr)

@@ -25,7 +25,9 @@ def test_decay_start_epoch():
 
 
 def _trial(number, curve):
-    return pa.ReplayedTrial(number, False, len(curve), None, list(curve), 0.0, Schedule("constant", 0.1), list(curve))
+    return pa.ReplayedTrial(
+        number, False, len(curve), None, list(curve), 0.0, Schedule("constant", 0.1), list(curve)
+    )
 
 
 def test_policies_on_known_curves():
@@ -42,14 +44,25 @@ def test_policies_on_known_curves():
     account = pa.account_family("constant", trials, epochs=4, steps_per_epoch=10, policy="median")
     assert account.best_unpruned_trial == 5 and account.best_was_pruned
     assert account.drop_points == pytest.approx(10.0) and account.rank_of_kept == 2
-    assert pa.account_family("constant", trials, epochs=4, steps_per_epoch=10, policy="median-legacy").pruned_at_final == 1
+    assert (
+        pa.account_family("constant", trials, epochs=4, steps_per_epoch=10, policy="median-legacy").pruned_at_final
+        == 1
+    )
 
 
 @pytest.mark.slow
 def test_replay_of_a_real_search(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'a.db'}"
-    args = ["--family", "cosine,step", "--trials", "8", "--storage", url,
-            "--study-args", "--dataset digits --epochs 4 --batch-size 128 --sampler random --lr-range 1e-4,3 --no-progress"]
+    args = [
+        "--family",
+        "cosine,step",
+        "--trials",
+        "8",
+        "--storage",
+        url,
+        "--study-args",
+        "--dataset digits --epochs 4 --batch-size 128 --sampler random --lr-range 1e-4,3 --no-progress",
+    ]
     assert pa.main(args) == 0
     out = capsys.readouterr().out
     assert "| cosine | as run | 8 |" in out and "| step | median-legacy | 8 |" in out

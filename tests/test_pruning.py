@@ -35,18 +35,44 @@ def test_pruners_carry_the_same_lower_bound():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [["--pruner", "median", "--fuse", "1"], ["--pruner", "median", "--fuse", "2"],
-                                   ["--pruner", "hyperband", "--fuse", "4"]],
-                         ids=["median", "median-fused", "hyperband-fused"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--pruner", "median", "--fuse", "1"],
+        ["--pruner", "median", "--fuse", "2"],
+        ["--pruner", "hyperband", "--fuse", "4"],
+    ],
+    ids=["median", "median-fused", "hyperband-fused"],
+)
 def test_no_pruned_trial_ran_fewer_than_half_or_all_of_its_epochs(tmp_path, extra):
     """Real studies of several families: every PRUNED trial ran ⌈E/2⌉..E−1 epochs, every trial
     that ran all E epochs is COMPLETE."""
     epochs = 4
     url = f"sqlite:///{tmp_path / 'p.db'}"
     families = ("step", "cosine", "wsd")
-    code = study_main(["--dataset", "digits", "--epochs", str(epochs), "--batch-size", "128", "--no-progress",
-                       "--family", ",".join(families), "--trials", "8", "--sampler", "random", "--lr-range", "1e-4,3",
-                       "--storage", url, "--no-artifacts", *extra])
+    code = study_main(
+        [
+            "--dataset",
+            "digits",
+            "--epochs",
+            str(epochs),
+            "--batch-size",
+            "128",
+            "--no-progress",
+            "--family",
+            ",".join(families),
+            "--trials",
+            "8",
+            "--sampler",
+            "random",
+            "--lr-range",
+            "1e-4,3",
+            "--storage",
+            url,
+            "--no-artifacts",
+            *extra,
+        ]
+    )
     assert code == 0
     pruned = 0
     for family in families:

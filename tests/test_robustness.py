@@ -37,7 +37,10 @@ def snapshot(path: Path) -> dict[str, bytes]:
 
 BAD_ARGS = [
     (["--family", "linear"], "unknown schedule family 'linear'; valid families:"),
-    (["--dataset", "mnist2d"], "unknown dataset 'mnist2d'; valid: mnist1d, digits, mnist, fashion-mnist, kmnist, cifar10"),
+    (
+        ["--dataset", "mnist2d"],
+        "unknown dataset 'mnist2d'; valid: mnist1d, digits, mnist, fashion-mnist, kmnist, cifar10",
+    ),
     (["--model", "vit"], "unknown model 'vit'; valid: mlp, cnn1d, cnn, resnet"),
     (["--sampler", "grid"], "unknown sampler 'grid'"),
     (["--pruner", "patient"], "unknown pruner 'patient'"),
@@ -108,11 +111,11 @@ def test_directory_as_database(tmp_path, capsys):
 @pytest.mark.parametrize(
     "preset,message",
     [
-        ('epochs = 3\nlearning_rate = 0.1\n', "unknown key 'learning_rate'; valid keys:"),
+        ("epochs = 3\nlearning_rate = 0.1\n", "unknown key 'learning_rate'; valid keys:"),
         ('epochs = "3"\n', "epochs must be an integer, but got '3'"),
         ('download = "yes"\n', "download must be true/false, but got 'yes'"),
-        ('lr_range = 0.1\n', "lr_range must be a list, but got 0.1"),
-        ('epochs = \n', "is not valid TOML"),
+        ("lr_range = 0.1\n", "lr_range must be a list, but got 0.1"),
+        ("epochs = \n", "is not valid TOML"),
     ],
 )
 def test_bad_presets(db, tmp_path, capsys, preset, message):
@@ -129,11 +132,26 @@ def test_data_dir_without_the_dataset(db, tmp_path, capsys):
     before = snapshot(db)
     empty = tmp_path / "empty-data"
     empty.mkdir()
-    assert main(["--dataset", "fashion-mnist", "--data-dir", str(empty), "--storage", f"sqlite:///{db}", "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "--dataset",
+                "fashion-mnist",
+                "--data-dir",
+                str(empty),
+                "--storage",
+                f"sqlite:///{db}",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "fashion-mnist" in err and str(empty) in err and "--download" in err and err.strip().count("\n") == 0
     assert snapshot(db) == before
-    assert sorted(s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{db}")) == ["digits-mlp-constant"]
+    assert sorted(s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{db}")) == [
+        "digits-mlp-constant"
+    ]
 
 
 def test_journal_storage_works(tmp_path):
@@ -141,5 +159,7 @@ def test_journal_storage_works(tmp_path):
     assert main([*SMOKE, "--family", "constant", "--trials", "2", "--storage", f"journal:///{journal}"]) == 0
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-    study = optuna.load_study(study_name="digits-mlp-constant", storage=JournalStorage(JournalFileBackend(str(journal))))
+    study = optuna.load_study(
+        study_name="digits-mlp-constant", storage=JournalStorage(JournalFileBackend(str(journal)))
+    )
     assert len(study.trials) == 2 and all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)

@@ -55,7 +55,7 @@ def _reference_bn(model: nn.Module, x: torch.Tensor, batch_size: int, n_batches:
     model.train()
     with torch.no_grad():
         for i in range(min(n_batches, -(-len(x) // batch_size))):
-            model(x[i * batch_size:(i + 1) * batch_size])
+            model(x[i * batch_size : (i + 1) * batch_size])
     for bn, momentum in zip(bns, momenta):
         bn.momentum = momentum
 
@@ -67,11 +67,13 @@ def _hand_written(data, optimizer: str, peak: float, warmup_frac: float, beta: f
     n_steps = -(-len(data.y_train) // BATCH)
     W = warmup_steps(EPOCHS * n_steps, warmup_frac)
     if optimizer == "sgd":
-        opt = schedulefree.SGDScheduleFree(model.parameters(), lr=peak, momentum=beta, weight_decay=wd,
-                                           warmup_steps=W, r=r)
+        opt = schedulefree.SGDScheduleFree(
+            model.parameters(), lr=peak, momentum=beta, weight_decay=wd, warmup_steps=W, r=r
+        )
     else:
-        opt = schedulefree.AdamWScheduleFree(model.parameters(), lr=peak, betas=(beta, 0.999),
-                                             weight_decay=wd, warmup_steps=W, r=r)
+        opt = schedulefree.AdamWScheduleFree(
+            model.parameters(), lr=peak, betas=(beta, 0.999), weight_decay=wd, warmup_steps=W, r=r
+        )
     generator = torch.Generator().manual_seed(SEED)
     lrs, val = [], []
     for _ in range(EPOCHS):
@@ -92,17 +94,26 @@ def _hand_written(data, optimizer: str, peak: float, warmup_frac: float, beta: f
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer, peak, warmup_frac, beta, r", [
-    ("sgd", 0.5, 0.1, 0.9, 0.0),
-    ("sgd", 1.0, 0.2, 0.8, 0.5),
-    ("adamw", 3e-3, 0.1, 0.9, 0.25),
-])
+@pytest.mark.parametrize(
+    "optimizer, peak, warmup_frac, beta, r",
+    [
+        ("sgd", 0.5, 0.1, 0.9, 0.0),
+        ("sgd", 1.0, 0.2, 0.8, 0.5),
+        ("adamw", 3e-3, 0.1, 0.9, 0.25),
+    ],
+)
 def test_lrtune_run_equals_the_hand_written_package_loop(digits64, optimizer, peak, warmup_frac, beta, r):
     wd = 5e-4
     schedule = Schedule("schedulefree", peak, warmup_frac, {"beta": beta, "r": r})
-    model = build_model("cnn1d", input_shape=digits64.input_shape, n_classes=digits64.n_classes, seed=SEED).double()
-    result = train(model, digits64, schedule,
-                   config=TrainConfig(epochs=EPOCHS, batch_size=BATCH, optimizer=optimizer, weight_decay=wd, seed=SEED))
+    model = build_model(
+        "cnn1d", input_shape=digits64.input_shape, n_classes=digits64.n_classes, seed=SEED
+    ).double()
+    result = train(
+        model,
+        digits64,
+        schedule,
+        config=TrainConfig(epochs=EPOCHS, batch_size=BATCH, optimizer=optimizer, weight_decay=wd, seed=SEED),
+    )
     ref_model, ref_lrs, ref_val = _hand_written(digits64, optimizer, peak, warmup_frac, beta, r, wd)
     # the LR curve lrtune records is the one the package used (its warmup, then constant) ...
     np.testing.assert_allclose(result.lr_trace, ref_lrs, rtol=0, atol=1e-12)
@@ -122,7 +133,7 @@ def test_the_curve_is_the_packages_warmup_then_constant():
     W = warmup_steps(T, 0.1)
     curve = s.curve(T)
     np.testing.assert_allclose(curve[:W], 2.0 * (np.arange(W) + 1) / W)
-    assert (curve[W - 1:] == 2.0).all()
+    assert (curve[W - 1 :] == 2.0).all()
     assert s.schedule_free and not Schedule("cosine", 1.0).schedule_free
     assert Schedule.from_params(s.to_params(), family="schedulefree") == s
     with pytest.raises(ValueError, match="beta must be in"):
@@ -146,16 +157,25 @@ def test_study_searches_the_scaled_lr_range():
 
 def test_build_optimizer_picks_the_package_optimizer():
     model = nn.Linear(3, 2)
-    sgd = build_optimizer(model, lr=0.5, config=TrainConfig(optimizer="sgd"),
-                          schedule=Schedule("schedulefree", 0.5, params={"beta": 0.8}))
+    sgd = build_optimizer(
+        model,
+        lr=0.5,
+        config=TrainConfig(optimizer="sgd"),
+        schedule=Schedule("schedulefree", 0.5, params={"beta": 0.8}),
+    )
     assert isinstance(sgd, schedulefree.SGDScheduleFree) and sgd.param_groups[0]["momentum"] == 0.8
     assert sgd.param_groups[0]["warmup_steps"] == 0  # lrtune's ScheduleLR applies the warmup
-    adamw = build_optimizer(model, lr=1e-3, config=TrainConfig(optimizer="adamw", weight_decay=0.01),
-                            schedule=Schedule("schedulefree", 1e-3))
+    adamw = build_optimizer(
+        model,
+        lr=1e-3,
+        config=TrainConfig(optimizer="adamw", weight_decay=0.01),
+        schedule=Schedule("schedulefree", 1e-3),
+    )
     assert isinstance(adamw, schedulefree.AdamWScheduleFree)
     assert adamw.param_groups[0]["betas"] == (0.9, 0.999) and adamw.param_groups[0]["weight_decay"] == 0.01
-    assert isinstance(build_optimizer(model, lr=0.1, config=TrainConfig(), schedule=Schedule("cosine", 0.1)),
-                      torch.optim.SGD)
+    assert isinstance(
+        build_optimizer(model, lr=0.1, config=TrainConfig(), schedule=Schedule("cosine", 0.1)), torch.optim.SGD
+    )
 
 
 def test_eval_point_is_idempotent_and_a_no_op_for_other_optimizers():
@@ -179,11 +199,15 @@ def test_eval_point_is_idempotent_and_a_no_op_for_other_optimizers():
 def test_fused_training_runs_schedulefree_member_by_member(digits64):
     config = TrainConfig(epochs=2, batch_size=BATCH, seed=SEED)
     schedules = [Schedule("schedulefree", 0.5, 0.1), Schedule("schedulefree", 1.0, 0.0, {"beta": 0.95})]
-    models = [build_model("cnn1d", input_shape=digits64.input_shape, n_classes=digits64.n_classes, seed=s).double()
-              for s in (1, 2)]
+    models = [
+        build_model("cnn1d", input_shape=digits64.input_shape, n_classes=digits64.n_classes, seed=s).double()
+        for s in (1, 2)
+    ]
     members = train_fused(models, digits64, schedules, config=config)
     for schedule, member, s in zip(schedules, members, (1, 2)):
-        solo = build_model("cnn1d", input_shape=digits64.input_shape, n_classes=digits64.n_classes, seed=s).double()
+        solo = build_model(
+            "cnn1d", input_shape=digits64.input_shape, n_classes=digits64.n_classes, seed=s
+        ).double()
         alone = train(solo, digits64, schedule, config=config)
         assert member.result.val_accuracies == alone.val_accuracies
         assert member.result.lr_trace == alone.lr_trace
@@ -196,8 +220,22 @@ def test_missing_package_is_one_line(monkeypatch, tmp_path, capsys):
     with pytest.raises(MissingPackageError, match="pip install schedulefree"):
         build_schedule_free_optimizer(nn.Linear(2, 2).parameters(), Schedule("schedulefree", 0.1))
     db = tmp_path / "s.db"
-    assert main(["--dataset", "digits", "--family", "schedulefree", "--trials", "1",
-                 "--storage", f"sqlite:///{db}", "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "--dataset",
+                "digits",
+                "--family",
+                "schedulefree",
+                "--trials",
+                "1",
+                "--storage",
+                f"sqlite:///{db}",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "pip install schedulefree" in err and "\n" not in err
     assert not db.exists()

@@ -15,7 +15,9 @@ from lrtune.schedules import family_defaults, step_milestones, warmup_steps
 PEAK = 0.3
 
 
-def torch_lrs(make_scheduler, total_steps: int, *, lr: float = PEAK, metrics=None, steps_per_epoch=None) -> np.ndarray:
+def torch_lrs(
+    make_scheduler, total_steps: int, *, lr: float = PEAK, metrics=None, steps_per_epoch=None
+) -> np.ndarray:
     """The LR a torch scheduler gives at every step 0…T−1 (read before each optimizer step)."""
     param = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([param], lr=lr)
@@ -31,7 +33,9 @@ def torch_lrs(make_scheduler, total_steps: int, *, lr: float = PEAK, metrics=Non
     return np.array(out)
 
 
-def our_lrs(schedule: Schedule, total_steps: int, *, lr: float = PEAK, metrics=None, steps_per_epoch=None) -> np.ndarray:
+def our_lrs(
+    schedule: Schedule, total_steps: int, *, lr: float = PEAK, metrics=None, steps_per_epoch=None
+) -> np.ndarray:
     """The LR our built scheduler gives at every step, driven exactly like a user's loop."""
     param = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([param], lr=lr)
@@ -65,12 +69,25 @@ def test_cosine_matches_cosine_annealing_lr(total_steps, final_ratio):
 @pytest.mark.parametrize("three_phase", [False, True])
 @pytest.mark.parametrize("total_steps,pct", [(100, 0.3), (57, 0.25), (10, 0.5)])
 def test_onecycle_matches_onecycle_lr(anneal, three_phase, total_steps, pct):
-    params = {"pct_start": pct, "div_factor": 25.0, "final_div_factor": 1e3, "anneal": anneal, "three_phase": three_phase}
+    params = {
+        "pct_start": pct,
+        "div_factor": 25.0,
+        "final_div_factor": 1e3,
+        "anneal": anneal,
+        "three_phase": three_phase,
+    }
     s = Schedule("onecycle", peak_lr=PEAK, params=params)
     ref = torch_lrs(
         lambda o: tl.OneCycleLR(
-            o, max_lr=PEAK, total_steps=total_steps, pct_start=pct, anneal_strategy=anneal,
-            div_factor=25.0, final_div_factor=1e3, three_phase=three_phase, cycle_momentum=False,
+            o,
+            max_lr=PEAK,
+            total_steps=total_steps,
+            pct_start=pct,
+            anneal_strategy=anneal,
+            div_factor=25.0,
+            final_div_factor=1e3,
+            three_phase=three_phase,
+            cycle_momentum=False,
         ),
         total_steps,
     )
@@ -126,7 +143,9 @@ def test_cyclic_matches_cyclic_lr(mode):
     total = 2 * half * n_cycles
     s = Schedule("cyclic", peak_lr=PEAK, params={"max_over_base": 5.0, "n_cycles": n_cycles, "mode": mode})
     ref = torch_lrs(
-        lambda o: tl.CyclicLR(o, base_lr=PEAK / 5.0, max_lr=PEAK, step_size_up=half, mode=mode, cycle_momentum=False),
+        lambda o: tl.CyclicLR(
+            o, base_lr=PEAK / 5.0, max_lr=PEAK, step_size_up=half, mode=mode, cycle_momentum=False
+        ),
         total,
     )
     assert_close(our_lrs(s, total), ref)
@@ -140,7 +159,9 @@ def test_plateau_matches_reduce_lr_on_plateau():
     total = steps_per_epoch * epochs
     ref = torch_lrs(
         lambda o: tl.ReduceLROnPlateau(o, mode="max", factor=0.3, patience=2, threshold=1e-3, min_lr=0.01 * PEAK),
-        total, metrics=metrics, steps_per_epoch=steps_per_epoch,
+        total,
+        metrics=metrics,
+        steps_per_epoch=steps_per_epoch,
     )
     ours = our_lrs(s, total, metrics=metrics, steps_per_epoch=steps_per_epoch)
     assert_close(ours, ref)
@@ -236,7 +257,12 @@ def test_total_steps_of_one_works_for_every_family():
 def test_nesting_linear_decay():
     T, W = 90, 0.05
     linear = Schedule("poly", peak_lr=PEAK, warmup_frac=W, params={"power": 1.0, "final_ratio": 0.02}).curve(T)
-    wsd = Schedule("wsd", peak_lr=PEAK, warmup_frac=W, params={"decay_frac": 1.0, "decay_shape": "linear", "final_ratio": 0.02}).curve(T)
+    wsd = Schedule(
+        "wsd",
+        peak_lr=PEAK,
+        warmup_frac=W,
+        params={"decay_frac": 1.0, "decay_shape": "linear", "final_ratio": 0.02},
+    ).curve(T)
     rex = Schedule("rex", peak_lr=PEAK, warmup_frac=W, params={"alpha": 0.0, "final_ratio": 0.02}).curve(T)
     np.testing.assert_allclose(wsd, linear, rtol=1e-12)
     np.testing.assert_allclose(rex, linear, rtol=1e-12)
@@ -245,8 +271,18 @@ def test_nesting_linear_decay():
 def test_nesting_cosine():
     T, W = 90, 0.05
     cosine = Schedule("cosine", peak_lr=PEAK, warmup_frac=W, params={"final_ratio": 0.02}).curve(T)
-    wsd = Schedule("wsd", peak_lr=PEAK, warmup_frac=W, params={"decay_frac": 1.0, "decay_shape": "cosine", "final_ratio": 0.02}).curve(T)
-    sgdr = Schedule("sgdr", peak_lr=PEAK, warmup_frac=W, params={"n_cycles": 1, "t_mult": 2, "cycle_decay": 0.7, "final_ratio": 0.02}).curve(T)
+    wsd = Schedule(
+        "wsd",
+        peak_lr=PEAK,
+        warmup_frac=W,
+        params={"decay_frac": 1.0, "decay_shape": "cosine", "final_ratio": 0.02},
+    ).curve(T)
+    sgdr = Schedule(
+        "sgdr",
+        peak_lr=PEAK,
+        warmup_frac=W,
+        params={"n_cycles": 1, "t_mult": 2, "cycle_decay": 0.7, "final_ratio": 0.02},
+    ).curve(T)
     np.testing.assert_allclose(wsd, cosine, rtol=1e-12)
     np.testing.assert_allclose(sgdr, cosine, rtol=1e-12)
 
@@ -254,8 +290,14 @@ def test_nesting_cosine():
 def test_nesting_constant():
     T = 60
     constant = Schedule("constant", peak_lr=PEAK, warmup_frac=0.1).curve(T)
-    for family, params in [("step", {"gamma": 1.0}), ("exponential", {"final_ratio": 1.0}), ("cosine", {"final_ratio": 1.0})]:
-        np.testing.assert_allclose(Schedule(family, peak_lr=PEAK, warmup_frac=0.1, params=params).curve(T), constant)
+    for family, params in [
+        ("step", {"gamma": 1.0}),
+        ("exponential", {"final_ratio": 1.0}),
+        ("cosine", {"final_ratio": 1.0}),
+    ]:
+        np.testing.assert_allclose(
+            Schedule(family, peak_lr=PEAK, warmup_frac=0.1, params=params).curve(T), constant
+        )
 
 
 # ----------------------------------------------------------------------------------- state
@@ -269,7 +311,8 @@ def test_plateau_state_survives_state_dict_round_trip():
     sched = s.build(opt, 60)
     for epoch in range(3):
         for _ in range(10):
-            opt.step(); sched.step()
+            opt.step()
+            sched.step()
         sched.epoch_end(metrics[epoch])
     state = sched.state_dict()
     lr_before = opt.param_groups[0]["lr"]
@@ -282,9 +325,13 @@ def test_plateau_state_survives_state_dict_round_trip():
     opt2.param_groups[0]["lr"] = lr_before  # torch keeps LRs in the optimizer's own state_dict
     for epoch in range(3, 6):
         for _ in range(10):
-            opt.step(); sched.step(); opt2.step(); sched2.step()
+            opt.step()
+            sched.step()
+            opt2.step()
+            sched2.step()
             assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
-        sched.epoch_end(metrics[epoch]); sched2.epoch_end(metrics[epoch])
+        sched.epoch_end(metrics[epoch])
+        sched2.epoch_end(metrics[epoch])
         assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
     assert sched2.reactive == sched.reactive and sched2.best == sched.best
 

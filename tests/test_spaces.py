@@ -77,7 +77,9 @@ def test_joint_space_over_all_families(sampler_name):
     for trial in study.trials:
         family = trial.params["sched_family"]
         own = {n for n in trial.params if n.startswith(f"sched_{family}_")}
-        others = {n for n in trial.params if n not in own and n not in ("sched_family", "sched_lr", "sched_warmup_frac")}
+        others = {
+            n for n in trial.params if n not in own and n not in ("sched_family", "sched_lr", "sched_warmup_frac")
+        }
         assert not others, f"{family} trial suggested other families' parameters: {others}"
         assert set(trial.params) <= set(space)
     assert_one_distribution_per_name(study)
@@ -104,7 +106,9 @@ def test_every_space_parameter_is_a_schedule_parameter():
 @pytest.mark.parametrize("family", FAMILIES)
 def test_from_params_rebuilds_the_trained_curve(tmp_path, family):
     storage = f"sqlite:///{tmp_path / 'spaces.db'}"
-    study = optuna.create_study(storage=storage, study_name=family, direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
+    study = optuna.create_study(
+        storage=storage, study_name=family, direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1)
+    )
     study.optimize(cheap_objective(family), n_trials=6)
     best = optuna.load_study(study_name=family, storage=storage).best_trial
     rebuilt = Schedule.from_params(best.params, family=family)
@@ -127,15 +131,28 @@ def test_fixed_lr_and_warmup_are_stored_and_rebuilt():
 
 
 def test_fixed_trial():
-    s = suggest_schedule(optuna.trial.FixedTrial({"lr": 0.1, "warmup_frac": 0.05, "cosine_final_ratio": 0.01}), "cosine")
+    s = suggest_schedule(
+        optuna.trial.FixedTrial({"lr": 0.1, "warmup_frac": 0.05, "cosine_final_ratio": 0.01}), "cosine"
+    )
     assert s == Schedule("cosine", peak_lr=0.1, warmup_frac=0.05, params={"final_ratio": 0.01})
-    s = suggest_schedule(optuna.trial.FixedTrial({"step_n_drops": 1, "step_drop_start": 0.5, "step_gamma": 0.1}), "step", lr=0.2, warmup=0.0)
+    s = suggest_schedule(
+        optuna.trial.FixedTrial({"step_n_drops": 1, "step_drop_start": 0.5, "step_gamma": 0.1}),
+        "step",
+        lr=0.2,
+        warmup=0.0,
+    )
     assert s.peak_lr == 0.2 and s.params["n_drops"] == 1
 
 
 def test_enqueue_trial_with_listed_distributions():
     space = search_space("wsd")
-    wanted = {"lr": 0.1, "warmup_frac": 0.0, "wsd_decay_frac": 1.0, "wsd_decay_shape": "linear", "wsd_final_ratio": 1e-3}
+    wanted = {
+        "lr": 0.1,
+        "warmup_frac": 0.0,
+        "wsd_decay_frac": 1.0,
+        "wsd_decay_shape": "linear",
+        "wsd_final_ratio": 1e-3,
+    }
     assert set(wanted) == set(space)
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial(wanted)
@@ -147,7 +164,9 @@ def test_enqueue_trial_with_listed_distributions():
 
 def test_create_trial_from_search_space():
     space = search_space("cosine")
-    trial = optuna.trial.create_trial(params={"lr": 0.01, "warmup_frac": 0.05, "cosine_final_ratio": 0.001}, distributions=space, value=0.9)
+    trial = optuna.trial.create_trial(
+        params={"lr": 0.01, "warmup_frac": 0.05, "cosine_final_ratio": 0.001}, distributions=space, value=0.9
+    )
     study = optuna.create_study(direction="maximize")
     study.add_trial(trial)
     assert Schedule.from_params(study.best_trial.params, family="cosine").peak_lr == 0.01
@@ -157,7 +176,9 @@ def test_create_trial_from_search_space():
 
 
 def test_unknown_family_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown schedule family 'cosin'; valid families: constant, step, exponential, cosine"):
+    with pytest.raises(
+        ValueError, match="unknown schedule family 'cosin'; valid families: constant, step, exponential, cosine"
+    ):
         search_space("cosin")
     with pytest.raises(ValueError, match="valid families"):
         suggest_schedule(optuna.trial.FixedTrial({}), ["cosine", "bogus"])
@@ -182,7 +203,10 @@ def test_bad_lr_says_what_must_hold(lr, match):
 
 
 def test_bad_warmup_says_what_must_hold():
-    with pytest.raises(ValueError, match=r"warmup must be a number or a \(low, high\) pair with 0 ≤ low ≤ high < 1, but got \(0.0, 1.0\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"warmup must be a number or a \(low, high\) pair with 0 ≤ low ≤ high < 1, but got \(0.0, 1.0\)",
+    ):
         search_space("cosine", warmup=(0.0, 1.0))
 
 

@@ -50,9 +50,7 @@ def test_expected_max_matches_brute_force_with_ties():
     for n in range(1, 4):
         assert stats.expected_max(v, n) == pytest.approx(brute_force_with_replacement(v, n))
     for n in range(1, len(v) + 1):
-        assert stats.expected_max(v, n, replace=False) == pytest.approx(
-            brute_force_without_replacement(v, n)
-        )
+        assert stats.expected_max(v, n, replace=False) == pytest.approx(brute_force_without_replacement(v, n))
 
 
 def test_expected_max_with_replacement_increases_towards_the_max():
@@ -129,8 +127,7 @@ def test_lehmann_distribution_at_half_is_the_null_distribution():
     for a_idx in itertools.combinations(pooled, n_a):  # ranks of the A's, all equally likely
         b_idx = [r for r in pooled if r not in a_idx]
         counts[sum(ra > rb for ra in a_idx for rb in b_idx)] += 1
-    np.testing.assert_allclose(stats.lehmann_u_distribution(n_a, n_b, 0.5),
-                               counts / counts.sum(), atol=1e-12)
+    np.testing.assert_allclose(stats.lehmann_u_distribution(n_a, n_b, 0.5), counts / counts.sum(), atol=1e-12)
 
 
 @pytest.mark.parametrize("theta", [0.1, 0.5, 0.8, 0.97])
@@ -159,7 +156,7 @@ def test_exact_interval_contains_the_estimate_and_inverts_the_test(a, b):
     u = sps.mannwhitneyu(a, b).statistic
     if low > 0:  # at the lower bound the upper tail probability equals the tail
         pmf = stats.lehmann_u_distribution(len(a), len(b), low)
-        assert pmf[math.floor(u):].sum() == pytest.approx(tail, abs=1e-5)
+        assert pmf[math.floor(u) :].sum() == pytest.approx(tail, abs=1e-5)
 
 
 def test_interval_excludes_half_exactly_when_the_exact_test_rejects():
@@ -271,7 +268,7 @@ def test_shift_interval_covers_as_stated_in_simulation():
     rng = np.random.default_rng(5)
     hits, coverage = 0, None
     for _ in range(400):
-        a, b = rng.normal(1.0, 1, 5) , rng.normal(0.0, 1, 5)
+        a, b = rng.normal(1.0, 1, 5), rng.normal(0.0, 1, 5)
         est, low, high, coverage = stats.shift_interval(a, b)
         assert low <= est <= high
         hits += low <= 1.0 <= high
@@ -305,12 +302,19 @@ def test_verdict_clear_winner():
 
 def test_verdict_words_the_claim_as_best_configurations_found():
     a, b, c = seeds(0.95), seeds(0.90, seed=1), seeds(0.91, seed=2)
-    v = stats.verdict({"onecycle": a, "step": b, "cosine": c}, seeds={f: range(8) for f in ("onecycle", "step", "cosine")},
-                      trials={"onecycle": 12, "step": 12, "cosine": 12}, metric="test accuracy",
-                      unit_scale=100, unit="points")
+    v = stats.verdict(
+        {"onecycle": a, "step": b, "cosine": c},
+        seeds={f: range(8) for f in ("onecycle", "step", "cosine")},
+        trials={"onecycle": 12, "step": 12, "cosine": 12},
+        metric="test accuracy",
+        unit_scale=100,
+        unit="points",
+    )
     assert v.design == "paired"
-    assert v.text.startswith("the best configuration found for onecycle in 12 trials beats the best found "
-                             "for cosine and step on test accuracy over 8 fresh seeds (paired: exact sign-flip")
+    assert v.text.startswith(
+        "the best configuration found for onecycle in 12 trials beats the best found "
+        "for cosine and step on test accuracy over 8 fresh seeds (paired: exact sign-flip"
+    )
     assert "median paired difference +" in v.text and "points [" in v.text
 
 
@@ -347,7 +351,9 @@ def test_three_seeds_cannot_separate_even_perfectly_separated_families():
     two = stats.verdict({"a": [0.91, 0.92, 0.93], "b": [0.81, 0.82, 0.83]})
     assert two.winner is None and not two.reachable and two.seeds_needed == 4
     assert "2 families need at least 4 seeds" in two.text
-    paired = stats.verdict({"a": [0.91, 0.92, 0.93], "b": [0.81, 0.82, 0.83]}, seeds={"a": [1, 2, 3], "b": [1, 2, 3]})
+    paired = stats.verdict(
+        {"a": [0.91, 0.92, 0.93], "b": [0.81, 0.82, 0.83]}, seeds={"a": [1, 2, 3], "b": [1, 2, 3]}
+    )
     assert paired.winner is None and paired.seeds_needed == 6
     assert "need at least 6 paired seeds" in paired.text
 

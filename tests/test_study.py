@@ -21,7 +21,16 @@ def storage_of(tmp_path: Path, name: str = "lrtune.db") -> str:
 
 
 def run(tmp_path: Path, *args: str, storage: str | None = None) -> int:
-    return main([*SMOKE, "--storage", storage or storage_of(tmp_path), "--artifact-dir", str(tmp_path / "artifacts"), *args])
+    return main(
+        [
+            *SMOKE,
+            "--storage",
+            storage or storage_of(tmp_path),
+            "--artifact-dir",
+            str(tmp_path / "artifacts"),
+            *args,
+        ]
+    )
 
 
 @pytest.mark.slow
@@ -39,7 +48,9 @@ def test_study_stores_complete_and_pruned_trials(tmp_path, capsys):
     assert study.user_attrs["lrtune_task"] == "digits/mlp/4ep/sgd"
     for trial in study.trials:
         assert trial.intermediate_values and all(math.isfinite(v) for v in trial.intermediate_values.values())
-        assert {"family", "test_accuracy", "epochs_run", "seconds", "diverged", "lr_curve"} <= set(trial.user_attrs)
+        assert {"family", "test_accuracy", "epochs_run", "seconds", "diverged", "lr_curve"} <= set(
+            trial.user_attrs
+        )
         if trial.state == optuna.trial.TrialState.COMPLETE:
             assert sorted(trial.intermediate_values) == [1, 2, 3, 4] and math.isfinite(trial.value)
         else:
@@ -48,7 +59,12 @@ def test_study_stores_complete_and_pruned_trials(tmp_path, capsys):
     # nothing NaN anywhere in the database
     with sqlite3.connect(tmp_path / "lrtune.db") as conn:
         for table, column in [("trial_values", "value"), ("trial_intermediate_values", "intermediate_value")]:
-            assert conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} IS NULL OR {column} != {column}").fetchone()[0] == 0
+            assert (
+                conn.execute(
+                    f"SELECT COUNT(*) FROM {table} WHERE {column} IS NULL OR {column} != {column}"
+                ).fetchone()[0]
+                == 0
+            )
 
 
 def test_several_families_are_interleaved_and_resume(tmp_path):
@@ -69,28 +85,82 @@ def test_different_configuration_under_the_same_name_is_refused(tmp_path, capsys
     assert run(tmp_path, "--family", "constant", "--trials", "1") == 0
     before = (tmp_path / "lrtune.db").read_bytes()
     capsys.readouterr()
-    assert main([*SMOKE[:2], "--epochs", "5", "--family", "constant", "--trials", "1", "--no-progress", "--storage", storage_of(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                *SMOKE[:2],
+                "--epochs",
+                "5",
+                "--family",
+                "constant",
+                "--trials",
+                "1",
+                "--no-progress",
+                "--storage",
+                storage_of(tmp_path),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "different configuration" in err and "epochs: 4 → 5" in err and "\n" not in err
     assert (tmp_path / "lrtune.db").read_bytes() == before
     # a new study name is the way to run the other configuration
-    assert main([*SMOKE[:2], "--epochs", "5", "--family", "constant", "--trials", "1", "--no-progress",
-                 "--storage", storage_of(tmp_path), "--study-name", "five-epochs", "--no-artifacts"]) == 0
+    assert (
+        main(
+            [
+                *SMOKE[:2],
+                "--epochs",
+                "5",
+                "--family",
+                "constant",
+                "--trials",
+                "1",
+                "--no-progress",
+                "--storage",
+                storage_of(tmp_path),
+                "--study-name",
+                "five-epochs",
+                "--no-artifacts",
+            ]
+        )
+        == 0
+    )
 
 
 def test_preset_is_read_and_flags_override_it(tmp_path):
     preset = tmp_path / "p.toml"
     preset.write_text('dataset = "digits"\nepochs = 2\ntrials = 1\nfamily = ["constant"]\nbatch_size = 64\n')
-    assert main(["--config", str(preset), "--storage", storage_of(tmp_path), "--no-progress", "--epochs", "3", "--no-artifacts"]) == 0
+    assert (
+        main(
+            [
+                "--config",
+                str(preset),
+                "--storage",
+                storage_of(tmp_path),
+                "--no-progress",
+                "--epochs",
+                "3",
+                "--no-artifacts",
+            ]
+        )
+        == 0
+    )
     study = optuna.load_study(study_name="digits-mlp-constant", storage=storage_of(tmp_path))
     assert study.user_attrs["lrtune_config"]["epochs"] == 3 and len(study.trials) == 1
 
 
 def test_shipped_presets_are_valid():
-    from lrtune.config import TaskConfig, load_preset, split_values, RunConfig
+    from lrtune.config import RunConfig, TaskConfig, load_preset, split_values
 
     presets = sorted((Path(__file__).resolve().parent.parent / "studies").glob("*.toml"))
-    assert {p.name for p in presets} >= {"mnist1d-cnn1d.toml", "digits-mlp.toml", "mnist-mlp.toml", "fashion-mnist-cnn.toml", "cifar10-resnet.toml"}
+    assert {p.name for p in presets} >= {
+        "mnist1d-cnn1d.toml",
+        "digits-mlp.toml",
+        "mnist-mlp.toml",
+        "fashion-mnist-cnn.toml",
+        "cifar10-resnet.toml",
+    }
     for preset in presets:
         task_kwargs, run_kwargs = split_values(load_preset(preset))
         TaskConfig(**task_kwargs), RunConfig(**run_kwargs)
@@ -147,7 +217,10 @@ def test_unreadable_preset(tmp_path, capsys):
 
 
 def test_missing_torchvision_dataset_is_one_line(tmp_path, capsys):
-    assert main(["--dataset", "mnist", "--data-dir", str(tmp_path / "nodata"), "--storage", storage_of(tmp_path)]) == 2
+    assert (
+        main(["--dataset", "mnist", "--data-dir", str(tmp_path / "nodata"), "--storage", storage_of(tmp_path)])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "mnist" in err and "--download" in err and err.count("\n") == 0
     assert not (tmp_path / "lrtune.db").exists()

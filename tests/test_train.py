@@ -82,9 +82,7 @@ def test_mlp_learns_digits_in_three_epochs(digits: Dataset) -> None:
 
 
 def test_adamw_learns_digits(digits: Dataset) -> None:
-    result = _train_digits(
-        digits, Schedule("cosine", peak_lr=3e-3), optimizer="adamw", weight_decay=0.01
-    )
+    result = _train_digits(digits, Schedule("cosine", peak_lr=3e-3), optimizer="adamw", weight_decay=0.01)
     assert result.val_accuracy > 0.85
 
 
@@ -101,8 +99,7 @@ def test_the_lr_follows_the_schedule_at_every_step(digits: Dataset) -> None:
 
 
 def test_plateau_reacts_to_the_validation_accuracy(digits: Dataset) -> None:
-    schedule = Schedule("plateau", peak_lr=0.05, params={"patience": 0, "factor": 0.5,
-                                                         "threshold": 0.5})
+    schedule = Schedule("plateau", peak_lr=0.05, params={"patience": 0, "factor": 0.5, "threshold": 0.5})
     epochs: list[EpochResult] = []
     result = _train_digits(digits, schedule, epochs=3, on_epoch_end=epochs.append)
     # with a 50 % improvement threshold every epoch after the first is "bad", so the LR halves
@@ -117,8 +114,7 @@ def test_epoch_results_reach_the_callback(digits: Dataset) -> None:
     assert [e.epoch for e in seen] == [1, 2, 3]
     assert [e.val_accuracy for e in seen] == result.val_accuracies
     assert [e.train_loss for e in seen] == result.train_losses
-    assert [e.lr for e in seen] == [result.lr_trace[(i + 1) * result.steps_per_epoch - 1]
-                                    for i in range(3)]
+    assert [e.lr for e in seen] == [result.lr_trace[(i + 1) * result.steps_per_epoch - 1] for i in range(3)]
     assert all(e.seconds > 0 and math.isfinite(e.val_loss) for e in seen)
 
 
@@ -149,8 +145,7 @@ def test_callback_exceptions_propagate(digits: Dataset) -> None:
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 def test_an_absurd_lr_diverges_without_an_exception(digits: Dataset, model: str) -> None:
     calls: list[EpochResult] = []
-    result = _train_digits(digits, Schedule("constant", peak_lr=1e3), model=model,
-                           on_epoch_end=calls.append)
+    result = _train_digits(digits, Schedule("constant", peak_lr=1e3), model=model, on_epoch_end=calls.append)
     assert result.diverged and not result.stopped_early
     assert math.isfinite(result.val_accuracy) and 0 <= result.val_accuracy <= 1
     assert math.isfinite(result.test_accuracy)
@@ -221,8 +216,7 @@ def test_evaluate_restores_the_mode_and_counts_correctly(digits: Dataset) -> Non
         logits = net(digits.x_val)
     expected = (logits.argmax(1) == digits.y_val).float().mean().item()
     assert accuracy == pytest.approx(expected)
-    assert loss == pytest.approx(nn.functional.cross_entropy(logits, digits.y_val).item(),
-                                 rel=1e-5)
+    assert loss == pytest.approx(nn.functional.cross_entropy(logits, digits.y_val).item(), rel=1e-5)
     with pytest.raises(ValueError, match="empty"):
         evaluate(net, digits.x_val[:0], digits.y_val[:0])
 
@@ -248,8 +242,7 @@ def test_build_optimizer() -> None:
     sgd = build_optimizer(net, lr=0.2, config=TrainConfig(weight_decay=1e-4))
     assert isinstance(sgd, torch.optim.SGD)
     group = sgd.param_groups[0]
-    assert (group["lr"], group["momentum"], group["nesterov"], group["weight_decay"]) == (
-        0.2, 0.9, True, 1e-4)
+    assert (group["lr"], group["momentum"], group["nesterov"], group["weight_decay"]) == (0.2, 0.9, True, 1e-4)
     plain = build_optimizer(net, lr=0.2, config=TrainConfig(momentum=0.0))
     assert plain.param_groups[0]["nesterov"] is False
     adamw = build_optimizer(net, lr=1e-3, config=TrainConfig(optimizer="adamw", weight_decay=0.05))
@@ -279,13 +272,14 @@ def one_thread():
 def test_mnist1d_default_model_reaches_90_percent(one_thread) -> None:
     """The default mnist1d task: cnn1d, SGD + Nesterov, cosine to 0, 15 epochs, batch 64."""
     data = load_dataset("mnist1d", seed=0)
-    net = build_model(default_model("mnist1d"), input_shape=data.input_shape,
-                      n_classes=data.n_classes, seed=0)
+    net = build_model(default_model("mnist1d"), input_shape=data.input_shape, n_classes=data.n_classes, seed=0)
     started = time.perf_counter()
     result = train(net, data, Schedule("cosine", peak_lr=0.05), config=TrainConfig(seed=0))
     seconds = time.perf_counter() - started
-    print(f"mnist1d cnn1d: val {result.val_accuracy:.3f}, test {result.test_accuracy:.3f}, "
-          f"{result.epochs_run} epochs in {seconds:.1f} s")
+    print(
+        f"mnist1d cnn1d: val {result.val_accuracy:.3f}, test {result.test_accuracy:.3f}, "
+        f"{result.epochs_run} epochs in {seconds:.1f} s"
+    )
     assert result.epochs_run == 15 and not result.diverged
     assert result.val_accuracy >= 0.90
     assert result.test_accuracy >= 0.90

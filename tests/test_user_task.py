@@ -6,14 +6,12 @@ package would be; examples/my_task.py runs end to end (study → analyze --confi
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import textwrap
 from pathlib import Path
 
 import optuna
 import pytest
-import torch
 
 import lrtune
 from lrtune import analyze, study, user_task
@@ -21,7 +19,7 @@ from lrtune.train import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
 
-TASKS = '''
+TASKS = """
 import os
 import numpy as np
 import torch
@@ -98,7 +96,7 @@ def not_a_model():
 
 def bad_split():
     return dataclasses_replace(tensors(), train=42)
-'''
+"""
 
 
 @pytest.fixture()
@@ -115,24 +113,37 @@ def tasks_dir(tmp_path, monkeypatch):
 
 
 def _run(tmp_path, *args: str) -> int:
-    return study.main(["--storage", f"sqlite:///{tmp_path / 'db' / 'lrtune.db'}", "--no-progress",
-                       "--threads", "1", *args])  # one thread: the 2-core CI machine is shared
+    return study.main(
+        ["--storage", f"sqlite:///{tmp_path / 'db' / 'lrtune.db'}", "--no-progress", "--threads", "1", *args]
+    )  # one thread: the 2-core CI machine is shared
 
 
-@pytest.mark.parametrize(("task", "message"), [
-    ("no_such_module_x:make", "cannot import 'no_such_module_x': ModuleNotFoundError"),
-    ("usertasks:missing", "module 'usertasks' has no attribute 'missing'"),
-    ("usertasks:NOT_CALLABLE", "'NOT_CALLABLE' is not callable (it is a int)"),
-    ("usertasks:returns_dict", "must return an lrtune.Task, but returned dict"),
-    ("usertasks:raises", "calling it failed: RuntimeError: no data here"),
-    ("usertasks:wrong_shapes", "the splits' inputs must have one shape, but got train (12,), val (7,)"),
-    ("usertasks:bad_labels", "the val split's labels must lie in [0, 3) (n_classes = 3), but range over [5, 7]"),
-    ("usertasks:wrong_output", "the model's output must be logits of shape (2, 3) (batch, n_classes = 3), but got (2, 5)"),
-    ("usertasks:lengths", "the test split has 80 inputs but 50 labels"),
-    ("usertasks:not_a_model", "make_model(seed) must return a torch.nn.Module, but returned str"),
-    ("usertasks:bad_split", "the train split must be an (x, y) pair of tensors or a map-style torch Dataset, but got int"),
-    ("usertasks", "task must be 'module:callable'"),
-])
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ("no_such_module_x:make", "cannot import 'no_such_module_x': ModuleNotFoundError"),
+        ("usertasks:missing", "module 'usertasks' has no attribute 'missing'"),
+        ("usertasks:NOT_CALLABLE", "'NOT_CALLABLE' is not callable (it is a int)"),
+        ("usertasks:returns_dict", "must return an lrtune.Task, but returned dict"),
+        ("usertasks:raises", "calling it failed: RuntimeError: no data here"),
+        ("usertasks:wrong_shapes", "the splits' inputs must have one shape, but got train (12,), val (7,)"),
+        (
+            "usertasks:bad_labels",
+            "the val split's labels must lie in [0, 3) (n_classes = 3), but range over [5, 7]",
+        ),
+        (
+            "usertasks:wrong_output",
+            "the model's output must be logits of shape (2, 3) (batch, n_classes = 3), but got (2, 5)",
+        ),
+        ("usertasks:lengths", "the test split has 80 inputs but 50 labels"),
+        ("usertasks:not_a_model", "make_model(seed) must return a torch.nn.Module, but returned str"),
+        (
+            "usertasks:bad_split",
+            "the train split must be an (x, y) pair of tensors or a map-style torch Dataset, but got int",
+        ),
+        ("usertasks", "task must be 'module:callable'"),
+    ],
+)
 def test_a_bad_task_is_one_line_exit_2_and_creates_nothing(tasks_dir, capsys, task, message):
     assert _run(tasks_dir, "--task", task, "--trials", "1", "--epochs", "1") == 2
     err = capsys.readouterr().err.strip()
@@ -181,28 +192,64 @@ def test_streamed_dataset_trains_exactly_like_stacked_tensors(tasks_dir):
     assert streamed.fingerprint == stacked.fingerprint
     schedule = lrtune.Schedule("cosine", 0.1, params={"final_ratio": 0.01})
     config = TrainConfig(epochs=2, batch_size=32, optimizer="sgd", weight_decay=0.0, seed=5)
-    results = [train(loaded.build_model(5), loaded.data, schedule, config=config)
-               for loaded in (streamed, stacked)]
+    results = [
+        train(loaded.build_model(5), loaded.data, schedule, config=config) for loaded in (streamed, stacked)
+    ]
     assert results[0].val_accuracies == results[1].val_accuracies
     assert results[0].test_accuracy == results[1].test_accuracy
     from lrtune.fused import train_fused  # fused trials read streamed inputs too
 
-    fused = [train_fused([loaded.build_model(5), loaded.build_model(6)], loaded.data,
-                         [schedule, schedule], config=config, mode="stacked")
-             for loaded in (streamed, stacked)]
+    fused = [
+        train_fused(
+            [loaded.build_model(5), loaded.build_model(6)],
+            loaded.data,
+            [schedule, schedule],
+            config=config,
+            mode="stacked",
+        )
+        for loaded in (streamed, stacked)
+    ]
     assert [m.result.val_accuracies for m in fused[0]] == [m.result.val_accuracies for m in fused[1]]
 
 
 def test_fuse_stacks_a_sequential_model_and_warns_for_another(tasks_dir, capsys):
-    assert _run(tasks_dir, "--task", "usertasks:tensors", "--family", "step", "--trials", "2",
-                "--epochs", "2", "--fuse", "2") == 0
+    assert (
+        _run(
+            tasks_dir,
+            "--task",
+            "usertasks:tensors",
+            "--family",
+            "step",
+            "--trials",
+            "2",
+            "--epochs",
+            "2",
+            "--fuse",
+            "2",
+        )
+        == 0
+    )
     url = f"sqlite:///{tasks_dir / 'db' / 'lrtune.db'}"
     trials = optuna.load_study(study_name="usertasks.tensors-Sequential-step", storage=url).trials
     assert {t.user_attrs["fuse_group"] for t in trials} == {0}
     assert "warning" not in capsys.readouterr().err
 
-    assert _run(tasks_dir, "--task", "usertasks:residual", "--family", "step", "--trials", "2",
-                "--epochs", "2", "--fuse", "2") == 0
+    assert (
+        _run(
+            tasks_dir,
+            "--task",
+            "usertasks:residual",
+            "--family",
+            "step",
+            "--trials",
+            "2",
+            "--epochs",
+            "2",
+            "--fuse",
+            "2",
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     warning = [line for line in err.splitlines() if "warning" in line]
     assert len(warning) == 1 and "--fuse 2 ignored: the task's model Skip cannot be stacked" in warning[0]
@@ -212,8 +259,22 @@ def test_fuse_stacks_a_sequential_model_and_warns_for_another(tasks_dir, capsys)
 
 @pytest.mark.slow
 def test_workers_import_the_task(tasks_dir):
-    assert _run(tasks_dir, "--task", "usertasks:tensors", "--family", "cosine", "--trials", "2",
-                "--epochs", "1", "--workers", "2") == 0
+    assert (
+        _run(
+            tasks_dir,
+            "--task",
+            "usertasks:tensors",
+            "--family",
+            "cosine",
+            "--trials",
+            "2",
+            "--epochs",
+            "1",
+            "--workers",
+            "2",
+        )
+        == 0
+    )
     url = f"sqlite:///{tasks_dir / 'db' / 'lrtune.db'}"
     trials = optuna.load_study(study_name="usertasks.tensors-Sequential-cosine", storage=url).trials
     assert sorted(t.state.name for t in trials) == ["COMPLETE", "COMPLETE"]
@@ -229,9 +290,26 @@ def test_my_task_example_study_confirm_analyze_dashboard(tmp_path, monkeypatch, 
     monkeypatch.chdir(REPO)
     user_task._CACHE.clear()
     url = f"sqlite:///{tmp_path / 'lrtune.db'}"
-    assert study.main(["--task", "examples.my_task:make_task", "--family", "cosine,step",
-                       "--trials", "6", "--epochs", "2", "--storage", url, "--no-progress",
-                       "--threads", "1"]) == 0
+    assert (
+        study.main(
+            [
+                "--task",
+                "examples.my_task:make_task",
+                "--family",
+                "cosine,step",
+                "--trials",
+                "6",
+                "--epochs",
+                "2",
+                "--storage",
+                url,
+                "--no-progress",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert analyze.main(["--confirm", "3", "--storage", url, "--out", str(tmp_path / "report")]) == 0
     printed = capsys.readouterr().out
     task = "examples.my_task:make_task/Sequential/2ep/sgd"

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import optuna
 import pytest
@@ -40,8 +39,21 @@ def assert_forty_finished(storage: str, capsys) -> None:
 @pytest.mark.slow
 def test_four_workers_on_one_sqlite_file(tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 'w.db'}"
-    code = main([*FAST, "--family", "cosine", "--trials", "40", "--workers", "4", "--storage", storage,
-                 "--artifact-dir", str(tmp_path / "artifacts")])
+    code = main(
+        [
+            *FAST,
+            "--family",
+            "cosine",
+            "--trials",
+            "40",
+            "--workers",
+            "4",
+            "--storage",
+            storage,
+            "--artifact-dir",
+            str(tmp_path / "artifacts"),
+        ]
+    )
     assert code == 0
     assert_forty_finished(storage, capsys)
 
@@ -54,7 +66,9 @@ def postgres_url():
         admin = psycopg.connect("host=127.0.0.1 port=5432 dbname=test", autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PostgreSQL test, but the server is not reachable on 127.0.0.1:5432: {exc}")
+            pytest.fail(
+                f"CI must run the PostgreSQL test, but the server is not reachable on 127.0.0.1:5432: {exc}"
+            )
         pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc}")
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -67,15 +81,34 @@ def postgres_url():
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_four_workers_on_postgresql(tmp_path, capsys, postgres_url):
-    code = main([*FAST, "--family", "cosine", "--trials", "40", "--workers", "4", "--storage", postgres_url,
-                 "--artifact-dir", str(tmp_path / "artifacts")])
+    code = main(
+        [
+            *FAST,
+            "--family",
+            "cosine",
+            "--trials",
+            "40",
+            "--workers",
+            "4",
+            "--storage",
+            postgres_url,
+            "--artifact-dir",
+            str(tmp_path / "artifacts"),
+        ]
+    )
     assert code == 0
     assert_forty_finished(postgres_url, capsys)
 
 
 def start_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "LRTUNE_HEARTBEAT_INTERVAL": "1", "LRTUNE_GRACE_PERIOD": "3", **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "lrtune.study", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lrtune.study", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(predicate, timeout: float = 300.0) -> None:
@@ -97,8 +130,24 @@ def running_after_finished(storage: str, name: str) -> bool:
     return finished >= 1 and trials[-1].state == State.RUNNING and bool(trials[-1].params)
 
 
-SLOW_TRIALS = ["--dataset", "digits", "--epochs", "20", "--batch-size", "16", "--no-progress", "--family", "constant", "--threads", "1",
-               "--pruner", "none", "--trials", "3", "--no-artifacts"]
+SLOW_TRIALS = [
+    "--dataset",
+    "digits",
+    "--epochs",
+    "20",
+    "--batch-size",
+    "16",
+    "--no-progress",
+    "--family",
+    "constant",
+    "--threads",
+    "1",
+    "--pruner",
+    "none",
+    "--trials",
+    "3",
+    "--no-artifacts",
+]
 
 
 @pytest.mark.slow

@@ -158,7 +158,9 @@ def check_lrtune_study(
     return detail
 
 
-def _check_trial(client: DashboardClient, trial: dict[str, Any], *, expect_artifacts: bool, expect_note: bool) -> None:
+def _check_trial(
+    client: DashboardClient, trial: dict[str, Any], *, expect_artifacts: bool, expect_note: bool
+) -> None:
     """Assert one serialized trial carries what lrtune writes."""
     label = f"trial {trial['number']}"
     assert trial["params"], f"{label} has no params"
@@ -231,7 +233,7 @@ def _demo_objective(artifact_store: Any, epochs: int, steps_per_epoch: int, with
         best = 0.95 - 0.25 * abs(math.log10(params["lr"]) + 1.0)
         accuracy = 0.1
         for epoch in range(1, epochs + 1):
-            accuracy = 0.1 + (best - 0.1) * (1 - 0.5 ** epoch)
+            accuracy = 0.1 + (best - 0.1) * (1 - 0.5**epoch)
             trial.report(accuracy, epoch)
             trial.set_user_attr("epochs_run", epoch)
             if may_prune(epoch, epochs) and trial.should_prune():
@@ -280,7 +282,12 @@ def make_demo_study(
     study.set_user_attr("lrtune_task", f"digits/mlp/{epochs}ep/sgd")
     study.set_user_attr("lrtune_kind", "search")
     markdown = notes.study_note_markdown(
-        config, "cosine", DEMO_FORMULA, DEMO_SPACE, f"median (n_warmup_steps={pruning_start(epochs)})", "random (seed=0)"
+        config,
+        "cosine",
+        DEMO_FORMULA,
+        DEMO_SPACE,
+        f"median (n_warmup_steps={pruning_start(epochs)})",
+        "random (seed=0)",
     )
     notes.write_study_note(study, markdown)
     objective = _demo_objective(artifact_store, epochs, steps_per_epoch, with_artifacts)
