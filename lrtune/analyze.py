@@ -254,14 +254,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import optuna
 
-    from lrtune import analysis
+    from lrtune.report import AnalysisError, load_trials, write_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         storage = open_storage(args.storage)
         if _analyze_own_studies(storage, args):  # a study written with plain Optuna + lrtune spaces
             return 0
-        df = analysis.load_trials(storage, studies=args.study)
+        df = load_trials(storage, studies=args.study)
         _check_families(df)
         if args.confirm is not None:
             names = sorted(set(df.loc[df["kind"] == "search", "study"]))
@@ -269,10 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.horizon is not None:
                 _run_confirmations(args.storage, names, args.confirm, args.horizon)
             storage = open_storage(args.storage)
-            df = analysis.load_trials(storage, studies=args.study)
+            df = load_trials(storage, studies=args.study)
         out_dir = Path(args.out) if args.out else default_out_dir(args.storage)
-        report = analysis.write_report(storage, out_dir, trials=df, storage_label=_label(args.storage))
-    except (StorageError, analysis.AnalysisError) as exc:
+        report = write_report(storage, out_dir, trials=df, storage_label=_label(args.storage))
+    except (StorageError, AnalysisError) as exc:
         print(f"lrtune.analyze: error: {exc}", file=sys.stderr)
         return 2
     if args.notes:
@@ -282,10 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _analyze_own_studies(storage, args) -> bool:
-    """Users' own studies (lrtune.own_study); False when the storage holds lrtune's studies."""
-    from lrtune import own_study
+    """Users' own studies (lrtune.report.own_report); False when the storage holds lrtune's studies."""
+    from lrtune.report import analyze_own, wants_own_analysis
 
-    if not own_study.wants_own_analysis(storage, args.study, args.prefix):
+    if not wants_own_analysis(storage, args.study, args.prefix):
         return False
     if args.confirm is not None:
         raise StorageError(
@@ -294,7 +294,7 @@ def _analyze_own_studies(storage, args) -> bool:
             f"seeds={args.confirm}), then run this command without --confirm"
         )
     out_dir = Path(args.out) if args.out else default_out_dir(args.storage)
-    _, lines = own_study.analyze_own(
+    _, lines = analyze_own(
         storage,
         url=args.storage,
         studies=args.study,
@@ -315,7 +315,8 @@ def _write_verdict_notes(url: str, report, df) -> None:
     """
     import optuna
 
-    from lrtune import analysis, notes
+    from lrtune import notes
+    from lrtune.report import markdown_table
     from lrtune.storage import open_storage as open_writable
 
     storage = open_writable(url, heartbeat=False)
@@ -323,7 +324,7 @@ def _write_verdict_notes(url: str, report, df) -> None:
         if verdict is None:
             text = "No verdict yet: confirm at least two families (`python -m lrtune.analyze --confirm 5`)."
         else:
-            table = analysis.markdown_table(verdict.comparisons) if len(verdict.comparisons) else ""
+            table = markdown_table(verdict.comparisons) if len(verdict.comparisons) else ""
             text = f"**{verdict.text}**\n\n{verdict.budget}\n\n{table}"
         text += f"\n\nFull report: `{report.path}`"
         for name in sorted(set(df.loc[df["task"] == task, "study"])):

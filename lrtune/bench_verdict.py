@@ -10,7 +10,7 @@ The README's whole workflow, end to end, twice in one run:
 once as lrtune ran before trials were fused by default (``--fuse 1``, confirmations one by one —
 "unfused") and once with the defaults (group size measured at start-up, confirmations stacked —
 "default"). Each leg runs in-process on its own temporary SQLite storage through the real CLIs'
-code (``lrtune.study.main``, ``lrtune.confirm.run_confirmations``, ``lrtune.analysis``); wall
+code (``lrtune.study.main``, ``lrtune.confirm.run_confirmations``, ``lrtune.report``); wall
 times cover the search, the confirmation runs and the analysis. Both verdicts are printed: they
 are two independent experiments (different batch orders per trial, different sampler histories),
 so they must agree in substance, not to the last digit.
@@ -56,8 +56,8 @@ LEGS: dict[str, int | None] = {"unfused": 1, "default": None}
 def _leg(
     name: str, fuse: int | None, spec: dict[str, Any], *, device: str, threads: int, log: Callable[[str], None]
 ) -> dict[str, Any]:
-    from lrtune import analysis
     from lrtune.confirm import run_confirmations
+    from lrtune.report import load_trials, write_report
     from lrtune.storage import open_storage
     from lrtune.study import main as study_main
 
@@ -104,8 +104,8 @@ def _leg(
     confirm_s = time.perf_counter() - started
     started = time.perf_counter()
     storage = open_storage(url, heartbeat=False)
-    trials = analysis.load_trials(storage)
-    report = analysis.write_report(storage, os.path.join(folder, "report"), trials=trials, storage_label=url)
+    trials = load_trials(storage)
+    report = write_report(storage, os.path.join(folder, "report"), trials=trials, storage_label=url)
     analyse_s = time.perf_counter() - started
     verdicts = {task: (v.text if v else "no verdict") for task, v in report.verdicts.items()}
     search = trials[trials["kind"] == "search"]

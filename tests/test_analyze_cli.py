@@ -235,7 +235,7 @@ def test_storage_without_lrtune_studies(tmp_path, capsys):
     storage.engine.dispose()
     before = digest(path)
     assert main(["--storage", f"sqlite:///{path}"]) == 2
-    # neither lrtune's studies nor a user's study with lrtune parameters (lrtune.own_study)
+    # neither lrtune's studies nor a user's study with lrtune parameters (lrtune.report.own_studies)
     assert_clean_error(capsys, "no study used lrtune's search spaces (looked for a peak-LR parameter")
     assert digest(path) == before
 

@@ -5,11 +5,11 @@ differently at M× the epochs than ones that don't (constant, WSD, schedule-free
 ``python -m lrtune.analyze --confirm K --horizon M`` re-trains each family's best configuration
 (found at the tuning epochs E) for M·E epochs with the K confirmation seeds
 (:func:`lrtune.confirm.run_confirmations` with ``horizon=M``; studies ``"<search>:confirm@xM"``,
-``lrtune_kind = "horizon"``, column ``horizon`` = M in :func:`lrtune.analysis.load_trials`).
+``lrtune_kind = "horizon"``, column ``horizon`` = M in :func:`lrtune.report.load_trials`).
 This module (report layer: reads the frame, never trains) turns those runs into
 
 * the verdict at M× (:func:`horizon_verdicts`: the same rule as the tuning-horizon verdict,
-  :func:`lrtune.analysis.verdict_from_confirmations`, on the M× runs),
+  :func:`lrtune.report.verdict_from_confirmations`, on the M× runs),
 * a table and a plot of each family's confirmed test accuracy against epochs (1×, M×, ...),
 * a sentence that says plainly whether the winner (or, when inconclusive, the leader) changes.
 """
@@ -22,7 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lrtune import analysis, stats
+from lrtune import stats
+from lrtune.report.frame import CONFIRM, SEARCH, rows_of_kind
+from lrtune.report.plots import family_colors, figure, slug
+from lrtune.report.tables import confirmation_table, markdown_table
+from lrtune.report.verdicts import verdicts_by_task
 
 __all__ = [
     "HORIZON_KIND",
@@ -48,25 +52,25 @@ def horizons(df: pd.DataFrame) -> list[int]:
 def horizon_frame(df: pd.DataFrame, horizon: int) -> pd.DataFrame:
     """The search rows plus the M× runs relabelled as confirmations (``horizon=1``: the frame's own).
 
-    Every confirmation function of :mod:`lrtune.analysis` then reads the M× runs.
+    Every confirmation function of :mod:`lrtune.report` then reads the M× runs.
     """
     if horizon == 1:
         return df[df["kind"] != HORIZON_KIND]
     runs = df[(df["kind"] == HORIZON_KIND) & (df["horizon"] == horizon)].copy()
-    runs["kind"] = "confirm"
-    return pd.concat([df[df["kind"] == "search"], runs], ignore_index=True)
+    runs["kind"] = CONFIRM
+    return pd.concat([df[df["kind"] == SEARCH], runs], ignore_index=True)
 
 
 def horizon_verdicts(df: pd.DataFrame, horizon: int, **kwargs: Any) -> dict[str, stats.Verdict | None]:
     """{task: the verdict from the M× runs, or None without M× runs of two families}."""
-    return analysis.verdicts_by_task(horizon_frame(df, horizon), **kwargs)
+    return verdicts_by_task(horizon_frame(df, horizon), **kwargs)
 
 
 def accuracy_by_horizon(df: pd.DataFrame) -> pd.DataFrame:
     """Per task, family and horizon (1 and every stored M): epochs, runs, test-accuracy stats."""
     parts = []
     for h in [1, *horizons(df)]:
-        table = analysis.confirmation_table(horizon_frame(df, h))
+        table = confirmation_table(horizon_frame(df, h))
         if table.empty:
             continue
         epochs = df.groupby("task")["config_epochs"].first()
@@ -142,41 +146,43 @@ def plot_horizons(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     paths: list[Path] = []
     if table.empty or not horizons(df):
         return paths
-    colors = analysis._colors(df["family"].dropna())
+    colors = family_colors(df["family"].dropna())
     rng = np.random.default_rng(0)  # fixed jitter: the same storage draws the same plot
     for task, g in table.groupby("task", sort=True):
         if g["horizon"].nunique() < 2:
             continue
-        fig, ax = analysis._new_figure(7.5, 4.8)
         xs = sorted(int(e) for e in g["epochs"].dropna().unique())
         span = (max(xs) - min(xs)) or 1
-        for family, f in g.groupby("family", sort=True):
-            f = f.sort_values("horizon")
-            ax.plot(
-                f["epochs"].astype(float),
-                f["median_test"],
-                color=colors[family],
-                marker="o",
-                linewidth=1.5,
-                label=family,
-            )
-            for h, epochs in zip(f["horizon"], f["epochs"]):
-                runs = horizon_frame(df[df["task"] == task], int(h))
-                runs = analysis._kind(runs, "confirm")
-                y = (
-                    runs.loc[(runs["family"] == family) & (runs["state"] == "COMPLETE"), "test_accuracy"]
-                    .dropna()
-                    .to_numpy()
+        path = Path(out_dir) / f"horizon_{slug(task)}.png"
+        with figure(
+            path,
+            title=f"Confirmed test accuracy against horizon — {task}",
+            xlabel="training epochs (tuning horizon and its multiples)",
+            ylabel="confirmed test accuracy (line: median)",
+            legend={"fontsize": 7, "ncol": 2},
+            size=(7.5, 4.8),
+        ) as ax:
+            for family, f in g.groupby("family", sort=True):
+                f = f.sort_values("horizon")
+                ax.plot(
+                    f["epochs"].astype(float),
+                    f["median_test"],
+                    color=colors[family],
+                    marker="o",
+                    linewidth=1.5,
+                    label=family,
                 )
-                x = float(epochs) + rng.uniform(-0.015, 0.015, size=y.size) * span
-                ax.scatter(x, y, color=colors[family], s=10, alpha=0.45)
-        ax.set_xticks(xs)
-        ax.set_xlabel("training epochs (tuning horizon and its multiples)")
-        ax.set_ylabel("confirmed test accuracy (line: median)")
-        ax.set_title(f"Confirmed test accuracy against horizon — {task}", fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
-        paths.append(analysis._save(fig, Path(out_dir) / f"horizon_{analysis._slug(task)}.png"))
+                for h, epochs in zip(f["horizon"], f["epochs"]):
+                    runs = rows_of_kind(horizon_frame(df[df["task"] == task], int(h)), CONFIRM)
+                    y = (
+                        runs.loc[(runs["family"] == family) & (runs["state"] == "COMPLETE"), "test_accuracy"]
+                        .dropna()
+                        .to_numpy()
+                    )
+                    x = float(epochs) + rng.uniform(-0.015, 0.015, size=y.size) * span
+                    ax.scatter(x, y, color=colors[family], s=10, alpha=0.45)
+            ax.set_xticks(xs)
+        paths.append(path)
     return paths
 
 
@@ -218,7 +224,7 @@ def report_lines(
         lines += [change_sentence(verdict_1, verdicts[m], epochs=epochs, horizon=m), ""]
     if not table.empty:
         lines += [
-            analysis.markdown_table(
+            markdown_table(
                 table[["family", "horizon", "epochs", "seeds", "median_test", "mean_test", "min_test", "max_test"]]
             )
         ]

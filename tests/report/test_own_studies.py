@@ -16,8 +16,9 @@ import pytest
 import torch
 
 import lrtune
-from lrtune import analyze, own_study
+from lrtune import analyze
 from lrtune.own_confirm import CONFIRM_SEED_BASE
+from lrtune.report import load_own_trials, write_own_report
 
 EPOCHS = 4
 PRUNE_CHECKS: list[tuple[int, bool]] = []
@@ -97,7 +98,7 @@ def storage(searched_db, tmp_path):
 
 
 def test_minimised_single_family_studies_are_one_comparison(storage):
-    df, owns = own_study.load_own_trials(optuna.storages.get_storage(storage))
+    df, owns = load_own_trials(optuna.storages.get_storage(storage))
     assert [o.name for o in owns] == ["reg-cosine", "reg-step"]
     assert {o.task for o in owns} == {"reg-*"}
     assert all(o.direction == "minimize" and o.space.prefix == "opt_" for o in owns)
@@ -164,8 +165,8 @@ def test_verdict_direction_follows_the_study(tmp_path):
         for family, vals in values.items():
             for v in vals:
                 study.add_trial(_joint_trial(family, v))
-    df, owns = own_study.load_own_trials(optuna.storages.get_storage(url))
-    report = own_study.write_own_report(df, owns, tmp_path / "r", storage_label="test")
+    df, owns = load_own_trials(optuna.storages.get_storage(url))
+    report = write_own_report(df, owns, tmp_path / "r", storage_label="test")
     assert report.verdicts["minimize"].leading_group[0] == "cosine"
     assert report.verdicts["maximize"].leading_group[0] == "step"
 

@@ -9,9 +9,11 @@ import optuna
 import pandas as pd
 import pytest
 
-from lrtune import analysis, horizon, stats
+from lrtune import stats
 from lrtune.analyze import main as analyze_main
 from lrtune.confirm import CONFIRM_SEED_BASE, confirm_study_name, run_confirmations
+from lrtune.report import horizon, load_trials, verdicts_by_task
+from lrtune.report.plots import slug
 from lrtune.study import main as study_main
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -68,15 +70,15 @@ def test_confirm_then_horizon_end_to_end(searched, tmp_path, capsys):
         assert trial.user_attrs["epochs_run"] == 2 * EPOCHS
         assert trial.user_attrs["seed"] - CONFIRM_SEED_BASE in (0, 1, 2)
 
-    df = analysis.load_trials(storage)
+    df = load_trials(storage)
     assert horizon.horizons(df) == [2]
-    one = analysis.load_trials(storage, studies=["digits-mlp-cosine"])  # its companions come along
+    one = load_trials(storage, studies=["digits-mlp-cosine"])  # its companions come along
     assert set(one["study"]) == {"digits-mlp-cosine", "digits-mlp-cosine:confirm", "digits-mlp-cosine:confirm@x2"}
     assert set(one.loc[one["kind"] == "horizon", "horizon"]) == {2}
     assert set(one.loc[one["kind"] != "horizon", "horizon"]) == {1}
     assert set(df.loc[df["kind"] == "horizon", "family"]) == set(FAMILIES)
     # the tuning-horizon verdict reads only the 1x runs; the horizon verdict only the 2x runs
-    v1 = analysis.verdicts_by_task(df)
+    v1 = verdicts_by_task(df)
     v2 = horizon.horizon_verdicts(df, 2)
     task = next(iter(v1))
     assert v1[task] is not None and v2[task] is not None
@@ -88,7 +90,7 @@ def test_confirm_then_horizon_end_to_end(searched, tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert "### Horizon check" in report
     assert f"At {2 * EPOCHS} epochs (2×)" in report
-    assert (out / f"horizon_{analysis._slug(task)}.png").is_file()
+    assert (out / f"horizon_{slug(task)}.png").is_file()
     sentence = horizon.change_sentence(v1[task], v2[task], epochs=EPOCHS, horizon=2)
     assert sentence in report
 

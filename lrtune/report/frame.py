@@ -1,0 +1,319 @@
+"""Trials → one typed pandas frame: the stored-data contract read back, and the rows that count.
+
+:func:`load_trials` reads every lrtune study of a storage (one study per schedule family, see
+``docs/architecture.md`` for the stored-data contract) into one tidy frame, one row per trial;
+every other function of :mod:`lrtune.report` takes that frame. The selectors here say which
+rows count: :func:`rows_of_kind` (confirmations: only those of the currently confirmed trial),
+:func:`complete_scores` (COMPLETE search trials with a finite value — a PRUNED trial's stored
+value is its last intermediate value, kept apart as ``last_intermediate`` and never a score)
+and :func:`best_row`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+__all__ = [
+    "CONFIRM",
+    "CONTRACT_ATTRS",
+    "FINISHED_STATES",
+    "OBJECT_COLUMNS",
+    "SEARCH",
+    "TRIAL_COLUMNS",
+    "AnalysisError",
+    "as_storage",
+    "best_row",
+    "complete_scores",
+    "is_lrtune_study",
+    "load_trials",
+    "rows_of_kind",
+    "study_info",
+    "trial_epochs",
+    "trial_row",
+    "typed_frame",
+]
+
+#: Scalar trial user attrs of the stored-data contract, with the dtype they get in the frame.
+CONTRACT_ATTRS: dict[str, str] = {
+    "val_accuracy": "float64",
+    "test_accuracy": "float64",
+    "epochs_run": "Int64",
+    "seconds": "float64",
+    "diverged": "boolean",
+    "seed": "Int64",
+    "steps_per_epoch": "Int64",
+}
+
+
+#: Columns every frame from :func:`load_trials` has, in this order (then ``params_*``, then the
+#: object columns ``intermediate_values``, ``lr_curve``, ``lr_curve_steps``).
+TRIAL_COLUMNS: list[str] = [
+    "study",
+    "task",
+    "kind",
+    "family",
+    "number",
+    "state",
+    "value",
+    "last_intermediate",
+    *CONTRACT_ATTRS,
+    "source_trial",
+    "confirmed_trial",
+    "n_reported",
+    "config_epochs",
+    "horizon",
+    "sampler",
+    "lr_param",
+    "lr",
+    "lr_low",
+    "lr_high",
+    "lr_log",
+    "datetime_start",
+    "datetime_complete",
+]
+
+#: The object columns, after ``params_*``.
+OBJECT_COLUMNS = ["intermediate_values", "lr_curve", "lr_curve_steps"]
+#: States of trials that ran to an end (spent budget).
+FINISHED_STATES = ("COMPLETE", "PRUNED", "FAIL")
+#: The ``kind`` column of search trials and of confirmation runs.
+SEARCH, CONFIRM = "search", "confirm"
+
+
+class AnalysisError(ValueError):
+    """The storage cannot be analysed (no studies, no lrtune studies, unknown study name, ...)."""
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+# --------------------------------------------------------------------------------------------
+
+
+def as_storage(storage: str | optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
+    """A storage object for a URL (or the storage itself)."""
+    if isinstance(storage, str):
+        return optuna.storages.get_storage(storage)
+    return storage
+
+
+def is_lrtune_study(user_attrs: dict[str, Any]) -> bool:
+    """Whether a study was written by ``python -m lrtune.study``: it has ``lrtune_config`` or ``lrtune_family``."""
+    return "lrtune_config" in user_attrs or "lrtune_family" in user_attrs
+
+
+def _sampler_name(config: dict[str, Any]) -> str | None:
+    sampler = config.get("sampler")
+    if isinstance(sampler, dict):
+        sampler = sampler.get("name") or sampler.get("type")
+    return None if sampler is None else str(sampler)
+
+
+def study_info(summary: optuna.study.StudySummary) -> dict[str, Any]:
+    """Study-level columns from the study user attrs (lrtune_config/family/task/kind)."""
+    attrs = summary.user_attrs
+    config = attrs.get("lrtune_config") or {}
+    if not isinstance(config, dict):
+        config = {}
+    name = summary.study_name
+    kind = attrs.get("lrtune_kind") or (CONFIRM if name.endswith(":confirm") else SEARCH)
+    task = attrs.get("lrtune_task")
+    if task is None and {"dataset", "model", "epochs", "optimizer"} <= set(config):
+        task = f"{config['dataset']}/{config['model']}/{config['epochs']}ep/{config['optimizer']}"
+    epochs = config.get("epochs")
+    return {
+        "study": name,
+        "task": str(task) if task is not None else "unknown",
+        "kind": str(kind),
+        "family": attrs.get("lrtune_family") or config.get("family"),
+        "config_epochs": int(epochs) if isinstance(epochs, (int, float)) else None,
+        "horizon": int(attrs.get("lrtune_horizon", 1)),
+        "sampler": _sampler_name(config),
+        "confirmed_trial": attrs.get("lrtune_confirmed_trial"),
+    }
+
+
+def _find_lr_param(distributions: dict[str, optuna.distributions.BaseDistribution]) -> str | None:
+    """The shared peak-LR parameter: ``lr``, else the shortest name ending in ``<sep>lr``."""
+    if "lr" in distributions:
+        return "lr"
+    candidates = [n for n in distributions if re.search(r"[_./:\-]lr$", n)]
+    return min(candidates, key=lambda n: (len(n), n)) if candidates else None
+
+
+def _lr_columns(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    name = _find_lr_param(trial.distributions)
+    out: dict[str, Any] = {"lr_param": name, "lr": np.nan, "lr_low": np.nan, "lr_high": np.nan}
+    out["lr_log"] = None
+    if name is None:
+        return out
+    dist = trial.distributions[name]
+    out["lr"] = float(trial.params[name])
+    if isinstance(dist, (optuna.distributions.FloatDistribution, optuna.distributions.IntDistribution)):
+        out.update(lr_low=float(dist.low), lr_high=float(dist.high), lr_log=bool(dist.log))
+    return out
+
+
+def _float_or_nan(x: Any) -> float:
+    try:
+        return float(x) if x is not None else np.nan
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _trial_family(trial: optuna.trial.FrozenTrial, study_family: str | None) -> str:
+    """The trial attr ``family``, else a categorical ``family`` param (joint "any family"
+    spaces), else the study's ``lrtune_family``, else "unknown"."""
+    family = trial.user_attrs.get("family")
+    if family is None:
+        family = next((v for k, v in sorted(trial.params.items()) if k == "family" or k.endswith("_family")), None)
+    return str(family or study_family or "unknown")
+
+
+def trial_row(info: dict[str, Any], trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """One row: the study columns, the trial's state/value, contract user attrs, params."""
+    attrs = trial.user_attrs
+    state = trial.state.name
+    value = trial.values[0] if (state == "COMPLETE" and trial.values) else np.nan
+    last_step = trial.last_step
+    row: dict[str, Any] = dict(info)
+    row.update(
+        family=_trial_family(trial, info["family"]),
+        number=trial.number,
+        state=state,
+        value=float(value),
+        last_intermediate=(float(trial.intermediate_values[last_step]) if last_step is not None else np.nan),
+        source_trial=attrs.get("source_trial"),
+        n_reported=len(trial.intermediate_values),
+        datetime_start=trial.datetime_start,
+        datetime_complete=trial.datetime_complete,
+        intermediate_values=dict(sorted(trial.intermediate_values.items())),
+        lr_curve=attrs.get("lr_curve"),
+        lr_curve_steps=attrs.get("lr_curve_steps"),
+    )
+    for name in CONTRACT_ATTRS:
+        row[name] = attrs.get(name)
+    row.update(_lr_columns(trial))
+    for name, param in trial.params.items():
+        row[f"params_{name}"] = param
+    return row
+
+
+def _select_studies(
+    summaries: list[optuna.study.StudySummary], names: Sequence[str] | None
+) -> list[optuna.study.StudySummary]:
+    """The named studies plus their ``:confirm`` and ``:confirm@xM`` companions; all when ``names`` is None."""
+    if names is None:
+        return summaries
+    by_name = {s.study_name: s for s in summaries}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise AnalysisError(
+            f"no lrtune study named {', '.join(map(repr, unknown))}; the storage has {', '.join(sorted(by_name))}"
+        )
+    wanted = set(names) | {f"{n}:confirm" for n in names}
+    horizons = {f"{n}:confirm@x" for n in names}  # horizon checks (lrtune.confirm, horizon=M)
+    return [s for s in summaries if s.study_name in wanted or re.sub(r"\d+$", "", s.study_name) in horizons]
+
+
+def typed_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows of :func:`trial_row` → the frame: :data:`TRIAL_COLUMNS`, ``params_*``, object columns, typed and sorted."""
+    frame = pd.DataFrame(rows)
+    param_cols = sorted(c for c in frame.columns if c.startswith("params_"))
+    for col in TRIAL_COLUMNS + OBJECT_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = pd.Series([None] * len(frame), dtype=object)
+    frame = frame[TRIAL_COLUMNS + param_cols + OBJECT_COLUMNS].copy()
+    for col, dtype in CONTRACT_ATTRS.items():
+        if dtype == "float64":
+            frame[col] = frame[col].map(_float_or_nan).astype("float64")
+        else:
+            frame[col] = pd.array([None if pd.isna(v) else v for v in frame[col]], dtype=dtype)
+    for col in ("number", "n_reported"):
+        frame[col] = frame[col].astype("int64")
+    for col in ("source_trial", "config_epochs", "horizon"):
+        frame[col] = pd.array([None if pd.isna(v) else int(v) for v in frame[col]], dtype="Int64")
+    for col in ("value", "last_intermediate", "lr", "lr_low", "lr_high"):
+        frame[col] = frame[col].astype("float64")
+    for col in ("datetime_start", "datetime_complete"):
+        frame[col] = pd.to_datetime(frame[col])
+    frame = frame.sort_values(["task", "kind", "family", "study", "number"], kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def load_trials(storage: str | optuna.storages.BaseStorage, *, studies: list[str] | None = None) -> pd.DataFrame:
+    """Every trial of every lrtune study in ``storage`` as one tidy frame, one row per trial.
+
+    A study is lrtune's when it has the study user attr ``lrtune_config`` or ``lrtune_family``;
+    other studies are skipped. ``studies`` restricts to those names (and their
+    ``"<name>:confirm"`` studies). Columns (see :data:`TRIAL_COLUMNS`): study, task, kind
+    (search/confirm), family (the trial attr ``family``, else the study's), number, state
+    (COMPLETE/PRUNED/FAIL/RUNNING/WAITING), value (the objective value of COMPLETE trials only,
+    NaN otherwise), last_intermediate (the last reported value — for a PRUNED trial that is what
+    Optuna stores as its value, kept here and never used as a score), the contract user attrs,
+    the peak-LR parameter and its search range, datetimes, ``params_<name>`` per parameter and
+    the object columns intermediate_values (dict epoch → val accuracy), lr_curve, lr_curve_steps.
+    Sorted by task, kind, family, study, number. Raises :class:`AnalysisError` when the storage
+    has no studies, no lrtune studies, or a named study is missing.
+    """
+    storage = as_storage(storage)
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    if not summaries:
+        raise AnalysisError("the storage holds no studies")
+    lrtune_summaries = [s for s in summaries if is_lrtune_study(s.user_attrs)]
+    if not lrtune_summaries:
+        names = ", ".join(sorted(s.study_name for s in summaries))
+        raise AnalysisError(
+            f"the storage holds no lrtune studies (none has the study user attr "
+            f"'lrtune_config' or 'lrtune_family'); it has: {names}"
+        )
+    selected = _select_studies(lrtune_summaries, studies)
+    rows = []
+    for summary in sorted(selected, key=lambda s: s.study_name):
+        info = study_info(summary)
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        rows.extend(trial_row(info, t) for t in study.get_trials(deepcopy=False))
+    return typed_frame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# the rows that count
+# --------------------------------------------------------------------------------------------
+
+
+def rows_of_kind(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Rows of one kind; for confirmations only those of the currently confirmed search trial.
+
+    ``lrtune.confirm`` re-confirms when the search found a new best; runs of the older best stay
+    stored (and in trials.csv) but no longer speak for the family.
+    """
+    rows = df[df["kind"] == kind]
+    if kind == CONFIRM and "confirmed_trial" in rows.columns:
+        current = rows["confirmed_trial"].isna() | (rows["source_trial"] == rows["confirmed_trial"])
+        rows = rows[current]
+    return rows
+
+
+def complete_scores(df: pd.DataFrame) -> pd.DataFrame:
+    """COMPLETE search trials with a finite value: the only rows that count as scores."""
+    search = rows_of_kind(df, SEARCH)
+    return search[(search["state"] == "COMPLETE") & np.isfinite(search["value"])]
+
+
+def best_row(g: pd.DataFrame) -> pd.Series | None:
+    """The highest-value row; ties go to the earliest (study, number): deterministic."""
+    if g.empty:
+        return None
+    ordered = g.sort_values(["value", "study", "number"], ascending=[False, True, True], kind="stable")
+    return ordered.iloc[0]
+
+
+def trial_epochs(df: pd.DataFrame) -> pd.Series:
+    """Epochs a trial spent: the ``epochs_run`` attr, else the number of reported epochs."""
+    reported = df["n_reported"].astype("float64")
+    return df["epochs_run"].astype("float64").fillna(reported)

@@ -1,0 +1,247 @@
+"""*Your own* Optuna studies: any study whose objective used ``lrtune.suggest_schedule``.
+
+lrtune's own studies carry study user attrs (``lrtune_config``, ``lrtune_family``); a study
+written with plain Optuna has none, only the parameter names of lrtune's spaces. This module
+recognises them (:func:`lrtune.recognize.recognize_space`: joint or one-family space, any
+prefix, next to the caller's own parameters), loads the trials into the same frame as
+:func:`lrtune.report.load_trials` (:func:`load_own_trials`); :mod:`lrtune.report.own_report`
+writes their report with the same building blocks.
+
+* **Direction.** The study's direction is read from the storage. Internally every value is a
+  *score*, higher is better: ``score = objective`` when the study maximises,
+  ``score = −objective`` when it minimises (a loss). Tables and plots show the objective itself,
+  and the report says which way is better.
+* **Comparison unit** (the report's "task"). A joint-space study is compared within itself. One-
+  family studies whose names differ only by the family name (``mytask-cosine``,
+  ``mytask-step``: lrtune's own naming) and share the prefix and direction form one task
+  ``mytask-*``; a study user attr ``lrtune_task`` overrides this.
+* **Verdict.** With confirmation runs (``lrtune.confirm(study, objective, seeds=5)`` writes them
+  into ``"<study>:confirm"``) the verdict is :func:`lrtune.report.verdict_from_confirmations`
+  on the confirmation runs' objective values (fresh seeds, never pruned). Without them, a
+  provisional verdict on the COMPLETE search trials' values is given and labelled as resting
+  on search results only (best values are optimistic; no fresh seeds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from lrtune.recognize import LOOKED_FOR, ScheduleSpace, recognize_space
+from lrtune.report.frame import CONFIRM, SEARCH, AnalysisError, is_lrtune_study, trial_row, typed_frame
+
+__all__ = [
+    "OwnStudy",
+    "find_own_studies",
+    "has_lrtune_studies",
+    "load_own_trials",
+    "params_of",
+    "wants_own_analysis",
+]
+
+
+@dataclass(frozen=True)
+class OwnStudy:
+    """A user's study with an lrtune space: its name, direction, space and comparison unit."""
+
+    name: str
+    direction: str  # "maximize" or "minimize"
+    space: ScheduleSpace
+    task: str
+    own_params: tuple[str, ...]
+    confirm_study: str | None
+
+    @property
+    def sign(self) -> float:
+        return -1.0 if self.direction == "minimize" else 1.0
+
+
+def has_lrtune_studies(storage: optuna.storages.BaseStorage) -> bool:
+    """Whether the storage holds studies written by ``python -m lrtune.study``."""
+    return any(
+        is_lrtune_study(s.user_attrs) for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+    )
+
+
+def wants_own_analysis(
+    storage: optuna.storages.BaseStorage, names: Sequence[str] | None, prefix: str | None
+) -> bool:
+    """Analyse users' own studies: asked for (``prefix``), a named study is not lrtune's, or
+    the storage holds no lrtune studies at all."""
+    if prefix is not None:
+        return True
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    lrtune_names = {s.study_name for s in summaries if is_lrtune_study(s.user_attrs)}
+    if names:
+        all_names = {s.study_name for s in summaries}
+        return any(n in all_names and n not in lrtune_names for n in names)
+    return bool(summaries) and not lrtune_names
+
+
+def _union_distributions(storage, study_id: int) -> dict[str, Any]:
+    union: dict[str, Any] = {}
+    for t in storage.get_all_trials(study_id, deepcopy=False):
+        union.update(t.distributions)
+    return union
+
+
+def _task_name(name: str, space: ScheduleSpace, attrs: dict[str, Any]) -> str:
+    if attrs.get("lrtune_task"):
+        return str(attrs["lrtune_task"])
+    if space.joint:
+        return name
+    family = space.families[0]
+    pattern = rf"(?<![A-Za-z0-9]){re.escape(family)}(?![A-Za-z0-9])"
+    stripped = re.sub(pattern, "*", name)
+    return stripped if stripped != name else name
+
+
+def find_own_studies(
+    storage: optuna.storages.BaseStorage,
+    names: Sequence[str] | None = None,
+    *,
+    prefix: str | None = None,
+) -> list[OwnStudy]:
+    """The storage's studies that used an lrtune space (or the named ones), sorted by name.
+
+    Studies written by lrtune itself and ``:confirm`` studies are not listed. Raises
+    :class:`lrtune.AnalysisError` when a named study is missing or none was recognised
+    (the message names what was looked for), or when a study holds several spaces and
+    ``prefix`` is None.
+    """
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    if not summaries:
+        raise AnalysisError("the storage holds no studies")
+    by_name = {s.study_name: s for s in summaries}
+    if names:
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise AnalysisError(
+                f"no study named {', '.join(map(repr, unknown))}; the storage has {', '.join(sorted(by_name))}"
+            )
+        candidates = [by_name[n] for n in names]
+    else:
+        candidates = [
+            s for s in summaries if not s.study_name.endswith(":confirm") and not is_lrtune_study(s.user_attrs)
+        ]
+    found, problems = [], []
+    for summary in sorted(candidates, key=lambda s: s.study_name):
+        if len(summary.directions) != 1:
+            problems.append(f"{summary.study_name}: multi-objective")
+            continue
+        study_id = storage.get_study_id_from_name(summary.study_name)
+        distributions = _union_distributions(storage, study_id)
+        try:
+            space = recognize_space(distributions, prefix=prefix)
+        except ValueError as exc:
+            problems.append(f"{summary.study_name}: {exc}")
+            continue
+        confirm = f"{summary.study_name}:confirm"
+        found.append(
+            OwnStudy(
+                name=summary.study_name,
+                direction=summary.directions[0].name.lower(),
+                space=space,
+                task=_task_name(summary.study_name, space, summary.user_attrs),
+                own_params=tuple(sorted(n for n in distributions if n not in space.names)),
+                confirm_study=confirm if confirm in by_name else None,
+            )
+        )
+    # studies compared together must agree on direction and prefix; otherwise each stands alone
+    for task in {o.task for o in found}:
+        group = [o for o in found if o.task == task]
+        if len({(o.direction, o.space.prefix) for o in group}) > 1:
+            found = [dataclasses.replace(o, task=o.name) if o.task == task else o for o in found]
+    if not found:
+        several = [p for p in problems if "several lrtune schedule spaces" in p]
+        if several:
+            raise AnalysisError(several[0])
+        where = ", ".join(sorted(s.study_name for s in candidates)) or "none"
+        looked = LOOKED_FOR if prefix is None else LOOKED_FOR.replace("<prefix>", prefix)
+        raise AnalysisError(f"no study used lrtune's search spaces (looked for {looked}; studies: {where})")
+    return found
+
+
+def _rows(storage, own: OwnStudy, study_name: str, kind: str) -> list[dict[str, Any]]:
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    confirmed = study.user_attrs.get("lrtune_confirmed_trials") or {}
+    info = {
+        "study": study_name,
+        "task": own.task,
+        "kind": kind,
+        "family": None,
+        "config_epochs": None,
+        "sampler": None,
+        "confirmed_trial": None,
+    }
+    lr_name = f"{own.space.prefix}lr"
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        row = trial_row(info, trial)
+        family = trial.user_attrs.get("family") or own.space.family_of(trial.params)
+        objective = trial.values[0] if (trial.state.name == "COMPLETE" and trial.values) else np.nan
+        row.update(
+            family=family or "unknown",
+            value=own.sign * float(objective),
+            objective=float(objective),
+            direction=own.direction,
+        )
+        row["last_intermediate"] = own.sign * row["last_intermediate"]
+        if kind == CONFIRM:
+            # the verdict compares the re-runs' objective values (as scores, higher = better)
+            row["test_accuracy"] = row["value"]
+            row["confirmed_trial"] = confirmed.get(row["family"])
+        row.update(lr_param=None, lr=np.nan, lr_low=np.nan, lr_high=np.nan, lr_log=None)
+        if lr_name in trial.params:
+            dist = trial.distributions[lr_name]
+            row.update(lr_param=lr_name, lr=float(trial.params[lr_name]))
+            if hasattr(dist, "low"):
+                row.update(lr_low=float(dist.low), lr_high=float(dist.high), lr_log=bool(dist.log))
+        rows.append(row)
+    return rows
+
+
+def load_own_trials(
+    storage: optuna.storages.BaseStorage,
+    *,
+    studies: Sequence[str] | None = None,
+    prefix: str | None = None,
+) -> tuple[pd.DataFrame, list[OwnStudy]]:
+    """The trials of the user's studies (and their ``:confirm`` studies) as one frame.
+
+    Columns as :func:`lrtune.report.load_trials`, with ``value`` the *score* (the objective,
+    negated for a minimised study; NaN unless COMPLETE), plus ``objective`` (the value as the
+    study stores it) and ``direction``. Confirmation runs carry their score in
+    ``test_accuracy`` (what :func:`lrtune.report.verdict_from_confirmations` compares).
+    """
+    owns = find_own_studies(storage, studies, prefix=prefix)
+    rows: list[dict[str, Any]] = []
+    for own in owns:
+        rows += _rows(storage, own, own.name, SEARCH)
+        if own.confirm_study:
+            rows += _rows(storage, own, own.confirm_study, CONFIRM)
+    if not rows:
+        raise AnalysisError(f"the studies {', '.join(o.name for o in owns)} hold no trials yet")
+    extra = pd.DataFrame([{k: r[k] for k in ("study", "number", "objective", "direction")} for r in rows])
+    frame = typed_frame(rows)
+    frame = frame.merge(extra, on=["study", "number"], how="left", validate="one_to_one")
+    return frame, owns
+
+
+def params_of(row: pd.Series) -> dict[str, Any]:
+    """{name: value} of a frame row's set ``params_<name>`` columns (NaN/None/NA left out)."""
+    return {
+        c[len("params_") :]: v
+        for c, v in row.items()
+        if c.startswith("params_")
+        and not (isinstance(v, float) and np.isnan(v))
+        and v is not None
+        and v is not pd.NA
+    }

@@ -1,0 +1,211 @@
+"""Verdicts: the confirmation runs of each task → :func:`lrtune.stats.verdict`, and the report's verdict section.
+
+:func:`verdict_from_confirmations` compares families on the ``test_accuracy`` of their
+confirmation runs (re-runs of each family's best configuration with fresh seeds, never pruned);
+:func:`search_verdict` is the provisional one on COMPLETE search values (users' own studies
+before they confirm).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lrtune import stats
+from lrtune.report.frame import CONFIRM, SEARCH, AnalysisError, rows_of_kind
+from lrtune.report.tables import budget_table, confirmation_table, markdown_table, score_table
+
+__all__ = ["search_verdict", "verdict_from_confirmations", "verdict_section", "verdicts_by_task"]
+
+
+def _budget_text(
+    df: pd.DataFrame, task: str, samples: dict[str, np.ndarray], metric: str = "test accuracy"
+) -> str:
+    conf = confirmation_table(df)
+    conf = conf[conf["task"] == task].set_index("family")
+    seeds = ", ".join(f"{f} {int(conf.loc[f, 'seeds'])}" for f in sorted(samples))
+    text = f"confirmation seeds per family: {seeds} ({metric}, unpruned re-runs)"
+    budget = budget_table(df)
+    budget = budget[budget["task"] == task].set_index("family")
+    families = [f for f in sorted(samples) if f in budget.index]
+    if families:
+        search = ", ".join(
+            f"{f} {int(budget.loc[f, 'trials'])} trials / {int(budget.loc[f, 'epochs'])} epochs" for f in families
+        )
+        text += f"; search budget: {search}"
+    return text
+
+
+def verdict_from_confirmations(
+    df: pd.DataFrame,
+    *,
+    task: str | None = None,
+    alpha: float = 0.05,
+    min_effect: float = 0.75,
+    center: str = "median",
+    metric: str = "test accuracy",
+) -> stats.Verdict:
+    """The verdict for one task from its confirmation runs (``kind == "confirm"``).
+
+    Uses the ``test_accuracy`` of COMPLETE confirmation trials, one sample per family, and
+    :func:`lrtune.stats.verdict` (leader by median; two-sided tests, paired on per-seed
+    differences when every family ran the same seeds, Holm; wins only if every other family is
+    separated, with P̂(leader > other) ≥ ``min_effect``), worded with each family's search trials. ``metric`` names the score in the
+    text (users' own studies: their objective, oriented so higher is better).
+    ``task`` may be omitted when the frame holds one task. Raises :class:`AnalysisError` when
+    there are no confirmation runs, or fewer than two confirmed families.
+    """
+    conf = rows_of_kind(df, CONFIRM)
+    conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_accuracy"])]
+    tasks = sorted(set(conf["task"]))
+    if task is None:
+        if len(tasks) > 1:
+            raise AnalysisError(f"confirmations cover several tasks ({', '.join(tasks)}); pass task=")
+        if not tasks:
+            raise AnalysisError(
+                "no COMPLETE confirmation runs (kind 'confirm') with a test_accuracy; run the confirmation first"
+            )
+        task = tasks[0]
+    conf = conf[conf["task"] == task]
+    samples = {f: g["test_accuracy"].to_numpy() for f, g in conf.groupby("family", sort=True)}
+    if len(samples) < 2:
+        raise AnalysisError(
+            f"{task}: a verdict needs confirmation runs of at least two "
+            f"families, but got {sorted(samples) or 'none'}"
+        )
+    seeds = None
+    if conf["seed"].notna().all():  # paired when every family ran the same seeds (stats decides)
+        seeds = {f: [int(s) for s in g["seed"]] for f, g in conf.groupby("family", sort=True)}
+    budget = budget_table(df)
+    budget = budget[budget["task"] == task].set_index("family")
+    trials = {f: int(budget.loc[f, "trials"]) for f in samples if f in budget.index} or None
+    accuracy = metric.endswith("accuracy")  # accuracies read as percentage points; a user's metric as is
+    return stats.verdict(
+        samples,
+        seeds=seeds,
+        alpha=alpha,
+        min_effect=min_effect,
+        center=center,
+        metric=metric,
+        budget=_budget_text(df, task, samples, metric),
+        trials=trials,
+        unit_scale=100.0 if accuracy else 1.0,
+        unit="points" if accuracy else "",
+    )
+
+
+def verdicts_by_task(df: pd.DataFrame, **kwargs: Any) -> dict[str, stats.Verdict | None]:
+    """{task: Verdict, or None when the task lacks confirmations of two families}, sorted."""
+    out: dict[str, stats.Verdict | None] = {}
+    for task in sorted(set(df["task"])):
+        try:
+            out[task] = verdict_from_confirmations(df, task=task, **kwargs)
+        except AnalysisError:
+            out[task] = None
+    return out
+
+
+def search_verdict(df: pd.DataFrame, task: str) -> stats.Verdict | None:
+    """The provisional verdict on the COMPLETE search trials' values (scores, higher = better) of
+    ``task``, labelled as resting on search results only; None with fewer than two families."""
+    search = df[
+        (df["task"] == task) & (df["kind"] == SEARCH) & (df["state"] == "COMPLETE") & np.isfinite(df["value"])
+    ]
+    samples = {f: g["value"].to_numpy() for f, g in search.groupby("family", sort=True)}
+    if len(samples) < 2:
+        return None
+    n = ", ".join(f"{f} {len(v)}" for f, v in samples.items())
+    return stats.verdict(
+        samples,
+        metric="search objective value",
+        budget=f"COMPLETE search trials per family: {n} (search results only, no fresh seeds)",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the report's verdict section
+# --------------------------------------------------------------------------------------------
+
+
+def verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]:
+    """The report's "Verdict" lines for one task: the verdict, its budget and rule, the comparison
+    table; without a verdict, how to get one and the search leader (not a verdict)."""
+    lines = ["### Verdict", ""]
+    if v is None:
+        lines += [
+            "No verdict: this task lacks confirmation runs of at least two families "
+            "(re-train each family's best configuration with fresh seeds: "
+            "`python -m lrtune.analyze --confirm 5`).",
+            "",
+        ]
+        scores = score_table(task_df)
+        scores = scores[scores["n_complete"] > 0]
+        if len(scores) > 1:
+            top = scores.sort_values(["best_val", "family"], ascending=[False, True], kind="stable").iloc[0]
+            lines += [
+                f"Search leader by best validation accuracy (not a verdict): "
+                f"{top['family']} ({top['best_val']:.4f}).",
+                "",
+            ]
+        return lines
+    paired = v.design == "paired"
+    effect_name = "median paired difference" if paired else "Hodges–Lehmann shift"
+    lines += [
+        f"**{v.text}**",
+        "",
+        f"Budget: {v.budget}.",
+        "",
+        f"Rule ({stats.design_text(paired, v.alpha)}): the leader is the family with the "
+        f"best median {v.metric}; because it is chosen from the data its tests are "
+        f"two-sided, and it wins only if every other family is separated from it (Holm p ≤ "
+        f"{v.alpha:g} and P(leader > other) ≥ {v.min_effect:g}). With all families equal "
+        "this names a winner at most 5 % of the time (simulated: docs/verdict.md). The "
+        "claim is about the best configuration each search found, re-trained on fresh "
+        "seeds; the expected-maximum curves below are the family-level view.",
+        "",
+    ]
+    if not v.reachable:
+        lines += [
+            f"With these seeds no outcome could clear the rule: {len(v.comparisons) + 1} "
+            f"families need at least {v.seeds_needed} {'paired ' if paired else ''}seeds "
+            "(`python -m lrtune.analyze --confirm K` adds the missing ones).",
+            "",
+        ]
+    comp = v.comparisons.copy()
+    comp["effect (points)"] = [stats.format_effect(row, unit_scale=100.0) for _, row in comp.iterrows()]
+    center_cols = [c for c in comp.columns if c.endswith("_leader") and c != "n_leader" and c != "leader"] + [
+        c for c in comp.columns if c.endswith("_other") and c != "n_other"
+    ]
+    table = comp[
+        [
+            "leader",
+            "other",
+            "n_leader",
+            "n_other",
+            *center_cols,
+            "effect (points)",
+            "p_superiority",
+            "p_value",
+            "p_holm",
+            "separated",
+        ]
+    ]
+    table = table.rename(
+        columns={"p_superiority": "P(leader>other)", "p_value": "p (two-sided)", "p_holm": "p (Holm)"}
+    )
+    lines += [
+        f"Effect: {effect_name} of the leader over the other, in accuracy points, with "
+        "its distribution-free interval (coverage achieved in brackets); P(leader>other): "
+        + (
+            "the share of seeds on which the leader scored higher."
+            if paired
+            else "U/(n·m), the chance a run of the leader beats a run of the other."
+        ),
+        "",
+    ]
+    lines.append(
+        markdown_table(table, formats={"P(leader>other)": ".2f", "p (two-sided)": ".4f", "p (Holm)": ".4f"})
+    )
+    return lines
