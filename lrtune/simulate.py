@@ -163,11 +163,9 @@ def seed_correlation(scores: np.ndarray) -> dict[str, float]:
 
 def _confirmation_matrix(storage: str) -> tuple[np.ndarray, list[str]]:
     from lrtune import analysis
-    from lrtune.analyze import (
-        open_storage,  # read-only: a missing file is an error, never created
-    )
+    from lrtune.storage import open_read_only  # a missing file is an error, never created
 
-    df = analysis.load_trials(open_storage(storage))
+    df = analysis.load_trials(open_read_only(storage))
     conf = analysis._kind(df, "confirm")
     conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_accuracy"])]
     table = conf.pivot_table(index="family", columns="seed", values="test_accuracy", aggfunc="first").dropna(

@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 
 from lrtune import __version__
+from lrtune.cli import UsageError, fail
 from lrtune.config import (
     DEVICES,
     OPTIMIZERS,
@@ -36,17 +37,13 @@ from lrtune.config import (
 from lrtune.data import DATASETS, Dataset, load_dataset
 from lrtune.models import MODELS
 from lrtune.schedules import FAMILIES, FAMILY_FORMULAS, Schedule
-from lrtune.storage import StorageError, check_storage_url, open_storage
+from lrtune.storage import DEFAULT_STORAGE, StorageError, check_storage_url, open_storage
 
 __all__ = ["main", "build_parser", "resolve_device", "FINISHED_STATES"]
 
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 _COUNTED_STATES = FINISHED_STATES + (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
 PROG = "lrtune.study"
-
-
-class UsageError(ValueError):
-    """Bad input found while setting up; printed as one line, exit code 2."""
 
 
 # ----------------------------------------------------------------------------------- arguments
@@ -85,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--sampler", help=f"one of {', '.join(SAMPLERS)} (default tpe)")
     add("--pruner", help=f"one of {', '.join(PRUNERS)} (default median; only at epochs ⌈E/2⌉..E−1)")
-    add("--storage", help="Optuna storage URL (default sqlite:///studies/lrtune.db)")
+    add("--storage", help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     add(
         "--study-name",
         help="base study name; each family's study is '<name>-<family>' (default '<dataset>-<model>')",
@@ -410,11 +407,6 @@ def format_summary(rows: list[dict[str, Any]]) -> str:
 # ----------------------------------------------------------------------------------- main
 
 
-def _error(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return 2
-
-
 def prepare(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig, str, dict[str, int] | None]:
     """Parse and validate everything that can be checked without creating anything."""
     task, run, quota = parse_configs(argv)
@@ -453,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         storage = open_storage(run.storage)
         studies = {f: open_family_study(storage, run.study_name_for(task, f), task, f) for f in run.families}
     except (UsageError, ConfigError, StorageError, ValueError, OSError, ImportError) as exc:
-        return _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return fail(PROG, str(exc) or type(exc).__name__)
 
     for family, (study, created) in studies.items():
         if created and run.artifacts:
