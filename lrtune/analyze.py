@@ -16,24 +16,33 @@ So do bad arguments (``--horizon`` below 2 or without ``--confirm``), before any
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import quote
 
-__all__ = ["main", "build_parser", "StorageError", "open_storage", "default_out_dir"]
+import optuna
 
-DEFAULT_STORAGE = "sqlite:///studies/lrtune.db"
+from lrtune import notes
+from lrtune.cli import ArgumentParser, UsageError, fail
+from lrtune.confirm import run_confirmations
+from lrtune.report import AnalysisError, analyze_own, load_trials, markdown_table, wants_own_analysis, write_report
+from lrtune.storage import (
+    DEFAULT_STORAGE,
+    StorageError,
+    beside_database,
+    display_url,
+    open_read_only,
+    open_storage,
+)
 
+__all__ = ["main", "build_parser", "default_out_dir"]
 
-class StorageError(Exception):
-    """The storage URL cannot be analysed; the message is meant for the terminal."""
+PROG = "lrtune.analyze"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m lrtune.analyze",
+    parser = ArgumentParser(
+        prog=f"python -m {PROG}",
         description="Which LR-schedule family wins? Read lrtune studies from an Optuna storage, "
         "write report.md, trials.csv and plots.",
     )
@@ -99,86 +108,9 @@ def _positive_int(text: str) -> int:
     return value
 
 
-# --------------------------------------------------------------------------------------------
-# opening the storage without creating or modifying anything
-# --------------------------------------------------------------------------------------------
-
-
-def _parse_url(url: str):
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url)
-    except ArgumentError:
-        hint = ""
-        if Path(url).exists():
-            hint = f" (for an SQLite file use sqlite:///{url})"
-        raise StorageError(f"malformed storage URL {url!r}: expected e.g. {DEFAULT_STORAGE}{hint}") from None
-
-
-def _sqlite_path(parsed) -> Path:
-    database = parsed.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        raise StorageError(
-            f"storage URL {parsed.render_as_string()!r} must name an SQLite file, e.g. sqlite:///studies/lrtune.db"
-        )
-    return Path(database)
-
-
-def _read_only_uri(path: Path) -> str:
-    """SQLite URI opening ``path`` read-only (mode=ro never creates or writes the file)."""
-    return f"file:{quote(str(path.resolve()))}?mode=ro"
-
-
-def _check_sqlite_file(path: Path) -> None:
-    """The file must exist and hold Optuna's tables; checked read-only, before Optuna opens it."""
-    if not path.is_file():
-        raise StorageError(f"no SQLite database at {path} (run python -m lrtune.study first, or pass --storage)")
-    try:
-        con = sqlite3.connect(_read_only_uri(path), uri=True, timeout=30)
-        try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        raise StorageError(f"{path} is not a readable SQLite database ({exc})") from None
-    if "studies" not in tables:
-        raise StorageError(f"{path} is an empty storage: it has no Optuna tables, hence no studies")
-
-
-def open_storage(url: str):
-    """An Optuna storage for ``url`` that cannot modify it: SQLite files are opened read-only.
-
-    Raises :class:`StorageError` for a malformed URL, a missing SQLite file, a file without
-    Optuna's tables, or a storage Optuna cannot open (e.g. an outdated schema).
-    """
-    import optuna
-
-    parsed = _parse_url(url)
-    engine_kwargs: dict = {}
-    if parsed.get_backend_name() == "sqlite":
-        path = _sqlite_path(parsed)
-        _check_sqlite_file(path)
-        uri = _read_only_uri(path)
-        url = "sqlite://"  # connections come from the creator: read-only, any file name
-        engine_kwargs = {"creator": lambda: sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-    except Exception as exc:  # driver missing, server down, outdated schema, ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"cannot open storage {parsed.render_as_string()!r}: {first}") from None
-
-
 def default_out_dir(url: str) -> Path:
     """``report/`` next to the SQLite file of ``url``; ``./report`` for other storages."""
-    try:
-        parsed = _parse_url(url)
-    except StorageError:
-        return Path("report")
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        return Path(parsed.database).parent / "report"
-    return Path("report")
+    return beside_database(url, "report", otherwise=Path("report"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,8 +119,6 @@ def default_out_dir(url: str) -> Path:
 
 
 def _run_confirmations(url: str, studies: list[str], k: int, horizon: int = 1) -> None:
-    from lrtune.confirm import run_confirmations
-
     try:
         if horizon == 1:
             run_confirmations(url, studies, k)
@@ -196,17 +126,17 @@ def _run_confirmations(url: str, studies: list[str], k: int, horizon: int = 1) -
             run_confirmations(url, studies, k, horizon=horizon)
     except ValueError as exc:  # bad input, by the project's convention; bugs keep a traceback
         at = "" if horizon == 1 else f" --horizon {horizon}"
-        raise StorageError(f"--confirm {k}{at}: {exc}") from None
+        raise UsageError(f"--confirm {k}{at}: {exc}") from None
     except ImportError as exc:  # e.g. the schedulefree package, for a schedulefree study
-        raise StorageError(f"--confirm {k}: {exc}") from None
+        raise UsageError(f"--confirm {k}: {exc}") from None
 
 
 def _check_families(df) -> None:
     if df.empty:
-        raise StorageError("the lrtune studies hold no trials yet (run python -m lrtune.study first)")
+        raise UsageError("the lrtune studies hold no trials yet (run python -m lrtune.study first)")
     families = sorted(set(df["family"].dropna()))
     if len(families) < 2:
-        raise StorageError(
+        raise UsageError(
             f"only one schedule family in the storage ({', '.join(families) or 'none'}): a "
             "comparison needs at least two (python -m lrtune.study --family <another>)"
         )
@@ -236,10 +166,11 @@ def _summary(report, df) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the analysis CLI; returns the exit code (0 ok, 2 bad input or storage)."""
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2): return it, don't exit
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return fail(PROG, str(exc))
+    except SystemExit as exc:  # --help
         return int(exc.code or 0)
 
     if args.horizon is not None and (args.confirm is None or args.horizon < 2):
@@ -249,16 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             else "must be an integer multiple >= 2 of the tuning "
             "epochs (1 is the tuning horizon, which --confirm covers)"
         )
-        print(f"lrtune.analyze: error: --horizon {args.horizon} {why}", file=sys.stderr)
-        return 2
-
-    import optuna
-
-    from lrtune.report import AnalysisError, load_trials, write_report
+        return fail(PROG, f"--horizon {args.horizon} {why}")
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        storage = open_storage(args.storage)
+        storage = open_read_only(args.storage)
         if _analyze_own_studies(storage, args):  # a study written with plain Optuna + lrtune spaces
             return 0
         df = load_trials(storage, studies=args.study)
@@ -268,13 +194,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_confirmations(args.storage, names, args.confirm)
             if args.horizon is not None:
                 _run_confirmations(args.storage, names, args.confirm, args.horizon)
-            storage = open_storage(args.storage)
+            storage = open_read_only(args.storage)
             df = load_trials(storage, studies=args.study)
         out_dir = Path(args.out) if args.out else default_out_dir(args.storage)
-        report = write_report(storage, out_dir, trials=df, storage_label=_label(args.storage))
-    except (StorageError, AnalysisError) as exc:
-        print(f"lrtune.analyze: error: {exc}", file=sys.stderr)
-        return 2
+        report = write_report(storage, out_dir, trials=df, storage_label=display_url(args.storage))
+    except (StorageError, UsageError, AnalysisError) as exc:
+        return fail(PROG, str(exc))
     if args.notes:
         _write_verdict_notes(args.storage, report, df)
     print("\n".join(_summary(report, df)))
@@ -283,12 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _analyze_own_studies(storage, args) -> bool:
     """Users' own studies (lrtune.report.own_report); False when the storage holds lrtune's studies."""
-    from lrtune.report import analyze_own, wants_own_analysis
-
     if not wants_own_analysis(storage, args.study, args.prefix):
         return False
     if args.confirm is not None:
-        raise StorageError(
+        raise UsageError(
             "--confirm re-trains lrtune's own studies; confirm your own study "
             "with your objective: lrtune.confirm(study, objective, "
             f"seeds={args.confirm}), then run this command without --confirm"
@@ -300,7 +223,7 @@ def _analyze_own_studies(storage, args) -> bool:
         studies=args.study,
         prefix=args.prefix,
         out_dir=out_dir,
-        label=_label(args.storage),
+        label=display_url(args.storage),
         write_notes=args.notes,
     )
     print("\n".join(lines))
@@ -313,13 +236,7 @@ def _write_verdict_notes(url: str, report, df) -> None:
     The only write ``analyze`` makes (skip it with ``--no-notes``); the analysis itself reads
     through a read-only connection.
     """
-    import optuna
-
-    from lrtune import notes
-    from lrtune.report import markdown_table
-    from lrtune.storage import open_storage as open_writable
-
-    storage = open_writable(url, heartbeat=False)
+    storage = open_storage(url, heartbeat=False)
     for task, verdict in report.verdicts.items():
         if verdict is None:
             text = "No verdict yet: confirm at least two families (`python -m lrtune.analyze --confirm 5`)."
@@ -329,13 +246,6 @@ def _write_verdict_notes(url: str, report, df) -> None:
         text += f"\n\nFull report: `{report.path}`"
         for name in sorted(set(df.loc[df["task"] == task, "study"])):
             notes.append_verdict_to_note(optuna.load_study(study_name=name, storage=storage), text)
-
-
-def _label(url: str) -> str:
-    try:
-        return _parse_url(url).render_as_string(hide_password=True)
-    except StorageError:
-        return url
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ else:  # pragma: no cover
 from lrtune.data import DATASETS
 from lrtune.models import MODELS, default_model
 from lrtune.spaces import resolve_families
+from lrtune.storage import DEFAULT_STORAGE
 
 __all__ = [
     "ConfigError",
@@ -179,7 +180,7 @@ class RunConfig:
     families: tuple[str, ...] = ("cosine",)
     trials: int = 20
     timeout: float | None = None
-    storage: str = "sqlite:///studies/lrtune.db"
+    storage: str = DEFAULT_STORAGE
     study_name: str | None = None
     device: str = "auto"
     data_dir: str = "data"

@@ -44,6 +44,7 @@ from optuna.distributions import (
 )
 
 from lrtune.pruning import pruning_start
+from lrtune.storage import beside_database
 
 __all__ = [
     "DEFAULT_ARTIFACT_DIR",
@@ -54,7 +55,6 @@ __all__ = [
     "describe_distribution",
     "parameter_meaning",
     "render_lr_curve_png",
-    "sqlite_path",
     "study_note_markdown",
     "trial_note_markdown",
     "write_study_note",
@@ -463,26 +463,6 @@ def attach_lr_curve(
         )
 
 
-def sqlite_path(storage_url: str) -> Path | None:
-    """The database file of an SQLite URL (relative paths as SQLite reads them), else ``None``.
-
-    ``None`` also for in-memory SQLite (``sqlite://``, ``sqlite:///:memory:``).
-    """
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        url = make_url(storage_url)
-    except (ArgumentError, ValueError):
-        return None
-    if url.get_backend_name() != "sqlite":
-        return None
-    database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return None
-    return Path(database)
-
-
 def artifact_store_for(
     storage_url: str, artifact_dir: str | None = None, *, create: bool = True
 ) -> FileSystemArtifactStore:
@@ -495,8 +475,7 @@ def artifact_store_for(
     if artifact_dir is not None:
         directory = Path(artifact_dir)
     else:
-        db = sqlite_path(storage_url)
-        directory = db.parent / "artifacts" if db is not None else DEFAULT_ARTIFACT_DIR
+        directory = beside_database(storage_url, "artifacts", otherwise=DEFAULT_ARTIFACT_DIR)
     if create:
         directory.mkdir(parents=True, exist_ok=True)
     return FileSystemArtifactStore(directory)

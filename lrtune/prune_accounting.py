@@ -373,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import shlex
 
     from lrtune.schedules import FAMILIES
-    from lrtune.storage import open_storage
+    from lrtune.storage import check_storage_url, open_storage
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -409,9 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
     try:
         if args.no_search:  # only read what is there: a missing SQLite file is an error, never created
-            from lrtune.analyze import open_storage as open_existing
-
-            open_existing(args.storage)
+            check_storage_url(args.storage, create=False)
         storage = open_storage(args.storage, heartbeat=False)
     except Exception as exc:  # noqa: BLE001 — a one-line error, never a traceback
         print(f"lrtune.prune_accounting: error: {exc}", file=sys.stderr)

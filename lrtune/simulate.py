@@ -162,12 +162,10 @@ def seed_correlation(scores: np.ndarray) -> dict[str, float]:
 
 
 def _confirmation_matrix(storage: str) -> tuple[np.ndarray, list[str]]:
-    from lrtune.analyze import (
-        open_storage,  # read-only: a missing file is an error, never created
-    )
     from lrtune.report.frame import CONFIRM, load_trials, rows_of_kind
+    from lrtune.storage import open_read_only  # a missing file is an error, never created
 
-    df = load_trials(open_storage(storage))
+    df = load_trials(open_read_only(storage))
     conf = rows_of_kind(df, CONFIRM)
     conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_accuracy"])]
     table = conf.pivot_table(index="family", columns="seed", values="test_accuracy", aggfunc="first").dropna(

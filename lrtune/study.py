@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import optuna
+import torch
 
-from lrtune import __version__
+from lrtune import __version__, notes
+from lrtune.cli import UsageError, fail
 from lrtune.config import (
     DEVICES,
     OPTIMIZERS,
@@ -34,19 +35,20 @@ from lrtune.config import (
     split_values,
 )
 from lrtune.data import DATASETS, Dataset, load_dataset
+from lrtune.group_size import measure_group_size
 from lrtune.models import MODELS
+from lrtune.objective import Objective, make_pruner, make_sampler
+from lrtune.pruning import pruning_start
+from lrtune.runner import FamilyRun, print_summary, run_round_robin, summary_rows
+from lrtune.schedule_free import require_package
 from lrtune.schedules import FAMILIES, FAMILY_FORMULAS, Schedule
-from lrtune.storage import StorageError, check_storage_url, open_storage
+from lrtune.spaces import search_space
+from lrtune.storage import DEFAULT_STORAGE, StorageError, check_storage_url, open_storage
+from lrtune.user_task import build_task_model, prepare_user_task
+from lrtune.workers import run_workers
 
-__all__ = ["main", "build_parser", "resolve_device", "FINISHED_STATES"]
-
-FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-_COUNTED_STATES = FINISHED_STATES + (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+__all__ = ["main", "build_parser", "resolve_device"]
 PROG = "lrtune.study"
-
-
-class UsageError(ValueError):
-    """Bad input found while setting up; printed as one line, exit code 2."""
 
 
 # ----------------------------------------------------------------------------------- arguments
@@ -85,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--sampler", help=f"one of {', '.join(SAMPLERS)} (default tpe)")
     add("--pruner", help=f"one of {', '.join(PRUNERS)} (default median; only at epochs ⌈E/2⌉..E−1)")
-    add("--storage", help="Optuna storage URL (default sqlite:///studies/lrtune.db)")
+    add("--storage", help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     add(
         "--study-name",
         help="base study name; each family's study is '<name>-<family>' (default '<dataset>-<model>')",
@@ -151,8 +153,6 @@ def parse_configs(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig, di
 
 def resolve_device(name: str) -> str:
     """``auto`` → ``cuda`` if available, else ``mps``, else ``cpu``; an unavailable choice is an error."""
-    import torch
-
     cuda = torch.cuda.is_available()
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     if name == "auto":
@@ -180,8 +180,6 @@ def open_family_study(
 
     Returns ``(study, created)``.
     """
-    from lrtune.objective import make_pruner, make_sampler
-
     wanted = {**task.to_dict(), "family": family}
     sampler = make_sampler(task.sampler, seed=task.seed * 100 + FAMILIES.index(family))
     pruner = make_pruner(task.pruner, epochs=task.epochs)
@@ -210,27 +208,10 @@ def open_family_study(
     return study, True
 
 
-def counted_trials(study: optuna.Study) -> int:
-    """Trials that count towards ``--trials``: finished, running, or waiting for a retry."""
-    return len(study.get_trials(deepcopy=False, states=_COUNTED_STATES))
-
-
-def waiting_trials(study: optuna.Study) -> int:
-    """Counted trials nobody runs yet: enqueued retries of dead workers' trials (asked first)."""
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
-
-
-def finished_trials(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
-
-
 # ----------------------------------------------------------------------------------- dashboard hooks
 
 
 def _write_study_note(study: optuna.Study, task: TaskConfig, family: str) -> None:
-    from lrtune import notes
-    from lrtune.pruning import pruning_start
-    from lrtune.spaces import search_space
 
     pruner_text = (
         task.pruner
@@ -250,9 +231,6 @@ def _write_study_note(study: optuna.Study, task: TaskConfig, family: str) -> Non
 
 def _artifact_hook(run: RunConfig):
     """``on_trial_start`` that attaches the LR curve PNG and a note to each running trial."""
-    import numpy as np
-
-    from lrtune import notes
 
     store = notes.artifact_store_for(run.storage, run.artifact_dir)
 
@@ -267,152 +245,7 @@ def _artifact_hook(run: RunConfig):
     return on_trial_start
 
 
-# ----------------------------------------------------------------------------------- running
-
-
-@dataclass
-class FamilyRun:
-    family: str
-    study: optuna.Study
-    objective: Any
-
-
-def run_round_robin(
-    runs: list[FamilyRun],
-    *,
-    trials: int,
-    timeout: float | None,
-    progress: bool,
-    quota: dict[str, int] | None = None,
-    fuse: int = 1,
-) -> None:
-    """One trial (or, with ``fuse`` > 1, one fused group) per family in turn until each has
-    ``trials`` counted trials or time is up.
-
-    ``quota`` (a worker of ``--workers``) caps how many trials this process runs per family, so
-    N workers together run exactly the missing trials. A fused group asks at most the trials the
-    family still misses.
-    """
-    from lrtune.objective import run_fused_trials
-
-    started = time.monotonic()
-    for r in runs:  # dead workers' trials → FAIL (+ a WAITING retry) before counting, for every path
-        optuna.storages.fail_stale_trials(r.study)
-    left = {r.family: (quota or {}).get(r.family, trials) for r in runs}
-    total = sum(min(left[r.family], max(0, trials - counted_trials(r.study))) for r in runs)
-    bar = _progress_bar(total, progress)
-    try:
-        while True:
-            ran = False
-            for r in runs:
-                if timeout is not None and time.monotonic() - started > timeout:
-                    return
-                n = min(fuse, left[r.family], trials - counted_trials(r.study) + waiting_trials(r.study))
-                if n <= 0:
-                    continue
-                left[r.family] -= n
-                if fuse > 1:
-                    run_fused_trials(r.study, r.objective, n)
-                else:
-                    r.study.optimize(r.objective, n_trials=1)
-                ran = True
-                bar.update(n)
-                best = _best_value(r.study)
-                bar.set_postfix_str(f"{r.family}: best {best:.4f}" if best is not None else r.family)
-            if not ran:
-                return
-    finally:
-        bar.close()
-
-
-def _progress_bar(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc="trials",
-        unit="trial",
-        disable=not enabled or total == 0,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
-
-
-def _best_value(study: optuna.Study) -> float | None:
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return max((t.value for t in complete if t.value is not None), default=None)
-
-
-# ----------------------------------------------------------------------------------- summary
-
-
-def summary_rows(studies: dict[str, optuna.Study]) -> list[dict[str, Any]]:
-    """Per family: counts, best final val accuracy, its test accuracy and parameters."""
-    rows = []
-    for family, study in studies.items():
-        trials = study.get_trials(deepcopy=False)
-        by_state = lambda s, trials=trials: sum(1 for t in trials if t.state == s)  # noqa: E731
-        complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
-        best = max(complete, key=lambda t: t.value, default=None)
-        rows.append(
-            {
-                "family": family,
-                "complete": by_state(optuna.trial.TrialState.COMPLETE),
-                "pruned": by_state(optuna.trial.TrialState.PRUNED),
-                "diverged": sum(1 for t in trials if t.user_attrs.get("diverged")),
-                "failed": by_state(optuna.trial.TrialState.FAIL),
-                "best_val": best.value if best else math.nan,
-                "test_of_best": best.user_attrs.get("test_accuracy", math.nan) if best else math.nan,
-                "best_params": Schedule.from_params(best.params, family=family).describe().split(": ", 1)[1]
-                if best
-                else "",
-                "seconds": sum(t.user_attrs.get("seconds", 0.0) for t in trials),
-            }
-        )
-    return rows
-
-
-def format_summary(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table, one row per family, best first."""
-    rows = sorted(rows, key=lambda r: -r["best_val"] if not math.isnan(r["best_val"]) else math.inf)
-    header = [
-        "family",
-        "best val",
-        "its test",
-        "complete",
-        "pruned",
-        "diverged",
-        "failed",
-        "trial s",
-        "best parameters",
-    ]
-    body = [
-        [
-            r["family"],
-            f"{r['best_val']:.4f}",
-            f"{r['test_of_best']:.4f}",
-            str(r["complete"]),
-            str(r["pruned"]),
-            str(r["diverged"]),
-            str(r["failed"]),
-            f"{r['seconds']:.0f}",
-            r["best_params"],
-        ]
-        for r in rows
-    ]
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
-    line = lambda cells: "  ".join(
-        c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
-    )  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(b) for b in body)])
-
-
 # ----------------------------------------------------------------------------------- main
-
-
-def _error(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return 2
 
 
 def prepare(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig, str, dict[str, int] | None]:
@@ -420,8 +253,6 @@ def prepare(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig, str, dic
     task, run, quota = parse_configs(argv)
     check_storage_url(run.storage)
     if "schedulefree" in run.families:  # its optimizer comes from the schedulefree package
-        from lrtune.schedule_free import require_package
-
         require_package()
     device = resolve_device(run.device)
     return task, run, device, quota
@@ -433,13 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         task, run, device, quota = prepare(argv)
-        import torch
-
         if run.threads is not None:
             torch.set_num_threads(run.threads)
         if task.user_task is not None:  # --task module:callable: checked and loaded before anything is created
-            from lrtune.user_task import prepare_user_task
-
             data, task, run = prepare_user_task(task, run, device)
         else:
             data = load_dataset(
@@ -453,14 +280,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         storage = open_storage(run.storage)
         studies = {f: open_family_study(storage, run.study_name_for(task, f), task, f) for f in run.families}
     except (UsageError, ConfigError, StorageError, ValueError, OSError, ImportError) as exc:
-        return _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return fail(PROG, str(exc) or type(exc).__name__)
 
     for family, (study, created) in studies.items():
         if created and run.artifacts:
             _write_study_note(study, task, family)
     if run.workers > 1:
-        from lrtune.workers import run_workers
-
         return run_workers(argv, task, run, {f: s for f, (s, _) in studies.items()})
     hook = _artifact_hook(run) if run.artifacts else None
     runs = [FamilyRun(f, s, _objective(task, f, data, hook, run)) for f, (s, _) in studies.items()]
@@ -485,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         code = 130
     rows = summary_rows({f: s for f, (s, _) in studies.items()})
-    print_summary(rows, run, time.monotonic() - started)
+    print_summary(rows, run.storage, time.monotonic() - started)
     return code
 
 
@@ -495,10 +320,6 @@ def default_group_size(task: TaskConfig, data: Dataset, trials: int, *, log: boo
     Capping K at ⌈trials / 2⌉ gives every family at least two groups, so the later one is pruned
     and sampled against a finished one (members of a group can't prune each other).
     """
-    from lrtune.group_size import measure_group_size
-    from lrtune.objective import Objective
-    from lrtune.user_task import build_task_model
-
     config = Objective(task, "constant", data).train_config(0)
     build = lambda seed: build_task_model(task, data, seed)  # noqa: E731  (users' --task models too)
     choice = measure_group_size(build, data, config, max_size=max(1, -(-trials // 2)))
@@ -507,16 +328,7 @@ def default_group_size(task: TaskConfig, data: Dataset, trials: int, *, log: boo
     return choice.size
 
 
-def print_summary(rows: list[dict[str, Any]], run: RunConfig, seconds: float) -> None:
-    print(format_summary(rows))
-    print(
-        f"{sum(r['complete'] + r['pruned'] for r in rows)} finished trials in {seconds:.0f} s; "
-        f"inspect: python -m lrtune.dashboard --storage {run.storage}"
-    )
-
-
 def _objective(task: TaskConfig, family: str, data: Dataset, hook, run: RunConfig):
-    from lrtune.objective import Objective
 
     return Objective(task, family, data, on_trial_start=hook)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import optuna
 
 from lrtune.config import RunConfig, TaskConfig
+from lrtune.runner import counted_trials, finished_trials, print_summary, progress_bar, summary_rows
 
 __all__ = ["run_workers", "split_quota", "worker_command"]
 
@@ -57,8 +58,6 @@ def worker_command(argv: Sequence[str], quota: dict[str, int], threads: int | No
 
 
 def _counts(studies: dict[str, optuna.Study]) -> int:
-    from lrtune.study import finished_trials
-
     return sum(finished_trials(s) for s in studies.values())
 
 
@@ -66,8 +65,6 @@ def run_workers(
     argv: Sequence[str] | None, task: TaskConfig, run: RunConfig, studies: dict[str, optuna.Study]
 ) -> int:
     """Start the workers, show one progress bar over the shared storage, print one summary."""
-    from lrtune.study import _progress_bar, counted_trials, print_summary, summary_rows
-
     argv = list(sys.argv[1:] if argv is None else argv)
     for study in studies.values():  # dead workers' trials → FAIL (+ a WAITING retry) before counting
         optuna.storages.fail_stale_trials(study)
@@ -75,7 +72,7 @@ def run_workers(
     quotas = [q for q in split_quota(missing, run.workers) if sum(q.values()) > 0]
     started = time.monotonic()
     done_before = _counts(studies)
-    bar = _progress_bar(sum(missing.values()), run.progress)
+    bar = progress_bar(sum(missing.values()), run.progress)
     logs = Path(tempfile.mkdtemp(prefix="lrtune-workers-"))
     procs: list[tuple[subprocess.Popen, Path]] = []
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -119,7 +116,7 @@ def run_workers(
         print(
             f"lrtune.study: worker pid {p.pid} exited with {p.returncode}: {last[0]} (log: {log})", file=sys.stderr
         )
-    print_summary(summary_rows(studies), run, time.monotonic() - started)
+    print_summary(summary_rows(studies), run.storage, time.monotonic() - started)
     if code == 130:
         print(
             "lrtune.study: interrupted — running trials are marked FAIL; run the same command again to resume.",

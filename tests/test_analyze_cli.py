@@ -192,7 +192,7 @@ def test_missing_default_database_is_not_created(tmp_path, capsys, monkeypatch):
         ("studies/lrtune.db", "malformed storage URL"),
         ("sqlite://", "must name an SQLite file"),
         ("sqlite:///:memory:", "must name an SQLite file"),
-        ("nosuchdialect://x/y", "cannot open storage"),
+        ("nosuchdialect://x/y", "unknown storage scheme 'nosuchdialect'"),
     ],
 )
 def test_bad_urls(url, needle, capsys, tmp_path, monkeypatch):
@@ -215,7 +215,7 @@ def test_not_a_database(tmp_path, capsys):
     path.write_text("hello, this is not SQLite\n" * 100)
     before = digest(path)
     assert main(["--storage", f"sqlite:///{path}"]) == 2
-    assert_clean_error(capsys, "not a readable SQLite database")
+    assert_clean_error(capsys, "is not an SQLite database")
     assert digest(path) == before
 
 

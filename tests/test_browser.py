@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import optuna
 import pytest
 from wsgi_client import make_demo_study
 
-from lrtune import dashboard, notes
+from lrtune import notes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -54,20 +53,13 @@ def _skip_reason() -> str | None:
 
 
 @pytest.fixture
-def base_url(tmp_path: Path) -> Iterator[str]:
+def base_url(tmp_path: Path, serve_dashboard) -> Iterator[str]:
     """The dashboard over a small study, served in a thread on a free port."""
     url = f"sqlite:///{tmp_path / 'lrtune.db'}"
     make_demo_study(url, artifact_store=notes.artifact_store_for(url), study_name=STUDY, n_trials=N_TRIALS)
     optuna.create_study(storage=url, study_name=OTHER_STUDY)  # something to tell it from
-    server = dashboard.make_dashboard_server(url, host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with serve_dashboard(url) as base:
+        yield base
 
 
 @pytest.fixture

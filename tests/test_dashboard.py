@@ -11,8 +11,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -39,20 +37,6 @@ def _http_json(url: str, timeout: float = 30.0) -> object:
         return json.loads(response.read())
 
 
-@contextmanager
-def serving(storage_url: str, **kwargs) -> Iterator[str]:
-    """Serve the dashboard in a thread on a free port; yield its base URL."""
-    server = dashboard.make_dashboard_server(storage_url, port=0, **kwargs)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-
-
 # --------------------------------------------------------------------------- refusals
 
 
@@ -74,7 +58,7 @@ def test_missing_sqlite_file_is_refused_and_not_created(tmp_path: Path, capsys) 
 def test_default_storage_is_studies_lrtune_db(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     assert dashboard.main(["--port", "0"]) == 2
-    assert "'studies/lrtune.db' does not exist" in _one_line_error(capsys)
+    assert "no SQLite database at 'studies/lrtune.db'" in _one_line_error(capsys)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -115,11 +99,11 @@ def test_in_memory_and_garbage_urls_are_refused(capsys) -> None:
     assert dashboard.main(["--storage", "sqlite://"]) == 2
     assert "in-memory" in _one_line_error(capsys)
     assert dashboard.main(["--storage", "no-such-thing"]) == 2
-    assert "cannot open storage" in _one_line_error(capsys)
+    assert "malformed storage URL" in _one_line_error(capsys)
 
 
-def test_port_in_use_exits_2(demo_db: str, capsys) -> None:
-    with serving(demo_db) as base:
+def test_port_in_use_exits_2(serve_dashboard, demo_db: str, capsys) -> None:
+    with serve_dashboard(demo_db) as base:
         port = base.rsplit(":", 1)[1]
         assert dashboard.main(["--storage", demo_db, "--port", port]) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in _one_line_error(capsys)
@@ -158,16 +142,16 @@ def test_cli_serves_api_and_page_over_http(demo_db: str, tmp_path: Path) -> None
         proc.stderr.close()
 
 
-def test_artifact_dir_option_is_used(demo_db: str, tmp_path: Path) -> None:
+def test_artifact_dir_option_is_used(serve_dashboard, demo_db: str, tmp_path: Path) -> None:
     """With an empty --artifact-dir the PNG metadata is listed but the file is not found."""
     (tmp_path / "empty").mkdir()
-    with serving(demo_db, artifact_dir=str(tmp_path / "empty")) as base:
+    with serve_dashboard(demo_db, artifact_dir=str(tmp_path / "empty")) as base:
         study_id = _http_json(f"{base}/api/studies")["study_summaries"][0]["study_id"]
         trial = _http_json(f"{base}/api/studies/{study_id}")["trials"][0]
         url = f"{base}/artifacts/{study_id}/{trial['trial_id']}/{trial['artifacts'][0]['artifact_id']}"
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(url, timeout=30)
-    with serving(demo_db) as base:  # the default: next to the database
+    with serve_dashboard(demo_db) as base:  # the default: next to the database
         with urllib.request.urlopen(url.replace(url.split("/artifacts")[0], base), timeout=30) as r:
             assert r.read(4) == b"\x89PNG"
 
@@ -189,7 +173,7 @@ def _eventually_all_finished(url: str, n_trials: int, timeout: float = 30.0) -> 
 
 
 @pytest.mark.slow
-def test_trials_written_while_serving_are_not_lost(tmp_path: Path) -> None:
+def test_trials_written_while_serving_are_not_lost(serve_dashboard, tmp_path: Path) -> None:
     """Workers write the SQLite file while the dashboard reads it: nothing is lost or locked out."""
     url = f"sqlite:///{tmp_path / 'lrtune.db'}"
     store = notes.artifact_store_for(url)
@@ -205,7 +189,7 @@ def test_trials_written_while_serving_are_not_lost(tmp_path: Path) -> None:
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(f"writer: {e!r}")
 
-    with serving(url) as base:
+    with serve_dashboard(url) as base:
         study_id = _http_json(f"{base}/api/studies")["study_summaries"][0]["study_id"]
 
         def reader(seen: list[int]) -> None:
@@ -238,7 +222,7 @@ def test_trials_written_while_serving_are_not_lost(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_study_cli_output_is_fully_visible_in_the_dashboard(tmp_path: Path, capsys) -> None:
+def test_study_cli_output_is_fully_visible_in_the_dashboard(serve_dashboard, tmp_path: Path, capsys) -> None:
     """``python -m lrtune.study`` (in-process) → everything it wrote shows in the dashboard."""
     from wsgi_client import DashboardClient, check_lrtune_study
 
@@ -248,7 +232,7 @@ def test_study_cli_output_is_fully_visible_in_the_dashboard(tmp_path: Path, caps
     args = ["--family", "cosine", "--trials", "3", "--dataset", "digits", "--epochs", "2"]
     args += ["--storage", url, "--no-progress"]
     assert study_cli.main(args) == 0, capsys.readouterr().err
-    with serving(url) as base:  # artifacts found next to the database by default
+    with serve_dashboard(url) as base:  # artifacts found next to the database by default
         studies = _http_json(f"{base}/api/studies")["study_summaries"]
     client = DashboardClient.for_storage(url, notes.artifact_store_for(url, create=False))
     [name] = [s["study_name"] for s in studies]

@@ -12,6 +12,7 @@ from optuna_dashboard import get_note, save_note
 from wsgi_client import PNG_MAGIC, DashboardClient, attrs_dict, check_lrtune_study, make_demo_study
 
 from lrtune import notes
+from lrtune.storage import sqlite_file
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -23,7 +24,7 @@ def storage_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def artifact_store(storage_url: str):
-    (Path(notes.sqlite_path(storage_url)).parent).mkdir(parents=True, exist_ok=True)
+    (Path(sqlite_file(storage_url)).parent).mkdir(parents=True, exist_ok=True)
     return notes.artifact_store_for(storage_url)
 
 
@@ -199,14 +200,6 @@ def test_artifacts_reuse_one_figure(tmp_path: Path, storage_url: str, artifact_s
 
 
 # --------------------------------------------------------------------------- paths
-
-
-def test_sqlite_path() -> None:
-    assert notes.sqlite_path("sqlite:///studies/lrtune.db") == Path("studies/lrtune.db")
-    assert notes.sqlite_path("sqlite:////abs/x.db") == Path("/abs/x.db")
-    assert notes.sqlite_path("sqlite+pysqlite:///a.db") == Path("a.db")
-    for url in ("sqlite://", "sqlite:///:memory:", "postgresql://u@h/db", "not a url"):
-        assert notes.sqlite_path(url) is None, url
 
 
 def test_artifact_store_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import optuna
 import pytest
@@ -58,28 +57,6 @@ def test_four_workers_on_one_sqlite_file(tmp_path, capsys):
     assert_forty_finished(storage, capsys)
 
 
-@pytest.fixture
-def postgres_url():
-    psycopg = pytest.importorskip("psycopg")
-    name = f"lrtune_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect("host=127.0.0.1 port=5432 dbname=test", autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(
-                f"CI must run the PostgreSQL test, but the server is not reachable on 127.0.0.1:5432: {exc}"
-            )
-        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc}")
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://{os.environ.get('USER', 'root')}@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-@pytest.mark.slow
-@pytest.mark.postgres
 def test_four_workers_on_postgresql(tmp_path, capsys, postgres_url):
     code = main(
         [
