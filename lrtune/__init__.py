@@ -14,15 +14,31 @@ and rebuild the winner with ``lrtune.Schedule.from_params(study.best_trial.param
 ``lrtune.confirm(study, objective, seeds=5)`` re-runs each family's best trial with fresh seeds
 (read them with ``lrtune.trial_seed(trial)``); ``python -m lrtune.analyze`` then gives the verdict.
 ``lrtune.Task`` describes your own data and model for ``python -m lrtune.study --task``.
+
+The public names are loaded on first use (PEP 562 ``__getattr__``), so ``import lrtune.storage``
+or ``python -m lrtune.analyze --help`` does not pay for torch unless the module itself needs it.
 """
 
-from lrtune.own_confirm import confirm, trial_seed
-from lrtune.recognize import ScheduleSpace, recognize_space
-from lrtune.schedules import FAMILIES, FAMILY_FORMULAS, Schedule, ScheduleLR
-from lrtune.spaces import search_space, suggest_schedule
-from lrtune.tasks import Task
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_HOMES = {
+    "FAMILIES": "lrtune.schedules",
+    "FAMILY_FORMULAS": "lrtune.schedules",
+    "Schedule": "lrtune.schedules",
+    "ScheduleLR": "lrtune.schedules",
+    "ScheduleSpace": "lrtune.recognize",
+    "Task": "lrtune.tasks",
+    "confirm": "lrtune.own_confirm",
+    "recognize_space": "lrtune.recognize",
+    "search_space": "lrtune.spaces",
+    "suggest_schedule": "lrtune.spaces",
+    "trial_seed": "lrtune.own_confirm",
+}
 
 __all__ = [
     "FAMILIES",
@@ -38,3 +54,24 @@ __all__ = [
     "suggest_schedule",
     "trial_seed",
 ]
+
+if TYPE_CHECKING:
+    from lrtune.own_confirm import confirm, trial_seed
+    from lrtune.recognize import ScheduleSpace, recognize_space
+    from lrtune.schedules import FAMILIES, FAMILY_FORMULAS, Schedule, ScheduleLR
+    from lrtune.spaces import search_space, suggest_schedule
+    from lrtune.tasks import Task
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's home module the first time the name is used."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'lrtune' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

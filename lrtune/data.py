@@ -3,7 +3,7 @@
 Every dataset is loaded once into float tensors (normalised with the training split's
 statistics) and split into train / validation / test. Training batches are index slices of a
 per-epoch permutation drawn from a seeded :class:`torch.Generator` — no DataLoader, no PIL, no
-per-item work, which is what makes many short trials cheap (DESIGN.md §5).
+per-item work, which is what makes many short trials cheap (docs/speed.md measures it).
 
 Datasets (:data:`DATASETS`):
 

@@ -43,6 +43,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from lrtune.optuna_compat import first_note_keys, study_id, trial_id
 from lrtune.pruning import pruning_start
 from lrtune.storage import beside_database
 
@@ -310,8 +311,8 @@ def _first_note_for(trial: optuna.Trial) -> bool:
             seen = _noted_trials.setdefault(trial.storage, set())
         except TypeError:  # a storage that cannot be weakly referenced: take the safe path
             return False
-        first = trial._trial_id not in seen
-        seen.add(trial._trial_id)
+        first = trial_id(trial) not in seen
+        seen.add(trial_id(trial))
         return first
 
 
@@ -323,14 +324,11 @@ def _write_first_note(trial: optuna.Trial, markdown: str) -> bool:
     trial has no note yet, so writing the version and the body chunks is enough. Uses
     optuna-dashboard's key helpers; returns ``False`` when they are not available.
     """
-    try:
-        from optuna_dashboard._note import note_ver_key, split_body
-    except ImportError:  # pragma: no cover - a future optuna-dashboard
+    attrs = first_note_keys(markdown, trial_id(trial))
+    if attrs is None:
         return False
-    storage, study_id, trial_id = trial.storage, trial.study._study_id, trial._trial_id
-    storage.set_study_system_attr(study_id, note_ver_key(trial_id), 1)
-    for key, chunk in split_body(markdown, trial_id).items():
-        storage.set_study_system_attr(study_id, key, chunk)
+    for key, value in attrs.items():
+        trial.storage.set_study_system_attr(study_id(trial.study), key, value)
     return True
 
 

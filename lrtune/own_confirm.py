@@ -25,6 +25,7 @@ from typing import Any
 
 import optuna
 
+from lrtune.optuna_compat import storage_of
 from lrtune.recognize import recognize_space
 
 __all__ = ["CONFIRM_SEED_BASE", "confirm", "trial_seed", "own_confirm_study_name"]
@@ -112,7 +113,7 @@ def confirm(
             )
         best_of = {f: best_of[f] for f in wanted}
 
-    storage = study._storage  # noqa: SLF001 — Optuna has no public accessor; same storage
+    storage = storage_of(study)
     target = optuna.create_study(
         study_name=own_confirm_study_name(study.study_name),
         storage=storage,
