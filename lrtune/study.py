@@ -199,7 +199,12 @@ def open_family_study(
             )
         return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), False
     study = optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction="maximize", load_if_exists=True
+        study_name=name,
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        direction=task.direction,  # the metric's: pruners read it
+        load_if_exists=True,
     )
     if "lrtune_config" not in study.user_attrs:  # another worker may have won the race to create it
         study.set_user_attr("lrtune_version", __version__)
@@ -338,22 +343,32 @@ def _progress_bar(total: int, enabled: bool):
     )
 
 
+def _sign(study: optuna.Study) -> float:
+    """+1 for a maximised study, −1 for a minimised one: ``sign · value`` is higher-is-better."""
+    return -1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else 1.0
+
+
 def _best_value(study: optuna.Study) -> float | None:
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return max((t.value for t in complete if t.value is not None), default=None)
+    sign = _sign(study)
+    values = [t.value for t in complete if t.value is not None]
+    return max(values, key=lambda v: sign * v) if values else None
 
 
 # ----------------------------------------------------------------------------------- summary
 
 
 def summary_rows(studies: dict[str, optuna.Study]) -> list[dict[str, Any]]:
-    """Per family: counts, best final val accuracy, its test accuracy and parameters."""
+    """Per family: counts, best final val score (the task's metric, by the study's direction), its
+    test score and parameters; ``sign`` orients the scores (−1 when minimising)."""
     rows = []
     for family, study in studies.items():
         trials = study.get_trials(deepcopy=False)
         by_state = lambda s, trials=trials: sum(1 for t in trials if t.state == s)  # noqa: E731
         complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
-        best = max(complete, key=lambda t: t.value, default=None)
+        sign = _sign(study)
+        best = max(complete, key=lambda t: sign * t.value, default=None)
+        test_key = "test_score" if best is not None and "test_score" in best.user_attrs else "test_accuracy"
         rows.append(
             {
                 "family": family,
@@ -362,7 +377,8 @@ def summary_rows(studies: dict[str, optuna.Study]) -> list[dict[str, Any]]:
                 "diverged": sum(1 for t in trials if t.user_attrs.get("diverged")),
                 "failed": by_state(optuna.trial.TrialState.FAIL),
                 "best_val": best.value if best else math.nan,
-                "test_of_best": best.user_attrs.get("test_accuracy", math.nan) if best else math.nan,
+                "test_of_best": best.user_attrs.get(test_key, math.nan) if best else math.nan,
+                "sign": sign,
                 "best_params": Schedule.from_params(best.params, family=family).describe().split(": ", 1)[1]
                 if best
                 else "",
@@ -374,7 +390,10 @@ def summary_rows(studies: dict[str, optuna.Study]) -> list[dict[str, Any]]:
 
 def format_summary(rows: list[dict[str, Any]]) -> str:
     """A plain-text table, one row per family, best first."""
-    rows = sorted(rows, key=lambda r: -r["best_val"] if not math.isnan(r["best_val"]) else math.inf)
+    rows = sorted(
+        rows,
+        key=lambda r: -r.get("sign", 1.0) * r["best_val"] if not math.isnan(r["best_val"]) else math.inf,
+    )
     header = [
         "family",
         "best val",
