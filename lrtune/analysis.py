@@ -14,6 +14,11 @@ one row per trial; every other function takes that frame.
   (:func:`lrtune.stats.verdict`).
 * :func:`write_report` writes ``report.md`` (deterministic: the same storage gives a
   byte-identical file), ``trials.csv`` and PNG plots.
+* A task whose metric is not accuracy (``metric``/``direction`` in its stored configuration,
+  e.g. a user task minimising its loss) is analysed on *oriented* scores, higher is better:
+  ``value``, ``last_intermediate``, ``intermediate_values``, ``val_accuracy`` and
+  ``test_accuracy`` hold ``sign · score`` of its metric (``sign`` = −1 when minimising), as for
+  users' own studies; the ``metric`` and ``metric_direction`` columns say which.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import optuna
 import pandas as pd
 
 from lrtune import stats
+from lrtune.metrics import natural_direction
 
 __all__ = [
     "AnalysisError",
@@ -70,6 +76,8 @@ CONTRACT_ATTRS: dict[str, str] = {
 TRIAL_COLUMNS: list[str] = [
     "study",
     "task",
+    "metric",
+    "metric_direction",
     "kind",
     "family",
     "number",
@@ -134,9 +142,14 @@ def _study_info(summary: optuna.study.StudySummary) -> dict[str, Any]:
     if task is None and {"dataset", "model", "epochs", "optimizer"} <= set(config):
         task = f"{config['dataset']}/{config['model']}/{config['epochs']}ep/{config['optimizer']}"
     epochs = config.get("epochs")
+    metric = str(config.get("metric") or "accuracy")
+    direction = str(config.get("direction") or natural_direction(metric) or "maximize")
     return {
         "study": name,
         "task": str(task) if task is not None else "unknown",
+        "metric": metric,
+        "metric_direction": direction,
+        "sign": -1.0 if direction == "minimize" else 1.0,
         "kind": str(kind),
         "family": attrs.get("lrtune_family") or config.get("family"),
         "config_epochs": int(epochs) if isinstance(epochs, (int, float)) else None,
@@ -206,10 +219,40 @@ def _trial_row(info: dict[str, Any], trial: optuna.trial.FrozenTrial) -> dict[st
     )
     for name in CONTRACT_ATTRS:
         row[name] = attrs.get(name)
+    _orient(row, attrs, info.get("metric", "accuracy"), info.get("sign", 1.0))
     row.update(_lr_columns(trial))
     for name, param in trial.params.items():
         row[f"params_{name}"] = param
     return row
+
+
+def _orient(row: dict[str, Any], attrs: dict[str, Any], metric: str, sign: float) -> None:
+    """A task's own metric: val/test columns take its scores; all scores become ``sign · score``."""
+    if metric != "accuracy":
+        row["val_accuracy"], row["test_accuracy"] = attrs.get("val_score"), attrs.get("test_score")
+    if sign == 1.0:
+        return
+    for key in ("value", "last_intermediate", "val_accuracy", "test_accuracy"):
+        row[key] = None if row[key] is None else sign * float(row[key])
+    row["intermediate_values"] = {k: sign * v for k, v in row["intermediate_values"].items()}
+
+
+def _metric_of(df: pd.DataFrame) -> tuple[str, str]:
+    """(metric, direction) of a task's rows; accuracy, maximize when unknown (users' own studies)."""
+    if "metric" not in df.columns:
+        return "accuracy", "maximize"
+    pairs = df[["metric", "metric_direction"]].dropna().drop_duplicates()
+    return (str(pairs.iloc[0, 0]), str(pairs.iloc[0, 1])) if len(pairs) else ("accuracy", "maximize")
+
+
+def metric_label(metric: str, direction: str, split: str = "test") -> str:
+    """``"test accuracy"``; otherwise says the direction and that scores are oriented, e.g.
+    ``"test loss (minimised, compared as −loss)"``."""
+    if (metric, direction) == ("accuracy", "maximize"):
+        return f"{split} {metric}"
+    if direction == "minimize":
+        return f"{split} {metric} (minimised, compared as −{metric})"
+    return f"{split} {metric} (maximised)"
 
 
 def _select_studies(
@@ -793,7 +836,7 @@ def verdict_from_confirmations(
     alpha: float = 0.05,
     min_effect: float = 0.75,
     center: str = "median",
-    metric: str = "test accuracy",
+    metric: str | None = None,
 ) -> stats.Verdict:
     """The verdict for one task from its confirmation runs (``kind == "confirm"``).
 
@@ -801,7 +844,8 @@ def verdict_from_confirmations(
     :func:`lrtune.stats.verdict` (leader by median; two-sided tests, paired on per-seed
     differences when every family ran the same seeds, Holm; wins only if every other family is
     separated, with P̂(leader > other) ≥ ``min_effect``), worded with each family's search trials. ``metric`` names the score in the
-    text (users' own studies: their objective, oriented so higher is better).
+    text (users' own studies: their objective, oriented so higher is better); default: the task's
+    metric (:func:`metric_label`), read as percentage points only for accuracy.
     ``task`` may be omitted when the frame holds one task. Raises :class:`AnalysisError` when
     there are no confirmation runs, or fewer than two confirmed families.
     """
@@ -817,6 +861,8 @@ def verdict_from_confirmations(
             )
         task = tasks[0]
     conf = conf[conf["task"] == task]
+    if metric is None:
+        metric = metric_label(*_metric_of(conf))
     samples = {f: g["test_accuracy"].to_numpy() for f, g in conf.groupby("family", sort=True)}
     if len(samples) < 2:
         raise AnalysisError(
@@ -1125,6 +1171,8 @@ _BUDGET_COLS = ["family", "trials", "complete", "pruned", "failed", "running", "
 
 def _verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]:
     lines = ["### Verdict", ""]
+    name, direction = _metric_of(task_df)
+    points = v is None or v.metric.endswith("accuracy")  # accuracies in percentage points
     if v is None:
         lines += [
             "No verdict: this task lacks confirmation runs of at least two families "
@@ -1137,7 +1185,7 @@ def _verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str
         if len(scores) > 1:
             top = scores.sort_values(["best_val", "family"], ascending=[False, True], kind="stable").iloc[0]
             lines += [
-                f"Search leader by best validation accuracy (not a verdict): "
+                f"Search leader by best {metric_label(name, direction, 'validation')} (not a verdict): "
                 f"{top['family']} ({top['best_val']:.4f}).",
                 "",
             ]
@@ -1166,7 +1214,10 @@ def _verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str
             "",
         ]
     comp = v.comparisons.copy()
-    comp["effect (points)"] = [stats.format_effect(row, unit_scale=100.0) for _, row in comp.iterrows()]
+    effect_col = "effect (points)" if points else "effect"
+    comp[effect_col] = [
+        stats.format_effect(row, unit_scale=100.0 if points else 1.0) for _, row in comp.iterrows()
+    ]
     center_cols = [c for c in comp.columns if c.endswith("_leader") and c != "n_leader" and c != "leader"] + [
         c for c in comp.columns if c.endswith("_other") and c != "n_other"
     ]
@@ -1177,7 +1228,7 @@ def _verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str
             "n_leader",
             "n_other",
             *center_cols,
-            "effect (points)",
+            effect_col,
             "p_superiority",
             "p_value",
             "p_holm",
@@ -1188,7 +1239,8 @@ def _verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str
         columns={"p_superiority": "P(leader>other)", "p_value": "p (two-sided)", "p_holm": "p (Holm)"}
     )
     lines += [
-        f"Effect: {effect_name} of the leader over the other, in accuracy points, with "
+        f"Effect: {effect_name} of the leader over the other, "
+        f"{'in accuracy points' if points else 'in ' + metric_label(name, direction, 'the')}, with "
         "its distribution-free interval (coverage achieved in brackets); P(leader>other): "
         + (
             "the share of seeds on which the leader scored higher."
@@ -1208,6 +1260,13 @@ def _task_section(
 ) -> list[str]:
     task_df = df[df["task"] == task]
     lines = [f"## Task `{task}`", ""]
+    name, direction = _metric_of(task_df)
+    metric_line = f"Metric: {name}, {direction}d"
+    if direction == "minimize":
+        metric_line += f"; scores below are −{name} (oriented: higher is better)"
+    elif name != "accuracy":
+        metric_line += f"; `val_accuracy`/`test_accuracy` below hold the {name}"
+    lines += [metric_line + ".", ""]
     lines += _verdict_section(v, task_df)
     conf = confirmation_table(task_df)
     if not conf.empty:
