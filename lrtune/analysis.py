@@ -1240,7 +1240,7 @@ def _verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str
     )
     lines += [
         f"Effect: {effect_name} of the leader over the other, "
-        f"{'in accuracy points' if points else 'in ' + metric_label(name, direction, 'the')}, with "
+        f"in {'accuracy points' if points else ('−' if direction == 'minimize' else '') + name}, with "
         "its distribution-free interval (coverage achieved in brackets); P(leader>other): "
         + (
             "the share of seeds on which the leader scored higher."
@@ -1270,7 +1270,11 @@ def _task_section(
     lines += _verdict_section(v, task_df)
     conf = confirmation_table(task_df)
     if not conf.empty:
-        lines += ["Confirmation runs (test accuracy):", "", markdown_table(conf.drop(columns="task"))]
+        lines += [
+            f"Confirmation runs ({metric_label(name, direction)}):",
+            "",
+            markdown_table(conf.drop(columns="task")),
+        ]
     budget = budget_table(task_df)
     if not budget.empty:
         lines += ["### Search budget", "", markdown_table(budget[_BUDGET_COLS], formats={"seconds": ".1f"})]
@@ -1278,7 +1282,7 @@ def _task_section(
         lines += [
             "### Search scores",
             "",
-            "Final-epoch validation accuracy of COMPLETE trials (pruned trials are never "
+            f"Final-epoch {metric_label(name, direction, 'validation')} of COMPLETE trials (pruned trials are never "
             "scores); `test_of_best` is reported only, never used to select.",
             "",
             markdown_table(scores[_SCORE_COLS], formats={"best_lr": ".3g"}),
