@@ -253,3 +253,15 @@ def test_a_callable_metric_runs_and_is_stored_by_name(tasks_dir):
     trial = s.trials[0]
     assert trial.user_attrs["metric"] == "brier" and 0 < trial.value < 2
     assert s.user_attrs["lrtune_config"]["metric"] == "brier"
+
+
+def test_the_example_tasks_carry_their_metric(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    user_task._CACHE.clear()
+    by_loss = user_task.load_task("examples.my_task:make_task_by_loss").metric
+    by_brier = user_task.load_task("examples.my_task:make_task_by_brier").metric
+    assert (by_loss.name, by_loss.direction) == ("loss", "minimize")
+    assert (by_brier.name, by_brier.direction) == ("brier", "minimize")
+    user_task._CACHE.clear()
