@@ -12,13 +12,18 @@ workers, resume, notes and LR-curve artifacts, confirmation, analysis. The model
 2-D convnet written as an ``nn.Sequential`` of Conv2d/BatchNorm2d/ReLU/Flatten/Linear layers,
 so ``--fuse K`` can train K trials of it at once; ``make_task_residual`` uses a model with a
 skip connection instead, which cannot be stacked (``--fuse`` then warns and runs trials one by
-one).
+one). ``make_task_by_loss`` is ``make_task`` selected on the validation cross-entropy, minimised
+(``metric="loss"``), and ``make_task_by_brier`` on a per-example score of its own (the Brier
+score, minimised)::
+
+    python -m lrtune.study --task examples.my_task:make_task_by_loss --family cosine,step --trials 6
 
 A task module must be importable from where you run the command (here: the repository root).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -111,4 +116,22 @@ def make_task_residual() -> lrtune.Task:
         make_model=lambda seed: ResidualMLP(),
         n_classes=10,
         name="digits-images/residual-mlp",
+    )
+
+
+def make_task_by_loss() -> lrtune.Task:
+    """``make_task`` selected on the validation loss (mean cross-entropy), minimised."""
+    return dataclasses.replace(make_task(), metric="loss", name="digits-images/small-convnet/loss")
+
+
+def brier(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-example Brier score: Σ_c (softmax(logits)_c − [c = y])², lower is better."""
+    p = logits.softmax(dim=-1)
+    return ((p - nn.functional.one_hot(targets, p.shape[-1])) ** 2).sum(dim=-1)
+
+
+def make_task_by_brier() -> lrtune.Task:
+    """``make_task`` selected on the mean Brier score of the validation split, minimised."""
+    return dataclasses.replace(
+        make_task(), metric=brier, direction="minimize", name="digits-images/small-convnet/brier"
     )

@@ -27,6 +27,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from lrtune.data import DATASETS
+from lrtune.metrics import DIRECTIONS, METRICS, natural_direction
 from lrtune.models import MODELS, default_model
 from lrtune.spaces import resolve_families
 from lrtune.storage import DEFAULT_STORAGE
@@ -100,6 +101,8 @@ class TaskConfig:
     val_fraction: float = 0.1
     user_task: str | None = None  # --task module:callable (lrtune.user_task); dataset = this path
     task_fingerprint: str | None = None  # of the user task's data, set when it is loaded
+    metric: str = "accuracy"  # what trials are selected on (lrtune.metrics); a user task's is set when loaded
+    direction: str | None = None  # "maximize"/"minimize"; None: the metric's own
 
     def __post_init__(self) -> None:
         if self.user_task is not None:
@@ -141,11 +144,37 @@ class TaskConfig:
             raise ConfigError(f"seed must be an integer ≥ 0, but got {self.seed!r}")
         if not isinstance(self.val_fraction, (int, float)) or not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in (0, 1), but got {self.val_fraction!r}")
+        self._check_metric()
+
+    def _check_metric(self) -> None:
+        """metric: a built-in name, or (user tasks) the name of the task's own metric; direction:
+        given, else the built-in metric's own."""
+        if not isinstance(self.metric, str) or not self.metric.isidentifier():
+            raise ConfigError(f"metric must be a name, but got {self.metric!r}")
+        if self.user_task is None and self.metric not in METRICS:
+            raise ConfigError(f"unknown metric {self.metric!r}; valid: {', '.join(METRICS)}")
+        direction = self.direction if self.direction is not None else natural_direction(self.metric)
+        if direction is None:
+            raise ConfigError(f"metric {self.metric!r} needs a direction: {' or '.join(DIRECTIONS)}")
+        _choice("direction", direction, DIRECTIONS)
+        object.__setattr__(self, "direction", direction)
+
+    @property
+    def default_metric(self) -> bool:
+        """True for lrtune's default, validation accuracy maximised (stored configurations omit it)."""
+        return self.metric == "accuracy" and self.direction == "maximize"
 
     @property
     def task(self) -> str:
-        """The comparison unit: families are only compared within one task."""
-        return f"{self.dataset}/{self.model}/{self.epochs}ep/{self.optimizer}"
+        """The comparison unit: families are only compared within one task.
+
+        ``dataset/model/epochs/optimizer``, then ``/metric`` unless the metric is the default
+        (accuracy, maximised), with ``-min``/``-max`` when its direction is not the metric's own."""
+        label = f"{self.dataset}/{self.model}/{self.epochs}ep/{self.optimizer}"
+        if self.default_metric:
+            return label
+        own = natural_direction(self.metric) == self.direction
+        return f"{label}/{self.metric}" + ("" if own else f"-{str(self.direction)[:3]}")
 
     def lr_range_for(self, family: str) -> tuple[float, float]:
         """The peak-LR search range of ``family``: ``lr_range``, except ``schedulefree``'s, which is
@@ -165,6 +194,9 @@ class TaskConfig:
         if self.user_task is None:  # built-in tasks store exactly what they stored before
             out.pop("user_task")
             out.pop("task_fingerprint")
+        if self.default_metric:  # so do studies on the default metric
+            out.pop("metric")
+            out.pop("direction")
         return out
 
     @classmethod

@@ -3,16 +3,18 @@
 Search values are optimistically biased (the best of many noisy trials) and pruning judged
 trials mid-run; a verdict rests on fresh seeds instead. For each lrtune search study:
 
-* take its best COMPLETE trial (highest final validation accuracy),
+* take its best COMPLETE trial (best final validation score by the study's direction: highest
+  accuracy, or lowest loss for a task whose metric is minimised),
 * train that exact schedule (``Schedule.from_params``) with seeds ``CONFIRM_SEED_BASE + j``,
   j = 0…K−1 — the same seeds for every family (paired), none used by the search — for the full
   epochs, no pruning, and evaluate once on the test set,
 * train the missing runs stacked (all families × seeds of one task in groups of a measured size,
   each member with its own seed for initialisation and batch order — the same runs as one by one),
 * store each run as a COMPLETE trial of the study ``"<search study>:confirm"``
-  (``lrtune_kind = "confirm"``) with user attrs ``family``, ``seed``, ``source_trial``,
-  ``val_accuracy``, ``test_accuracy``, ... and the per-epoch validation accuracies as
-  intermediate values, so they are inspectable in optuna-dashboard.
+  (``lrtune_kind = "confirm"``, the search study's direction) with user attrs ``family``,
+  ``seed``, ``source_trial``, ``val_accuracy``, ``test_accuracy``, ... (``val_score``,
+  ``test_score`` for a task's own metric), the final validation score as value and the per-epoch
+  validation scores as intermediate values, so they are inspectable in optuna-dashboard.
 
 With ``horizon=M`` (an integer ≥ 2) the same configurations are re-trained for M× the tuning
 epochs, with the same confirmation seeds (paired across families and across horizons), into
@@ -40,7 +42,7 @@ from lrtune.group_size import measure_group_size
 from lrtune.objective import record_trial
 from lrtune.schedules import Schedule
 from lrtune.train import TrainConfig
-from lrtune.user_task import build_task_model, load_task_data
+from lrtune.user_task import build_task_model, load_task_data, task_metric
 
 __all__ = ["CONFIRM_SEED_BASE", "ConfirmedRun", "check_horizon", "confirm_study_name", "run_confirmations"]
 
@@ -61,12 +63,16 @@ def check_horizon(horizon: object) -> int:
 
 @dataclass(frozen=True)
 class ConfirmedRun:
+    """One confirmation run; ``test_score``/``val_score`` in the task's metric (= the accuracies by default)."""
+
     study: str
     family: str
     seed: int
     test_accuracy: float
     val_accuracy: float
     reused: bool
+    test_score: float = float("nan")
+    val_score: float = float("nan")
 
 
 class _Recorder:
@@ -99,7 +105,7 @@ def _confirm_study(
     study = optuna.create_study(
         study_name=confirm_study_name(search.study_name, horizon),
         storage=storage,
-        direction="maximize",
+        direction=search.direction,  # the task metric's
         load_if_exists=True,
     )
     attrs = search.user_attrs
@@ -152,7 +158,8 @@ def run_confirmations(
         complete = search.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if not complete:
             continue
-        best = max(complete, key=lambda t: (t.value, -t.number))
+        sign = -1.0 if search.direction == optuna.study.StudyDirection.MINIMIZE else 1.0
+        best = max(complete, key=lambda t: (sign * t.value, -t.number))  # lowest loss first when minimising
         task = TaskConfig.from_dict(summary.user_attrs["lrtune_config"])
         family = summary.user_attrs["lrtune_family"]
         schedule = Schedule.from_params(best.params, family=family)
@@ -168,7 +175,14 @@ def run_confirmations(
             if seed in done:
                 t = done[seed]
                 runs[(target.study_name, seed)] = ConfirmedRun(
-                    target.study_name, family, seed, t.user_attrs["test_accuracy"], t.value, True
+                    target.study_name,
+                    family,
+                    seed,
+                    t.user_attrs["test_accuracy"],
+                    t.user_attrs.get("val_accuracy", t.value),
+                    True,
+                    t.user_attrs.get("test_score", t.user_attrs["test_accuracy"]),
+                    t.value,
                 )
                 continue
             key = json.dumps(task.to_dict(), sort_keys=True, default=str)  # runs of one task can be stacked
@@ -184,6 +198,7 @@ def run_confirmations(
             optimizer=task.optimizer,
             weight_decay=task.weight_decay,
             seed=group[0].seed,
+            metric=task_metric(task, device),
         )
         build = lambda seed, task=task, data=data: build_task_model(task, data, seed)  # noqa: E731
         size = fuse if fuse is not None else measure_group_size(build, data, config, max_size=len(group)).size
@@ -214,8 +229,8 @@ def run_confirmations(
                     optuna.trial.create_trial(
                         params=p.best.params,
                         distributions=p.best.distributions,
-                        value=float(result.val_accuracy),
-                        intermediate_values={i + 1: v for i, v in enumerate(result.val_accuracies)},
+                        value=float(result.val_score),
+                        intermediate_values={i + 1: v for i, v in enumerate(result.val_scores)},
                         user_attrs=recorder.user_attrs,
                     )
                 )
@@ -226,6 +241,8 @@ def run_confirmations(
                     float(result.test_accuracy),
                     float(result.val_accuracy),
                     False,
+                    float(result.test_score),
+                    float(result.val_score),
                 )
     return [runs[key] for key in order]
 

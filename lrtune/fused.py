@@ -33,7 +33,8 @@ by :func:`lrtune.train.train` ends (to float rounding):
   member dimension — the same arithmetic as ``torch.optim`` in the same order.
 * **Schedules**: each member's LR curve is precomputed (``Schedule.curve_multipliers``) into a
   ``[steps, K]`` block per epoch; ``plateau`` members get their reduction from a
-  :class:`lrtune.schedules.ScheduleLR` told the member's validation accuracy, as ``train`` does.
+  :class:`lrtune.schedules.ScheduleLR` told the member's oriented validation score (``sign · score``
+  in ``config.metric``; the accuracy by default), as ``train`` does.
 * **Leaving the stack**: a member stops when ``on_epoch_end`` asks (pruning), when its loss is
   not finite (divergence: its weights are taken *before* the bad step, as ``train`` does) or when
   its validation loss is not finite; the stack is then compacted so it costs nothing more.
@@ -56,7 +57,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lrtune.data import Dataset, iterate_batches, steps_per_epoch
-from lrtune.train import EpochResult, TrainConfig, TrainResult, evaluate, train
+from lrtune.metrics import ACCURACY, Metric
+from lrtune.train import EpochResult, TrainConfig, TrainResult, chance_score, evaluate_metric, train
 
 __all__ = [
     "FUSE_MODES",
@@ -504,11 +506,20 @@ class StackedModel:
                 target[full].copy_(self._from_stack(op, key, source[position]))
         return model
 
-    @torch.no_grad()
     def evaluate(
         self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2048
     ) -> tuple[list[float], list[float]]:
         """Per member: accuracy and mean cross-entropy on ``(x, y)``, in eval mode (as ``train.evaluate``)."""
+        accuracies, losses, _ = self.evaluate_metric(x, y, batch_size=batch_size)
+        return accuracies, losses
+
+    @torch.no_grad()
+    def evaluate_metric(
+        self, x: torch.Tensor, y: torch.Tensor, *, metric: Metric = ACCURACY, batch_size: int = 2048
+    ) -> tuple[list[float], list[float], list[float]]:
+        """Per member: accuracy, mean cross-entropy and ``metric``'s score on ``(x, y)``, in eval
+        mode — each member's per-example scores summed in float64, as :func:`lrtune.train.evaluate_metric`
+        (a non-finite score becomes the uniform predictor's)."""
         if len(y) == 0:
             raise ValueError("cannot evaluate on an empty split")
         was_training = self.training
@@ -516,18 +527,28 @@ class StackedModel:
         K = self.size
         correct = torch.zeros(K, dtype=torch.long, device=self.device)
         loss_sum = torch.zeros(K, dtype=torch.float64, device=self.device)
+        score_sum = torch.zeros(K, dtype=torch.float64, device=self.device)
+        n_classes = 0
         try:
             for start in range(0, len(y), batch_size):
                 xb, yb = x[start : start + batch_size], y[start : start + batch_size]
                 logits = self.forward(xb)
                 n, C = logits.shape[1], logits.shape[2]
+                n_classes = C
                 losses = F.cross_entropy(logits.reshape(K * n, C), yb.repeat(K), reduction="none")
                 loss_sum += losses.view(K, n).sum(1, dtype=torch.float64)
                 correct += (logits.argmax(dim=2) == yb).sum(1)
+                if metric is not ACCURACY:
+                    score_sum += metric.sums(logits, yb)
         finally:
             self.train(was_training)
         n_total = len(y)
-        return [c / n_total for c in correct.tolist()], [s / n_total for s in loss_sum.tolist()]
+        accuracies = [c / n_total for c in correct.tolist()]
+        scores = list(accuracies) if metric is ACCURACY else [s / n_total for s in score_sum.tolist()]
+        if not all(math.isfinite(s) for s in scores):
+            chance = chance_score(metric, y, n_classes)
+            scores = [s if math.isfinite(s) else chance for s in scores]
+        return accuracies, [s / n_total for s in loss_sum.tolist()], scores
 
 
 class _Im2col(torch.autograd.Function):
@@ -837,6 +858,7 @@ def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_e
     for member, seed in zip(alive, seeds):
         member.generator = torch.Generator().manual_seed(seed)
     n_train, batch_size = len(data.y_train), config.batch_size
+    metric = config.metric
     clock = _Clock()
 
     def finish(member: _Member, position: int, *, needs_val: bool) -> None:
@@ -845,9 +867,14 @@ def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_e
         member.done = True
         model = stack.export(position, member.model)
         result = member.result
+        result.metric = metric.name
         if needs_val:
-            result.val_accuracy, _ = evaluate(model, data.x_val, data.y_val, batch_size=config.eval_batch_size)
-        result.test_accuracy, _ = evaluate(model, data.x_test, data.y_test, batch_size=config.eval_batch_size)
+            result.val_accuracy, _, result.val_score = evaluate_metric(
+                model, data.x_val, data.y_val, metric=metric, batch_size=config.eval_batch_size
+            )
+        result.test_accuracy, _, result.test_score = evaluate_metric(
+            model, data.x_test, data.y_test, metric=metric, batch_size=config.eval_batch_size
+        )
         clock.share([member])
         done = MemberResult(member.index, result, model)
         finished[member.index] = done
@@ -910,21 +937,24 @@ def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_e
                 compact(bad)
         if not alive:
             break
-        val_accuracies, val_losses = stack.evaluate(data.x_val, data.y_val, batch_size=config.eval_batch_size)
+        val_accuracies, val_losses, val_scores = stack.evaluate_metric(
+            data.x_val, data.y_val, metric=metric, batch_size=config.eval_batch_size
+        )
         leaving: set[int] = set()
         for j, member in enumerate(alive):
             result = member.result
             if not math.isfinite(val_losses[j]):
                 result.diverged = True
-                result.val_accuracy = val_accuracies[j]
+                result.val_accuracy, result.val_score = val_accuracies[j], val_scores[j]
                 leaving.add(j)
                 continue
-            member.scheduler.epoch_end(val_accuracies[j])
+            member.scheduler.epoch_end(metric.sign * val_scores[j])  # oriented: higher is better
             train_loss = member.loss_sum / seen
             result.val_accuracies.append(val_accuracies[j])
             result.val_losses.append(val_losses[j])
             result.train_losses.append(train_loss)
-            result.val_accuracy = val_accuracies[j]
+            result.val_scores.append(val_scores[j])
+            result.val_accuracy, result.val_score = val_accuracies[j], val_scores[j]
         clock.share(alive)
         epoch_seconds = time.perf_counter() - epoch_started
         for j, member in enumerate(alive):
@@ -937,6 +967,7 @@ def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_e
                 train_loss=member.result.train_losses[-1],
                 lr=member.result.lr_trace[-1],
                 seconds=epoch_seconds,
+                val_score=member.result.val_score,
             )
             if on_epoch_end is not None and on_epoch_end(member.index, report):
                 member.result.stopped_early = True

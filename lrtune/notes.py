@@ -205,6 +205,8 @@ def study_note_markdown(
     descriptions such as ``"median (n_warmup_steps=10)"`` and ``"tpe (seed=0)"``.
     """
     task = _task(config)
+    metric = str(config.get("metric") or "accuracy")
+    score = f"validation {metric}" + (f" ({config['direction']}d)" if config.get("direction") else "")
     return (
         "\n\n".join(
             [
@@ -219,8 +221,8 @@ def study_note_markdown(
                 + _pruning_text(pruner, config.get("epochs")),
                 "## How to read the charts\n\n"
                 "- **Intermediate values / history:** the intermediate value at step *k* is the "
-                "validation accuracy after epoch *k* (1-based); a trial's value is its final-epoch "
-                "validation accuracy.\n"
+                f"{score} after epoch *k* (1-based); a trial's value is its final-epoch "
+                f"{score}.\n"
                 "- **LR curve:** every trial has an artifact `lr_curve_trial<N>.png` — the realised "
                 "LR of param group 0 against training progress (y = LR / peak, the peak LR in its "
                 "title); the numbers are in the user attrs `lr_curve` / `lr_curve_steps`.\n"

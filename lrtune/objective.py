@@ -2,10 +2,12 @@
 
 :class:`Objective` is called with a live trial. It suggests a schedule from the family's
 search space, trains the task's model with it (:func:`lrtune.train.train`), reports the
-validation accuracy after every epoch (``trial.report(acc, epoch)``, epochs 1-based) and stops
-when the pruner says so. It returns the **final-epoch validation accuracy** — always finite: a
-diverged run (non-finite loss) is an outcome, recorded as ``diverged=True`` with the accuracy
-measured when it stopped, never a NaN that would turn the trial into FAIL.
+validation score of the task's metric after every epoch (``trial.report(val_score, epoch)``,
+epochs 1-based; the accuracy by default) and stops when the pruner says so — Optuna's pruners
+read the study's direction, which is the metric's. It returns the **final-epoch validation
+score** — always finite: a diverged run (non-finite loss) is an outcome, recorded as
+``diverged=True`` with the score measured when it stopped, never a NaN that would turn the
+trial into FAIL.
 
 User attrs of every trial (COMPLETE or PRUNED) follow ``docs/architecture.md``.
 """
@@ -28,7 +30,7 @@ from lrtune.pruning import make_pruner, may_prune
 from lrtune.schedules import Schedule
 from lrtune.spaces import suggest_schedule
 from lrtune.train import TrainConfig, TrainResult, train
-from lrtune.user_task import build_task_model
+from lrtune.user_task import build_task_model, task_metric
 
 __all__ = [
     "LR_CURVE_POINTS",
@@ -101,7 +103,7 @@ class TrialOutcome:
 
 
 class Objective:
-    """``objective(trial) -> final validation accuracy`` for one family of one task.
+    """``objective(trial) -> final validation score`` (the task's metric) for one family of one task.
 
     ``on_trial_start(trial, schedule, total_steps)`` runs after the schedule is suggested and
     before training (lrtune uses it to attach the LR-curve artifact and the trial note while the
@@ -120,6 +122,7 @@ class Objective:
         self.family = family
         self.data = data
         self.on_trial_start = on_trial_start
+        self.metric = task_metric(task, data.device)
 
     def train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(
@@ -128,6 +131,7 @@ class Objective:
             optimizer=self.task.optimizer,
             weight_decay=self.task.weight_decay,
             seed=seed,
+            metric=self.metric,
         )
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -146,14 +150,14 @@ class Objective:
         model = build_task_model(self.task, self.data, seed)
 
         def report(epoch_result) -> bool:
-            trial.report(epoch_result.val_accuracy, epoch_result.epoch)
+            trial.report(epoch_result.val_score, epoch_result.epoch)
             return may_prune(epoch_result.epoch, config.epochs) and trial.should_prune()
 
         result = train(model, self.data, schedule, config=config, on_epoch_end=report)
         record_trial(trial, self.family, seed, result, seconds=time.perf_counter() - started)
         if result.stopped_early:
             raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
-        return float(result.val_accuracy)
+        return float(result.val_score)
 
 
 def record_trial(trial: optuna.Trial, family: str, seed: int, result: TrainResult, *, seconds: float) -> None:
@@ -171,6 +175,8 @@ def record_trial(trial: optuna.Trial, family: str, seed: int, result: TrainResul
         "lr_curve_steps": steps,
         "lr_curve": lrs,
     }
+    if result.metric != "accuracy":  # a task's own metric: its scores next to the accuracies
+        attrs.update(metric=result.metric, val_score=float(result.val_score), test_score=float(result.test_score))
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
 
@@ -189,9 +195,9 @@ def run_fused_trials(
     initialisation *and* its batch order (stored as ``data_seed``, equal to ``seed``;
     ``fuse_group`` is the first trial's number), so every member is exactly the trial the
     unfused objective would have run (same split, init, batches, schedule). After every
-    epoch each member reports its validation accuracy; a member whose ``should_prune()`` is true
+    epoch each member reports its validation score; a member whose ``should_prune()`` is true
     leaves the stack and is told PRUNED, a diverged one leaves and is told COMPLETE with its
-    finite accuracy, the rest are told COMPLETE with their final-epoch validation accuracy. User
+    finite score, the rest are told COMPLETE with their final-epoch validation score. User
     attrs are those of :func:`record_trial`; ``seconds`` is the member's share of the group's time.
     If training raises (Ctrl-C included), the trials not yet told are told FAIL and it re-raises.
     """
@@ -219,7 +225,7 @@ def run_fused_trials(
         models = [build_task_model(task, data, s) for s in seeds]
 
         def report(index: int, epoch_result) -> bool:
-            trials[index].report(epoch_result.val_accuracy, epoch_result.epoch)
+            trials[index].report(epoch_result.val_score, epoch_result.epoch)
             return may_prune(epoch_result.epoch, config.epochs) and trials[index].should_prune()
 
         def tell(member) -> None:
@@ -230,7 +236,7 @@ def run_fused_trials(
             if result.stopped_early:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             else:
-                study.tell(trial, float(result.val_accuracy))
+                study.tell(trial, float(result.val_score))
             told.add(member.index)
             heartbeat.drop(trial._trial_id)
 

@@ -125,12 +125,14 @@ def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
 
 
 def summary_rows(studies: dict[str, optuna.Study]) -> list[dict[str, Any]]:
-    """Per family: counts, best final validation score, its test score and parameters."""
+    """Per family: counts, best final validation score (the task's metric, best by the study's
+    direction), its test score and parameters."""
     rows = []
     for family, study in studies.items():
         trials = study.get_trials(deepcopy=False)
         by_state = lambda s, trials=trials: sum(1 for t in trials if t.state == s)  # noqa: E731
         best = _best_trial(study)
+        test_key = "test_score" if best is not None and "test_score" in best.user_attrs else "test_accuracy"
         rows.append(
             {
                 "family": family,
@@ -140,7 +142,7 @@ def summary_rows(studies: dict[str, optuna.Study]) -> list[dict[str, Any]]:
                 "diverged": sum(1 for t in trials if t.user_attrs.get("diverged")),
                 "failed": by_state(optuna.trial.TrialState.FAIL),
                 "best_val": best.value if best else math.nan,
-                "test_of_best": best.user_attrs.get("test_accuracy", math.nan) if best else math.nan,
+                "test_of_best": best.user_attrs.get(test_key, math.nan) if best else math.nan,
                 "best_params": Schedule.from_params(best.params, family=family).describe().split(": ", 1)[1]
                 if best
                 else "",

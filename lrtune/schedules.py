@@ -584,7 +584,9 @@ class ScheduleLR(_TorchLRScheduler):  # type: ignore[misc,valid-type]
     The whole closed-form curve is evaluated once (vectorised) at construction; ``step()`` indexes
     it. ``reactive`` is 1 except for ``plateau``, where :meth:`epoch_end` follows
     ``torch.optim.lr_scheduler.ReduceLROnPlateau(mode="max", threshold_mode="rel", cooldown=0)``:
-    a metric counts as better when ``metric > best·(1 + threshold)``; after more than ``patience``
+    a metric counts as better when ``metric > best + |best|·threshold`` (``best·(1 + threshold)``
+    for ``best ≥ 0``, as torch; the absolute value keeps a negative oriented score such as
+    −loss improving upwards); after more than ``patience``
     bad epochs, ``reactive ← max(reactive·factor, min_ratio)``. Steps past ``total_steps`` hold
     the final value.
     """
@@ -608,12 +610,15 @@ class ScheduleLR(_TorchLRScheduler):  # type: ignore[misc,valid-type]
         return [base * m for base in self.base_lrs]
 
     def epoch_end(self, metric: float | None = None) -> None:
-        """Tell the schedule the epoch's validation metric (higher is better). No-op unless reactive."""
+        """Tell the schedule the epoch's oriented validation score (higher is better: −loss when a
+        task minimises its loss). No-op unless reactive."""
         if not self.schedule.reactive or metric is None:
             return
         p = self.schedule.params
         metric = float(metric)
-        if metric > self.best * (1.0 + float(p["threshold"])):
+        threshold = float(p["threshold"])
+        bar = self.best * (1.0 + threshold) if self.best >= 0 else self.best * (1.0 - threshold)
+        if metric > bar:
             self.best, self.num_bad_epochs = metric, 0
         else:
             self.num_bad_epochs += 1

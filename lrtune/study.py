@@ -197,7 +197,12 @@ def open_family_study(
             )
         return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), False
     study = optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction="maximize", load_if_exists=True
+        study_name=name,
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        direction=task.direction,  # the metric's: pruners read it
+        load_if_exists=True,
     )
     if "lrtune_config" not in study.user_attrs:  # another worker may have won the race to create it
         study.set_user_attr("lrtune_version", __version__)

@@ -3,9 +3,10 @@
 The callable takes no arguments and returns a :class:`Task`: the data splits (tensor pairs or
 any map-style torch ``Dataset`` yielding ``(x, y)``), a model factory and the number of classes.
 lrtune trains it with its own loop (cross-entropy, the configured optimizer, the suggested
-schedule), reports validation accuracy per epoch for pruning and stores everything as for its
-built-in datasets (direction: maximise validation accuracy). This module only defines the public dataclass (importing it is cheap);
-loading and checking a task is :mod:`lrtune.user_task`.
+schedule), reports the validation score of the task's metric per epoch for pruning and stores
+everything as for its built-in datasets (default: validation accuracy, maximised; ``metric="loss"``
+minimises the validation cross-entropy). This module only defines the public dataclass
+(importing it is cheap); loading and checking a task is :mod:`lrtune.user_task`.
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ class Task:
         at most a quarter of its free memory and streams them batch by batch otherwise; True
         always stacks, False always streams.
 
-    The metric is lrtune's: validation accuracy, maximised (cross-entropy training loss). For
-    another metric or direction, keep your own objective with ``lrtune.suggest_schedule`` —
-    ``python -m lrtune.analyze`` and ``lrtune.confirm`` read such studies in either direction.
+    metric: what trials are selected, pruned and confirmed on (training always minimises the
+        cross-entropy): ``"accuracy"`` (default), ``"loss"`` (the mean cross-entropy), or a
+        callable ``scores(logits (n, C), targets (n,)) -> (n,)`` giving per-example scores,
+        averaged over the split in float64 (:mod:`lrtune.metrics`).
+    direction: ``"maximize"`` or ``"minimize"``; default: the metric's own (accuracy is
+        maximised, loss minimised). Required for a callable metric.
     """
 
     train: Any
@@ -48,3 +52,5 @@ class Task:
     n_classes: int
     name: str | None = None
     in_memory: bool | None = None
+    metric: str | Callable[[Any, Any], Any] = "accuracy"
+    direction: str | None = None

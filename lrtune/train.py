@@ -8,10 +8,15 @@ may stop the run, or raise — the Optuna objective prunes that way). It returns
 The schedule is anything with the interface of :class:`lrtune.schedules.Schedule`:
 ``peak_lr`` (the optimizer's LR) and ``build(optimizer, total_steps)`` returning a scheduler
 with ``step()`` (called after every optimizer step) and ``epoch_end(metric)`` (called after
-every epoch's validation with the validation accuracy).
+every epoch's validation with the *oriented* validation score ``sign · score``, higher is
+better: the validation accuracy by default).
+
+The selection metric is ``TrainConfig.metric`` (:class:`lrtune.metrics.Metric`, default
+accuracy): every validation and the final test evaluation measure it (:func:`evaluate_metric`)
+next to the accuracy and the cross-entropy, into ``val_scores``/``val_score``/``test_score``.
 
 Divergence — a non-finite training or validation loss — is an outcome, not an error: the run
-stops and the result says ``diverged=True`` with finite accuracies.
+stops and the result says ``diverged=True`` with finite accuracies and scores.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lrtune.data import Dataset, iterate_batches, steps_per_epoch
+from lrtune.metrics import ACCURACY, Metric
 from lrtune.schedule_free import build_schedule_free_optimizer, to_eval_point, to_train_point
 
 __all__ = [
@@ -36,6 +42,7 @@ __all__ = [
     "TrainResult",
     "build_optimizer",
     "evaluate",
+    "evaluate_metric",
     "train",
 ]
 
@@ -69,6 +76,8 @@ class TrainConfig:
         seed: seeds the order of the training batches. The model's initialisation is seeded
             where it is built (``build_model(..., seed=...)``).
         eval_batch_size: examples per forward pass when evaluating.
+        metric: what validation and test measure for selection (:mod:`lrtune.metrics`);
+            default accuracy, maximised.
     """
 
     epochs: int = 15
@@ -78,6 +87,7 @@ class TrainConfig:
     momentum: float = 0.9
     seed: int = 0
     eval_batch_size: int = 2048
+    metric: Metric = ACCURACY
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -97,7 +107,8 @@ class EpochResult:
     """What one completed, non-diverged epoch measured.
 
     ``epoch`` is 1-based; ``lr`` is the learning rate of param group 0 used by the epoch's
-    last optimizer step; ``seconds`` covers training and validation.
+    last optimizer step; ``seconds`` covers training and validation; ``val_score`` is the
+    validation score in the run's metric (the accuracy by default; not oriented).
     """
 
     epoch: int
@@ -106,6 +117,11 @@ class EpochResult:
     train_loss: float
     lr: float
     seconds: float
+    val_score: float = math.nan
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.val_score):  # callers that only know the accuracy: the default metric
+            object.__setattr__(self, "val_score", self.val_accuracy)
 
 
 @dataclass
@@ -126,6 +142,9 @@ class TrainResult:
         steps_per_epoch: optimizer steps in a full epoch.
         train_losses: mean training loss of each entry in ``val_accuracies``.
         val_losses: validation loss of each entry in ``val_accuracies``.
+        metric: the name of the run's metric (``TrainConfig.metric``).
+        val_scores, val_score, test_score: as ``val_accuracies``, ``val_accuracy`` and
+            ``test_accuracy``, in the run's metric (equal to them for accuracy; always finite).
     """
 
     val_accuracies: list[float]
@@ -139,6 +158,10 @@ class TrainResult:
     steps_per_epoch: int
     train_losses: list[float] = field(default_factory=list)
     val_losses: list[float] = field(default_factory=list)
+    metric: str = "accuracy"
+    val_scores: list[float] = field(default_factory=list)
+    val_score: float = math.nan
+    test_score: float = math.nan
 
 
 def build_optimizer(
@@ -165,12 +188,26 @@ def build_optimizer(
     return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2048) -> tuple[float, float]:
     """Accuracy and mean cross-entropy loss of ``model`` on ``(x, y)``, in eval mode.
 
     The model's train/eval mode is restored afterwards. The accuracy is always finite; the
     loss is not when the model's outputs are not.
+    """
+    accuracy, loss, _ = evaluate_metric(model, x, y, batch_size=batch_size)
+    return accuracy, loss
+
+
+@torch.no_grad()
+def evaluate_metric(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, metric: Metric = ACCURACY, batch_size: int = 2048
+) -> tuple[float, float, float]:
+    """Accuracy, mean cross-entropy and ``metric``'s score of ``model`` on ``(x, y)``, in one pass.
+
+    ``score = (1/n) Σ_i s(logits_i, y_i)`` summed in float64 (:class:`lrtune.metrics.Metric`).
+    The score is always finite: a non-finite one (a diverged model) is replaced by the score
+    of the uniform predictor (all-zero logits, chance level: ``log C`` for the loss), as the
+    accuracy of a diverged model is what it is. The model's train/eval mode is restored.
     """
     if len(y) == 0:
         raise ValueError("cannot evaluate on an empty split")
@@ -178,15 +215,31 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     model.eval()
     correct = 0
     loss_sum = 0.0
+    score_sum = 0.0
+    n_classes = 0
     try:
         for start in range(0, len(y), batch_size):
             xb, yb = x[start : start + batch_size], y[start : start + batch_size]
             logits = model(xb)
+            n_classes = logits.shape[-1]
             loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
             correct += int((logits.argmax(dim=1) == yb).sum().item())
+            if metric is not ACCURACY:
+                score_sum += float(metric.sums(logits, yb))
     finally:
         model.train(was_training)
-    return correct / len(y), loss_sum / len(y)
+    accuracy = correct / len(y)
+    score = accuracy if metric is ACCURACY else score_sum / len(y)
+    if not math.isfinite(score):
+        score = chance_score(metric, y, n_classes)
+    return accuracy, loss_sum / len(y), score
+
+
+def chance_score(metric: Metric, y: torch.Tensor, n_classes: int) -> float:
+    """``metric`` of the uniform predictor (all-zero logits) on targets ``y``: a diverged model's score."""
+    zeros = torch.zeros(len(y), n_classes, device=y.device)
+    value = float(metric.sums(zeros, y)) / len(y)
+    return value if math.isfinite(value) else 0.0
 
 
 def train(
@@ -204,13 +257,14 @@ def train(
     every training epoch and to its average x (BatchNorm statistics recomputed there) for every
     evaluation, so the returned model holds x;
     the schedule's scheduler is stepped after every optimizer step
-    (``total_steps = epochs * steps_per_epoch``) and told the validation accuracy after every
-    epoch. Then ``on_epoch_end`` gets the epoch's :class:`EpochResult`; returning True stops
+    (``total_steps = epochs * steps_per_epoch``) and told the oriented validation score
+    (``config.metric.sign · score``, higher is better) after every epoch. Then ``on_epoch_end`` gets the epoch's :class:`EpochResult`; returning True stops
     the run (``stopped_early``), and whatever it raises propagates.
 
     A non-finite training loss stops the run before the step is taken, and a non-finite
     validation loss stops it after that epoch; either way ``diverged`` is True, the epoch is
-    not reported to ``on_epoch_end``, and the accuracies are measured on the model as it is.
+    not reported to ``on_epoch_end``, and the accuracies and scores are measured on the model
+    as it is (finite: see :func:`evaluate_metric`).
     """
     started = time.perf_counter()
     model.to(data.device)
@@ -238,16 +292,20 @@ def train(
         if train_loss is None:
             result.diverged = True
             break
-        val_accuracy, val_loss = evaluate(model, data.x_val, data.y_val, batch_size=config.eval_batch_size)
+        metric = config.metric
+        val_accuracy, val_loss, val_score = evaluate_metric(
+            model, data.x_val, data.y_val, metric=metric, batch_size=config.eval_batch_size
+        )
         if not math.isfinite(val_loss):
             result.diverged = True
-            result.val_accuracy = val_accuracy
+            result.val_accuracy, result.val_score = val_accuracy, val_score
             break
-        scheduler.epoch_end(val_accuracy)
+        scheduler.epoch_end(metric.sign * val_score)  # oriented: higher is better
         result.val_accuracies.append(val_accuracy)
         result.val_losses.append(val_loss)
         result.train_losses.append(train_loss)
-        result.val_accuracy = val_accuracy
+        result.val_scores.append(val_score)
+        result.val_accuracy, result.val_score = val_accuracy, val_score
         report = EpochResult(
             epoch=epoch,
             val_accuracy=val_accuracy,
@@ -255,15 +313,28 @@ def train(
             train_loss=train_loss,
             lr=result.lr_trace[-1],
             seconds=time.perf_counter() - epoch_started,
+            val_score=val_score,
         )
         if on_epoch_end is not None and on_epoch_end(report):
             result.stopped_early = True
             break
-    if result.diverged and not math.isfinite(result.val_accuracy):
-        result.val_accuracy, _ = evaluate(model, data.x_val, data.y_val, batch_size=config.eval_batch_size)
-    result.test_accuracy, _ = evaluate(model, data.x_test, data.y_test, batch_size=config.eval_batch_size)
+    _final_evaluations(model, data, config, result)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _final_evaluations(model: nn.Module, data: Dataset, config: TrainConfig, result: TrainResult) -> None:
+    """What every run measures at its end: the validation score when a divergence left it unmeasured,
+    and the test accuracy and score (reported only, never used to select)."""
+    metric = config.metric
+    result.metric = metric.name
+    if result.diverged and not (math.isfinite(result.val_accuracy) and math.isfinite(result.val_score)):
+        result.val_accuracy, _, result.val_score = evaluate_metric(
+            model, data.x_val, data.y_val, metric=metric, batch_size=config.eval_batch_size
+        )
+    result.test_accuracy, _, result.test_score = evaluate_metric(
+        model, data.x_test, data.y_test, metric=metric, batch_size=config.eval_batch_size
+    )
 
 
 def _train_epoch(

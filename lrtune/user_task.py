@@ -4,8 +4,9 @@
 ``python -m``), the callable is called with no arguments and must return a
 :class:`lrtune.Task`. Everything is checked before anything is created, each problem one
 :class:`TaskError` line: the import, the callable, the returned type, every split (lengths,
-feature shapes, labels in ``[0, n_classes)``) and the model (``make_model(seed)`` must map a
-batch of validation inputs to ``(batch, n_classes)`` logits).
+feature shapes, labels in ``[0, n_classes)``), the model (``make_model(seed)`` must map a
+batch of validation inputs to ``(batch, n_classes)`` logits) and the metric (a known name or a
+callable with a direction, giving one score per example of that batch).
 
 Data (:func:`task_dataset`):
 
@@ -39,6 +40,7 @@ import torch
 from torch import nn
 
 from lrtune.data import Dataset
+from lrtune.metrics import Metric, MetricError, resolve_metric
 from lrtune.tasks import Task
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ __all__ = [
     "data_fingerprint",
     "StreamedInputs",
     "build_task_model",
+    "task_metric",
     "load_task_data",
     "prepare_user_task",
 ]
@@ -219,6 +222,7 @@ class LoadedTask:
     fingerprint: str
     streamed: bool
     model_name: str
+    metric: Metric
 
     def build_model(self, seed: int) -> nn.Module:
         """``make_model(seed)`` with torch seeded first, so the same seed gives the same weights."""
@@ -299,7 +303,7 @@ def task_dataset(task: Task, *, name: str, device: str | torch.device = "cpu") -
     return data, streamed
 
 
-def _check_model(loaded_task: Task, data: Dataset, path: str) -> str:
+def _check_model(loaded_task: Task, data: Dataset, path: str) -> tuple[str, torch.Tensor]:
     if not callable(loaded_task.make_model):
         raise TaskError(f"--task {path}: Task.make_model must be callable (seed → torch.nn.Module)")
     try:
@@ -327,7 +331,30 @@ def _check_model(loaded_task: Task, data: Dataset, path: str) -> str:
             f"--task {path}: the model's output must be logits of shape {want} "
             f"(batch, n_classes = {data.n_classes}), but got {got}"
         )
-    return type(model).__name__
+    return type(model).__name__, out
+
+
+def _check_metric(task: Task, logits: torch.Tensor, y: torch.Tensor, path: str) -> Metric:
+    """The task's :class:`Metric`; a callable must give one score per example of a real batch."""
+    try:
+        metric = resolve_metric(task.metric, task.direction)
+    except MetricError as exc:
+        raise TaskError(f"--task {path}: Task.metric: {exc}") from None
+    try:
+        with torch.no_grad():
+            scores = metric.scores(logits, y)
+    except Exception as exc:
+        raise TaskError(
+            f"--task {path}: the metric {metric.name!r} fails on logits {tuple(logits.shape)} and "
+            f"targets {tuple(y.shape)}: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
+    if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (len(y),) or scores.is_complex():
+        got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise TaskError(
+            f"--task {path}: the metric {metric.name!r} must return per-example scores, a real "
+            f"tensor of shape ({len(y)},) for a batch of {len(y)}, but returned {got}"
+        )
+    return metric
 
 
 _CACHE: dict[tuple[str, str], LoadedTask] = {}
@@ -349,8 +376,9 @@ def load_task(path: str, *, device: str | torch.device = "cpu") -> LoadedTask:
         data, streamed = task_dataset(task, name=task.name or path, device=device)
     except TaskError as exc:
         raise TaskError(f"--task {path}: {exc}") from None
-    model_name = _check_model(task, data, path)
-    loaded = LoadedTask(path, task, data, data_fingerprint(data), streamed, model_name)
+    model_name, logits = _check_model(task, data, path)
+    metric = _check_metric(task, logits, data.y_val[: len(logits)], path)
+    loaded = LoadedTask(path, task, data, data_fingerprint(data), streamed, model_name, metric)
     _CACHE[key] = loaded
     return loaded
 
@@ -367,6 +395,27 @@ def build_task_model(task: TaskConfig, data: Dataset, seed: int) -> nn.Module:
     from lrtune.models import build_model
 
     return build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed)
+
+
+def task_metric(task: TaskConfig, device: str | torch.device = "cpu") -> Metric:
+    """The :class:`Metric` a task's trials are selected on, as its configuration stores it.
+
+    A built-in name resolves by itself; a user's callable comes from the loaded task, which must
+    still carry the stored name and direction (else :class:`TaskError`).
+    """
+    from lrtune.metrics import METRICS
+
+    if task.metric in METRICS:
+        return resolve_metric(task.metric, task.direction)
+    if not getattr(task, "user_task", None):
+        raise TaskError(f"unknown metric {task.metric!r}; valid: {', '.join(METRICS)}")
+    metric = load_task(task.user_task, device=device).metric
+    if (metric.name, metric.direction) != (task.metric, task.direction):
+        raise TaskError(
+            f"--task {task.user_task}: its metric is now {metric.name} ({metric.direction}), but the "
+            f"studies were created with {task.metric} ({task.direction}); use another --study-name"
+        )
+    return metric
 
 
 def load_task_data(
@@ -403,7 +452,13 @@ def prepare_user_task(task: TaskConfig, run: RunConfig, device: str):
     import dataclasses
 
     loaded = load_task(task.user_task, device=device)
-    task = dataclasses.replace(task, model=loaded.model_name, task_fingerprint=loaded.fingerprint)
+    task = dataclasses.replace(
+        task,
+        model=loaded.model_name,
+        task_fingerprint=loaded.fingerprint,
+        metric=loaded.metric.name,
+        direction=loaded.metric.direction,
+    )
     if run.fuse is None or run.fuse > 1:
         from lrtune.fused import why_not_fusable
 

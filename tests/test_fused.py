@@ -596,3 +596,30 @@ def test_record_trial_accepts_a_fused_result(digits):
     trial = optuna.create_study().ask()
     record_trial(trial, "cosine", 0, member.result, seconds=member.result.seconds)
     assert trial.study.trials[0].user_attrs["epochs_run"] == 1
+
+
+def test_members_equal_their_solo_runs_on_the_loss_metric(digits):
+    """A minimised loss metric: per-member scores (float64 sums) and plateau's reaction to −loss
+    are the solo run's, and a diverged member still gets a finite score."""
+    from lrtune.metrics import LOSS
+
+    data = _float64(digits)
+    schedules = [*_schedules(1.0), Schedule("constant", 5e3)]
+    seeds = [101, 102, 103, 104, 105]
+    config = TrainConfig(epochs=3, batch_size=64, seed=seeds[0], metric=LOSS)
+    build = lambda seed: build_model("mlp", input_shape=data.input_shape, n_classes=10, seed=seed).double()  # noqa: E731
+    fused = train_fused(
+        [build(s) for s in seeds], data, schedules, config=config, mode="stacked", data_seeds=seeds
+    )
+    assert fused[4].result.diverged and math.isfinite(fused[4].result.val_score)
+    assert min(fused[1].result.lr_trace) < max(fused[1].result.lr_trace)  # plateau reacted to −loss
+    for member, seed, schedule in zip(fused[:4], seeds, schedules):
+        solo = train(build(seed), data, schedule, config=dataclasses.replace(config, seed=seed))
+        _assert_same_run(member.result, solo)
+        result = member.result
+        assert result.metric == solo.metric == "loss"
+        assert result.val_scores == pytest.approx(solo.val_scores, abs=1e-9)
+        assert result.val_scores == pytest.approx(result.val_losses, rel=1e-9)  # the loss, not the accuracy
+        assert result.val_score == pytest.approx(solo.val_score, abs=1e-9)
+        assert result.test_score == pytest.approx(solo.test_score, abs=1e-9)
+        assert result.test_score > 0 and result.val_score != result.val_accuracy

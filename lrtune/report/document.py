@@ -17,7 +17,7 @@ import pandas as pd
 from lrtune import stats
 from lrtune.report import horizon
 from lrtune.report.checks import check_trials
-from lrtune.report.frame import CONFIRM, SEARCH, load_trials
+from lrtune.report.frame import CONFIRM, SEARCH, load_trials, metric_label, metric_of
 from lrtune.report.plots import (
     plot_best_so_far,
     plot_confirmations,
@@ -89,10 +89,18 @@ def _task_section(
 ) -> list[str]:
     task_df = df[df["task"] == task]
     lines = [f"## Task `{task}`", ""]
+    name, direction = metric_of(task_df)
+    metric_line = f"Metric: {name}, {direction}d"
+    if direction == "minimize":
+        metric_line += f"; scores below are −{name} (oriented: higher is better)"
+    elif name != "accuracy":
+        metric_line += f"; `val_accuracy`/`test_accuracy` below hold the {name}"
+    lines += [metric_line + ".", ""]
     lines += verdict_section(v, task_df)
+    val_label, test_label = metric_label(name, direction, "validation"), metric_label(name, direction)
     conf = confirmation_table(task_df)
     if not conf.empty:
-        lines += ["Confirmation runs (test accuracy):", "", markdown_table(conf.drop(columns="task"))]
+        lines += [f"Confirmation runs ({test_label}):", "", markdown_table(conf.drop(columns="task"))]
     budget = budget_table(task_df)
     if not budget.empty:
         lines += ["### Search budget", "", markdown_table(budget[_BUDGET_COLS], formats={"seconds": ".1f"})]
@@ -100,11 +108,11 @@ def _task_section(
         lines += [
             "### Search scores",
             "",
-            "Final-epoch validation accuracy of COMPLETE trials (pruned trials are never "
+            f"Final-epoch {val_label} of COMPLETE trials (pruned trials are never "
             "scores); `test_of_best` is reported only, never used to select.",
             "",
             markdown_table(scores[_SCORE_COLS], formats={"best_lr": ".3g"}),
-            "### Expected maximum validation accuracy after n trials",
+            f"### Expected maximum {val_label} after n trials",
             "",
             "`emax_n`: with replacement (Dodge et al. 2019); `emax_wor_n`: without "
             "replacement (`emax_wor_N` = best). Curves can cross: a ranking holds only at "
@@ -113,9 +121,9 @@ def _task_section(
             markdown_table(scores[_EMAX_COLS]),
         ]
     captions = {
-        "confirmations": "Confirmed test accuracy per family",
-        "expected_max": "Expected max validation accuracy after n trials",
-        "best_so_far": "Best-so-far validation accuracy vs epochs spent",
+        "confirmations": f"Confirmed {test_label} per family",
+        "expected_max": f"Expected max {val_label} after n trials",
+        "best_so_far": f"Best-so-far {val_label} vs epochs spent",
         "lr_curves": "LR curve of each family's best trial",
         "learning_curves": "Learning curves of the top trials",
     }

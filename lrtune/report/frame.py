@@ -7,6 +7,12 @@ rows count: :func:`rows_of_kind` (confirmations: only those of the currently con
 :func:`complete_scores` (COMPLETE search trials with a finite value — a PRUNED trial's stored
 value is its last intermediate value, kept apart as ``last_intermediate`` and never a score)
 and :func:`best_row`.
+
+A task whose metric is not accuracy (``metric``/``direction`` in its stored configuration, e.g.
+a user task minimising its loss) is read as *oriented* scores, higher is better: ``value``,
+``last_intermediate``, ``intermediate_values``, ``val_accuracy`` and ``test_accuracy`` hold
+``sign · score`` of its metric (``sign`` = −1 when minimising), as for users' own studies; the
+``metric`` and ``metric_direction`` columns say which (:func:`metric_of`, :func:`metric_label`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from lrtune.metrics import natural_direction
+
 __all__ = [
     "CONFIRM",
     "CONTRACT_ATTRS",
@@ -28,6 +36,8 @@ __all__ = [
     "TRIAL_COLUMNS",
     "AnalysisError",
     "as_storage",
+    "metric_label",
+    "metric_of",
     "best_row",
     "complete_scores",
     "is_lrtune_study",
@@ -56,6 +66,8 @@ CONTRACT_ATTRS: dict[str, str] = {
 TRIAL_COLUMNS: list[str] = [
     "study",
     "task",
+    "metric",
+    "metric_direction",
     "kind",
     "family",
     "number",
@@ -126,9 +138,14 @@ def study_info(summary: optuna.study.StudySummary) -> dict[str, Any]:
     if task is None and {"dataset", "model", "epochs", "optimizer"} <= set(config):
         task = f"{config['dataset']}/{config['model']}/{config['epochs']}ep/{config['optimizer']}"
     epochs = config.get("epochs")
+    metric = str(config.get("metric") or "accuracy")
+    direction = str(config.get("direction") or natural_direction(metric) or "maximize")
     return {
         "study": name,
         "task": str(task) if task is not None else "unknown",
+        "metric": metric,
+        "metric_direction": direction,
+        "sign": -1.0 if direction == "minimize" else 1.0,
         "kind": str(kind),
         "family": attrs.get("lrtune_family") or config.get("family"),
         "config_epochs": int(epochs) if isinstance(epochs, (int, float)) else None,
@@ -198,10 +215,40 @@ def trial_row(info: dict[str, Any], trial: optuna.trial.FrozenTrial) -> dict[str
     )
     for name in CONTRACT_ATTRS:
         row[name] = attrs.get(name)
+    _orient(row, attrs, info.get("metric", "accuracy"), info.get("sign", 1.0))
     row.update(_lr_columns(trial))
     for name, param in trial.params.items():
         row[f"params_{name}"] = param
     return row
+
+
+def _orient(row: dict[str, Any], attrs: dict[str, Any], metric: str, sign: float) -> None:
+    """A task's own metric: val/test columns take its scores; all scores become ``sign · score``."""
+    if metric != "accuracy":
+        row["val_accuracy"], row["test_accuracy"] = attrs.get("val_score"), attrs.get("test_score")
+    if sign == 1.0:
+        return
+    for key in ("value", "last_intermediate", "val_accuracy", "test_accuracy"):
+        row[key] = None if row[key] is None else sign * float(row[key])
+    row["intermediate_values"] = {k: sign * v for k, v in row["intermediate_values"].items()}
+
+
+def metric_of(df: pd.DataFrame) -> tuple[str, str]:
+    """``(metric, direction)`` of a task's rows; accuracy, maximize when unknown (users' own studies)."""
+    if "metric" not in df.columns:
+        return "accuracy", "maximize"
+    pairs = df[["metric", "metric_direction"]].dropna().drop_duplicates()
+    return (str(pairs.iloc[0, 0]), str(pairs.iloc[0, 1])) if len(pairs) else ("accuracy", "maximize")
+
+
+def metric_label(metric: str, direction: str, split: str = "test") -> str:
+    """``"test accuracy"``; otherwise the direction and that scores are oriented, e.g.
+    ``"test loss (minimised, compared as −loss)"``."""
+    if (metric, direction) == ("accuracy", "maximize"):
+        return f"{split} {metric}"
+    if direction == "minimize":
+        return f"{split} {metric} (minimised, compared as −{metric})"
+    return f"{split} {metric} (maximised)"
 
 
 def _select_studies(

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lrtune import stats
-from lrtune.report.frame import CONFIRM, SEARCH, AnalysisError, rows_of_kind
+from lrtune.report.frame import CONFIRM, SEARCH, AnalysisError, metric_label, metric_of, rows_of_kind
 from lrtune.report.tables import budget_table, confirmation_table, markdown_table, score_table
 
 __all__ = ["search_verdict", "verdict_from_confirmations", "verdict_section", "verdicts_by_task"]
@@ -45,7 +45,7 @@ def verdict_from_confirmations(
     alpha: float = 0.05,
     min_effect: float = 0.75,
     center: str = "median",
-    metric: str = "test accuracy",
+    metric: str | None = None,
 ) -> stats.Verdict:
     """The verdict for one task from its confirmation runs (``kind == "confirm"``).
 
@@ -53,7 +53,8 @@ def verdict_from_confirmations(
     :func:`lrtune.stats.verdict` (leader by median; two-sided tests, paired on per-seed
     differences when every family ran the same seeds, Holm; wins only if every other family is
     separated, with P̂(leader > other) ≥ ``min_effect``), worded with each family's search trials. ``metric`` names the score in the
-    text (users' own studies: their objective, oriented so higher is better).
+    text (users' own studies: their objective, oriented so higher is better); default: the task's
+    metric (:func:`lrtune.report.frame.metric_label`), read as percentage points only for accuracy.
     ``task`` may be omitted when the frame holds one task. Raises :class:`AnalysisError` when
     there are no confirmation runs, or fewer than two confirmed families.
     """
@@ -69,6 +70,8 @@ def verdict_from_confirmations(
             )
         task = tasks[0]
     conf = conf[conf["task"] == task]
+    if metric is None:
+        metric = metric_label(*metric_of(conf))
     samples = {f: g["test_accuracy"].to_numpy() for f, g in conf.groupby("family", sort=True)}
     if len(samples) < 2:
         raise AnalysisError(
@@ -133,6 +136,8 @@ def verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]
     """The report's "Verdict" lines for one task: the verdict, its budget and rule, the comparison
     table; without a verdict, how to get one and the search leader (not a verdict)."""
     lines = ["### Verdict", ""]
+    name, direction = metric_of(task_df)
+    points = v is None or v.metric.endswith("accuracy")  # accuracies in percentage points
     if v is None:
         lines += [
             "No verdict: this task lacks confirmation runs of at least two families "
@@ -145,7 +150,7 @@ def verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]
         if len(scores) > 1:
             top = scores.sort_values(["best_val", "family"], ascending=[False, True], kind="stable").iloc[0]
             lines += [
-                f"Search leader by best validation accuracy (not a verdict): "
+                f"Search leader by best {metric_label(name, direction, 'validation')} (not a verdict): "
                 f"{top['family']} ({top['best_val']:.4f}).",
                 "",
             ]
@@ -174,7 +179,10 @@ def verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]
             "",
         ]
     comp = v.comparisons.copy()
-    comp["effect (points)"] = [stats.format_effect(row, unit_scale=100.0) for _, row in comp.iterrows()]
+    effect_col = "effect (points)" if points else "effect"
+    comp[effect_col] = [
+        stats.format_effect(row, unit_scale=100.0 if points else 1.0) for _, row in comp.iterrows()
+    ]
     center_cols = [c for c in comp.columns if c.endswith("_leader") and c != "n_leader" and c != "leader"] + [
         c for c in comp.columns if c.endswith("_other") and c != "n_other"
     ]
@@ -185,7 +193,7 @@ def verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]
             "n_leader",
             "n_other",
             *center_cols,
-            "effect (points)",
+            effect_col,
             "p_superiority",
             "p_value",
             "p_holm",
@@ -196,7 +204,8 @@ def verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]
         columns={"p_superiority": "P(leader>other)", "p_value": "p (two-sided)", "p_holm": "p (Holm)"}
     )
     lines += [
-        f"Effect: {effect_name} of the leader over the other, in accuracy points, with "
+        f"Effect: {effect_name} of the leader over the other, "
+        f"in {'accuracy points' if points else ('−' if direction == 'minimize' else '') + name}, with "
         "its distribution-free interval (coverage achieved in brackets); P(leader>other): "
         + (
             "the share of seeds on which the leader scored higher."
