@@ -24,7 +24,7 @@ import optuna
 
 from lrtune import notes
 from lrtune.cli import ArgumentParser, UsageError, fail
-from lrtune.confirm import run_confirmations
+from lrtune.confirmations import run_confirmations
 from lrtune.report import AnalysisError, analyze_own, load_trials, markdown_table, wants_own_analysis, write_report
 from lrtune.storage import (
     DEFAULT_STORAGE,

@@ -31,6 +31,7 @@ from lrtune.metrics import DIRECTIONS, METRICS, natural_direction
 from lrtune.models import MODELS, default_model
 from lrtune.spaces import resolve_families
 from lrtune.storage import DEFAULT_STORAGE
+from lrtune.train import OPTIMIZERS
 
 __all__ = [
     "ConfigError",
@@ -44,7 +45,6 @@ __all__ = [
 
 SAMPLERS: tuple[str, ...] = ("tpe", "random", "qmc", "cmaes", "gp")
 PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
-OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
 LR_RANGES: Mapping[str, tuple[float, float]] = {"sgd": (1e-3, 1.0), "adamw": (1e-5, 1e-2)}

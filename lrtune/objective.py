@@ -18,7 +18,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +25,7 @@ import optuna
 
 from lrtune.config import TaskConfig
 from lrtune.data import Dataset
+from lrtune.optuna_compat import frozen_trial, storage_of, trial_id
 from lrtune.pruning import make_pruner, may_prune
 from lrtune.schedules import Schedule
 from lrtune.spaces import suggest_schedule
@@ -35,11 +35,14 @@ from lrtune.user_task import build_task_model, task_metric
 __all__ = [
     "LR_CURVE_POINTS",
     "Objective",
+    "curve_steps",
     "downsample",
     "make_pruner",
     "make_sampler",
     "original_trial_number",
+    "record_trial",
     "run_fused_trials",
+    "trial_attrs",
     "trial_seed",
 ]
 
@@ -64,7 +67,7 @@ def original_trial_number(trial: optuna.Trial) -> int:
     """
     if not isinstance(trial, optuna.Trial):  # FixedTrial: no storage behind it
         return trial.number
-    frozen = trial.study._storage.get_trial(trial._trial_id)
+    frozen = frozen_trial(trial)
     original = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
     return trial.number if original is None else original
 
@@ -72,10 +75,19 @@ def original_trial_number(trial: optuna.Trial) -> int:
 def downsample(values: list[float] | np.ndarray, points: int = LR_CURVE_POINTS) -> tuple[list[int], list[float]]:
     """At most ``points`` (step, value) pairs, evenly spaced, always keeping the first and last."""
     values = np.asarray(values, dtype=float)
-    if len(values) == 0:
-        return [], []
-    steps = np.unique(np.linspace(0, len(values) - 1, min(points, len(values))).round().astype(int))
+    steps = curve_steps(len(values), points)
     return steps.tolist(), values[steps].tolist()
+
+
+def curve_steps(total_steps: int, points: int = LR_CURVE_POINTS) -> np.ndarray:
+    """At most ``points`` step indices in ``[0, total_steps)``, evenly spaced, first and last kept.
+
+    >>> curve_steps(10, 4).tolist(), curve_steps(3).tolist(), curve_steps(0).tolist()
+    ([0, 3, 6, 9], [0, 1, 2], [])
+    """
+    if total_steps <= 0:
+        return np.zeros(0, dtype=int)
+    return np.unique(np.linspace(0, total_steps - 1, min(points, total_steps)).round().astype(int))
 
 
 def make_sampler(name: str, *, seed: int) -> optuna.samplers.BaseSampler:
@@ -91,15 +103,6 @@ def make_sampler(name: str, *, seed: int) -> optuna.samplers.BaseSampler:
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed)
     raise ValueError(f"unknown sampler {name!r}; valid: tpe, random, qmc, cmaes, gp")
-
-
-@dataclass
-class TrialOutcome:
-    """What one trial produced, before it is handed back to Optuna."""
-
-    schedule: Schedule
-    result: TrainResult
-    pruned: bool
 
 
 class Objective:
@@ -125,14 +128,7 @@ class Objective:
         self.metric = task_metric(task, data.device)
 
     def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.task.epochs,
-            batch_size=self.task.batch_size,
-            optimizer=self.task.optimizer,
-            weight_decay=self.task.weight_decay,
-            seed=seed,
-            metric=self.metric,
-        )
+        return TrainConfig.from_task(self.task, seed=seed, metric=self.metric)
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
@@ -161,7 +157,14 @@ class Objective:
 
 
 def record_trial(trial: optuna.Trial, family: str, seed: int, result: TrainResult, *, seconds: float) -> None:
-    """Store the trial's user attrs (docs/architecture.md) — all finite, JSON-friendly."""
+    """Store the trial's user attrs (:func:`trial_attrs`) on a running trial."""
+    for key, value in trial_attrs(family, seed, result, seconds=seconds).items():
+        trial.set_user_attr(key, value)
+
+
+def trial_attrs(family: str, seed: int, result: TrainResult, *, seconds: float) -> dict[str, Any]:
+    """A trained run's user attrs (the stored-data contract, docs/architecture.md) — all finite,
+    JSON-friendly; a confirmation run stores the same with ``create_trial``."""
     steps, lrs = downsample(result.lr_trace)
     attrs: dict[str, Any] = {
         "family": family,
@@ -177,8 +180,7 @@ def record_trial(trial: optuna.Trial, family: str, seed: int, result: TrainResul
     }
     if result.metric != "accuracy":  # a task's own metric: its scores next to the accuracies
         attrs.update(metric=result.metric, val_score=float(result.val_score), test_score=float(result.test_score))
-    for key, value in attrs.items():
-        trial.set_user_attr(key, value)
+    return attrs
 
 
 # ----------------------------------------------------------------------------------- fused trials
@@ -210,7 +212,7 @@ def run_fused_trials(
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         trials = [study.ask() for _ in range(k)]
     told: set[int] = set()
-    heartbeat.start([t._trial_id for t in trials])
+    heartbeat.start([trial_id(t) for t in trials])
     try:
         schedules = [
             suggest_schedule(t, objective.family, lr=task.lr_range_for(objective.family), warmup=task.warmup_range)
@@ -238,7 +240,7 @@ def run_fused_trials(
             else:
                 study.tell(trial, float(result.val_score))
             told.add(member.index)
-            heartbeat.drop(trial._trial_id)
+            heartbeat.drop(trial_id(trial))
 
         train_fused(
             models,
@@ -266,7 +268,7 @@ class _GroupHeartbeat:
     still running, from one thread. A no-op on storages without heartbeats."""
 
     def __init__(self, study: optuna.Study) -> None:
-        self.storage = study._storage
+        self.storage = storage_of(study)
         interval = getattr(self.storage, "get_heartbeat_interval", lambda: None)()
         self.interval = interval
         self.ids: set[int] = set()
@@ -289,8 +291,8 @@ class _GroupHeartbeat:
         while True:
             with self.lock:
                 ids = sorted(self.ids)
-            for trial_id in ids:
-                self.storage.record_heartbeat(trial_id)
+            for running_id in ids:
+                self.storage.record_heartbeat(running_id)
             if self.stopped.wait(timeout=self.interval):
                 return
 

@@ -17,7 +17,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import optuna
 import torch
 
@@ -37,7 +36,7 @@ from lrtune.config import (
 from lrtune.data import DATASETS, Dataset, load_dataset
 from lrtune.group_size import measure_group_size
 from lrtune.models import MODELS
-from lrtune.objective import Objective, make_pruner, make_sampler
+from lrtune.objective import Objective, curve_steps, make_pruner, make_sampler
 from lrtune.pruning import pruning_start
 from lrtune.runner import FamilyRun, print_summary, run_round_robin, summary_rows
 from lrtune.schedule_free import require_package
@@ -240,7 +239,7 @@ def _artifact_hook(run: RunConfig):
     store = notes.artifact_store_for(run.storage, run.artifact_dir)
 
     def on_trial_start(trial: optuna.Trial, schedule: Schedule, total_steps: int) -> None:
-        steps = np.unique(np.linspace(0, total_steps - 1, min(total_steps, 200)).round().astype(int))
+        steps = curve_steps(total_steps)
         lrs = schedule.peak_lr * schedule.curve_multipliers(total_steps, steps=steps)
         notes.attach_lr_curve(trial, store, steps, lrs, f"trial {trial.number} · {schedule.family}")
         notes.write_trial_note(
@@ -293,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run.workers > 1:
         return run_workers(argv, task, run, {f: s for f, (s, _) in studies.items()})
     hook = _artifact_hook(run) if run.artifacts else None
-    runs = [FamilyRun(f, s, _objective(task, f, data, hook, run)) for f, (s, _) in studies.items()]
+    runs = [FamilyRun(f, s, Objective(task, f, data, on_trial_start=hook)) for f, (s, _) in studies.items()]
     fuse = run.fuse if run.fuse is not None else default_group_size(task, data, run.trials, log=True)
     print(
         f"lrtune {__version__}: {task.task} on {device}, families {', '.join(run.families)}, "
@@ -331,11 +330,6 @@ def default_group_size(task: TaskConfig, data: Dataset, trials: int, *, log: boo
     if log:
         print(f"lrtune: {choice.describe()}", file=sys.stderr)
     return choice.size
-
-
-def _objective(task: TaskConfig, family: str, data: Dataset, hook, run: RunConfig):
-
-    return Objective(task, family, data, on_trial_start=hook)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,15 @@ OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
 """``sgd``: SGD with Nesterov momentum; ``adamw``: AdamW with torch's default betas."""
 
 
+class _TaskSettings(Protocol):
+    """What :meth:`TrainConfig.from_task` reads of a task configuration."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str
+    weight_decay: float
+
+
 class _Scheduler(Protocol):
     def step(self) -> None: ...
 
@@ -100,6 +109,30 @@ class TrainConfig:
             raise ValueError(f"weight_decay must be >= 0, but got {self.weight_decay!r}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), but got {self.momentum!r}")
+
+    @classmethod
+    def from_task(
+        cls, task: _TaskSettings, *, seed: int, metric: Metric = ACCURACY, epochs: int | None = None
+    ) -> TrainConfig:
+        """The training settings of a task (:class:`lrtune.config.TaskConfig` or anything with
+        ``epochs``, ``batch_size``, ``optimizer`` and ``weight_decay``) for one run.
+
+        ``epochs`` overrides the task's (a horizon run trains M× longer).
+
+        >>> from types import SimpleNamespace
+        >>> task = SimpleNamespace(epochs=15, batch_size=128, optimizer="adamw", weight_decay=0.01)
+        >>> config = TrainConfig.from_task(task, seed=3, epochs=30)
+        >>> (config.epochs, config.batch_size, config.optimizer, config.weight_decay, config.seed)
+        (30, 128, 'adamw', 0.01, 3)
+        """
+        return cls(
+            epochs=task.epochs if epochs is None else epochs,
+            batch_size=task.batch_size,
+            optimizer=task.optimizer,
+            weight_decay=task.weight_decay,
+            seed=seed,
+            metric=metric,
+        )
 
 
 @dataclass(frozen=True)

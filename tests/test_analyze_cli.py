@@ -268,7 +268,7 @@ def test_usage_errors_return_2_and_help_0(capsys):
 def test_study_then_analyze_confirm_end_to_end(tmp_path, capsys):
     """The README's two commands on a small real task: search, confirm 2 seeds, report, notes."""
     from lrtune import notes
-    from lrtune.confirm import CONFIRM_SEED_BASE
+    from lrtune.confirmations import CONFIRM_SEED_BASE
     from lrtune.study import main as study_main
 
     url = f"sqlite:///{tmp_path / 'studies' / 'lrtune.db'}"

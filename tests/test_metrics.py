@@ -13,7 +13,7 @@ import torch
 
 from lrtune import report, study, user_task
 from lrtune.config import RunConfig, TaskConfig
-from lrtune.confirm import run_confirmations
+from lrtune.confirmations import run_confirmations
 from lrtune.metrics import ACCURACY, LOSS, MetricError, resolve_metric
 from lrtune.objective import Objective, run_fused_trials
 from lrtune.study import open_family_study

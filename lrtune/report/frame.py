@@ -264,7 +264,7 @@ def _select_studies(
             f"no lrtune study named {', '.join(map(repr, unknown))}; the storage has {', '.join(sorted(by_name))}"
         )
     wanted = set(names) | {f"{n}:confirm" for n in names}
-    horizons = {f"{n}:confirm@x" for n in names}  # horizon checks (lrtune.confirm, horizon=M)
+    horizons = {f"{n}:confirm@x" for n in names}  # horizon checks (lrtune.confirmations, horizon=M)
     return [s for s in summaries if s.study_name in wanted or re.sub(r"\d+$", "", s.study_name) in horizons]
 
 

@@ -29,7 +29,6 @@ points at it (older runs stay stored, marked by their ``source_trial``).
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ import optuna
 from lrtune.config import TaskConfig
 from lrtune.fused import train_fused
 from lrtune.group_size import measure_group_size
-from lrtune.objective import record_trial
+from lrtune.objective import trial_attrs
 from lrtune.schedules import Schedule
 from lrtune.train import TrainConfig
 from lrtune.user_task import build_task_model, load_task_data, task_metric
@@ -73,16 +72,6 @@ class ConfirmedRun:
     reused: bool
     test_score: float = float("nan")
     val_score: float = float("nan")
-
-
-class _Recorder:
-    """Collects ``record_trial``'s attrs without a live trial."""
-
-    def __init__(self) -> None:
-        self.user_attrs: dict = {}
-
-    def set_user_attr(self, key, value) -> None:
-        self.user_attrs[key] = value
 
 
 def _search_studies(
@@ -192,13 +181,8 @@ def run_confirmations(
     for group in pending.values():
         task = group[0].task
         data = load_task_data(task, data_dir=data_dir, device=device)
-        config = TrainConfig(
-            epochs=task.epochs * horizon,
-            batch_size=task.batch_size,
-            optimizer=task.optimizer,
-            weight_decay=task.weight_decay,
-            seed=group[0].seed,
-            metric=task_metric(task, device),
+        config = TrainConfig.from_task(
+            task, seed=group[0].seed, metric=task_metric(task, device), epochs=task.epochs * horizon
         )
         build = lambda seed, task=task, data=data: build_task_model(task, data, seed)  # noqa: E731
         size = fuse if fuse is not None else measure_group_size(build, data, config, max_size=len(group)).size
@@ -219,19 +203,17 @@ def run_confirmations(
             elapsed = time.perf_counter() - started
             for p, member in zip(chunk, members):
                 result = member.result
-                recorder = _Recorder()
                 seconds = result.seconds if len(chunk) > 1 else elapsed
-                record_trial(recorder, p.family, p.seed, result, seconds=seconds)  # type: ignore[arg-type]
-                recorder.user_attrs["source_trial"] = p.best.number
+                attrs = {**trial_attrs(p.family, p.seed, result, seconds=seconds), "source_trial": p.best.number}
                 if len(chunk) > 1:
-                    recorder.user_attrs["fuse_group_size"] = len(chunk)
+                    attrs["fuse_group_size"] = len(chunk)
                 p.target.add_trial(
                     optuna.trial.create_trial(
                         params=p.best.params,
                         distributions=p.best.distributions,
                         value=float(result.val_score),
                         intermediate_values={i + 1: v for i, v in enumerate(result.val_scores)},
-                        user_attrs=recorder.user_attrs,
+                        user_attrs=attrs,
                     )
                 )
                 runs[(p.target.study_name, p.seed)] = ConfirmedRun(
@@ -258,17 +240,3 @@ class _Pending:
     family: str
     schedule: Schedule
     seed: int
-
-
-class _CallableModule(type(sys.modules[__name__])):
-    """``lrtune.confirm`` is both this module and the public function
-    :func:`lrtune.own_confirm.confirm` (``lrtune.confirm(study, objective, seeds=5)``): importing
-    this submodule rebinds the package attribute to the module, so the module forwards calls."""
-
-    def __call__(self, *args, **kwargs):
-        from lrtune.own_confirm import confirm
-
-        return confirm(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

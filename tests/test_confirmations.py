@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from lrtune.confirm import CONFIRM_SEED_BASE, confirm_study_name, run_confirmations
+from lrtune.confirmations import CONFIRM_SEED_BASE, confirm_study_name, run_confirmations
 from lrtune.study import main
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -76,7 +76,7 @@ def test_stacked_confirmations_are_the_solo_runs(tmp_path, monkeypatch):
     import dataclasses
     import shutil
 
-    import lrtune.confirm as confirm
+    import lrtune.confirmations as confirm
 
     load, build = confirm.load_task_data, confirm.build_task_model
     monkeypatch.setattr(
