@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import optuna
 
+from lrtune import keys
 from lrtune.config import TaskConfig
 from lrtune.fused import train_fused
 from lrtune.group_size import measure_group_size
@@ -81,7 +82,7 @@ def _search_studies(
     chosen = [
         s
         for s in summaries
-        if s.user_attrs.get("lrtune_kind", "search") == "search" and "lrtune_config" in s.user_attrs
+        if s.user_attrs.get(keys.KIND, keys.KIND_SEARCH) == keys.KIND_SEARCH and keys.CONFIG in s.user_attrs
     ]
     if names:
         chosen = [s for s in chosen if s.study_name in set(names)]
@@ -98,14 +99,14 @@ def _confirm_study(
         load_if_exists=True,
     )
     attrs = search.user_attrs
-    for key in ("lrtune_version", "lrtune_config", "lrtune_family", "lrtune_task"):
+    for key in (keys.VERSION, keys.CONFIG, keys.FAMILY, keys.TASK):
         if key in attrs and study.user_attrs.get(key) != attrs[key]:
             study.set_user_attr(key, attrs[key])
-    study.set_user_attr("lrtune_kind", "confirm" if horizon == 1 else "horizon")
+    study.set_user_attr(keys.KIND, keys.KIND_CONFIRM if horizon == 1 else keys.KIND_HORIZON)
     if horizon != 1:
-        study.set_user_attr("lrtune_horizon", horizon)
-    study.set_user_attr("lrtune_source_study", search.study_name)
-    study.set_user_attr("lrtune_confirmed_trial", best.number)
+        study.set_user_attr(keys.HORIZON, horizon)
+    study.set_user_attr(keys.SOURCE_STUDY, search.study_name)
+    study.set_user_attr(keys.CONFIRMED_TRIAL, best.number)
     return study
 
 
@@ -149,8 +150,8 @@ def run_confirmations(
             continue
         sign = -1.0 if search.direction == optuna.study.StudyDirection.MINIMIZE else 1.0
         best = max(complete, key=lambda t: (sign * t.value, -t.number))  # lowest loss first when minimising
-        task = TaskConfig.from_dict(summary.user_attrs["lrtune_config"])
-        family = summary.user_attrs["lrtune_family"]
+        task = TaskConfig.from_dict(summary.user_attrs[keys.CONFIG])
+        family = summary.user_attrs[keys.FAMILY]
         schedule = Schedule.from_params(best.params, family=family)
         target = _confirm_study(storage, search, best, horizon)
         done = {

@@ -23,6 +23,7 @@ __all__ = [
     "KIND_SEARCH",
     "PREFIX",
     "REPLAY_CONFIG",
+    "SPENT_STATE_NAMES",
     "REPLAY_OF",
     "SOURCE_STUDY",
     "TASK",
@@ -66,3 +67,5 @@ FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRU
 """Trials that ran to their end (completed or pruned): what ``--trials`` asks for."""
 COUNTED_STATES = FINISHED_STATES + (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
 """Trials that count towards ``--trials``: finished, running, or waiting for a retry."""
+SPENT_STATE_NAMES = ("COMPLETE", "PRUNED", "FAIL")
+"""Names of the states whose trials spent budget (ran until they ended, however they ended)."""

@@ -25,6 +25,7 @@ from typing import Any
 
 import optuna
 
+from lrtune import keys
 from lrtune.optuna_compat import storage_of
 from lrtune.recognize import recognize_space
 
@@ -121,12 +122,12 @@ def confirm(
         pruner=optuna.pruners.NopPruner(),
         load_if_exists=True,
     )
-    target.set_user_attr("lrtune_kind", "confirm")
-    target.set_user_attr("lrtune_source_study", study.study_name)
-    target.set_user_attr("lrtune_prefix", space.prefix)
-    confirmed = dict(target.user_attrs.get("lrtune_confirmed_trials") or {})
+    target.set_user_attr(keys.KIND, keys.KIND_CONFIRM)
+    target.set_user_attr(keys.SOURCE_STUDY, study.study_name)
+    target.set_user_attr(keys.PREFIX, space.prefix)
+    confirmed = dict(target.user_attrs.get(keys.CONFIRMED_TRIALS) or {})
     confirmed.update({f: t.number for f, t in best_of.items()})
-    target.set_user_attr("lrtune_confirmed_trials", dict(sorted(confirmed.items())))
+    target.set_user_attr(keys.CONFIRMED_TRIALS, dict(sorted(confirmed.items())))
 
     done = {
         (t.user_attrs.get("source_trial"), t.user_attrs.get("seed"))

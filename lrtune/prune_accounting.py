@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from lrtune import keys
 from lrtune.config import TaskConfig
 from lrtune.pruning import may_prune, pruning_start
 from lrtune.schedules import Schedule
@@ -97,16 +98,16 @@ class ReplayedTrial:
 
 
 def _load_task(study: optuna.Study) -> TaskConfig:
-    return TaskConfig.from_dict(study.user_attrs["lrtune_config"])
+    return TaskConfig.from_dict(study.user_attrs[keys.CONFIG])
 
 
 def _replay_study(storage: optuna.storages.BaseStorage, search: optuna.Study) -> optuna.Study:
     replay = optuna.create_study(
         study_name=search.study_name + REPLAY_SUFFIX, storage=storage, direction="maximize", load_if_exists=True
     )
-    if replay.user_attrs.get("lrtune_replay_of") != search.study_name:
-        replay.set_user_attr("lrtune_replay_of", search.study_name)
-        replay.set_user_attr("lrtune_replay_config", search.user_attrs["lrtune_config"])
+    if replay.user_attrs.get(keys.REPLAY_OF) != search.study_name:
+        replay.set_user_attr(keys.REPLAY_OF, search.study_name)
+        replay.set_user_attr(keys.REPLAY_CONFIG, search.user_attrs[keys.CONFIG])
     return replay
 
 
@@ -131,16 +132,14 @@ def replay_pruned_trials(
     from lrtune.train import TrainConfig, train
 
     task = _load_task(search)
-    family = search.user_attrs["lrtune_family"]
+    family = search.user_attrs[keys.FAMILY]
     replay = _replay_study(storage, search)
     stored = {
         t.user_attrs.get("source_trial"): t
         for t in replay.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     }
     out: list[ReplayedTrial] = []
-    finished = search.get_trials(
-        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    )
+    finished = search.get_trials(deepcopy=False, states=keys.FINISHED_STATES)
     for trial in sorted(finished, key=lambda t: t.number):
         schedule = Schedule.from_params(trial.params, family=family)
         intermediate = [trial.intermediate_values[e] for e in sorted(trial.intermediate_values)]
@@ -417,9 +416,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     summaries = [
         s
         for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
-        if s.user_attrs.get("lrtune_kind", "search") == "search"
-        and s.user_attrs.get("lrtune_family") in families
-        and "lrtune_config" in s.user_attrs
+        if s.user_attrs.get(keys.KIND, keys.KIND_SEARCH) == keys.KIND_SEARCH
+        and s.user_attrs.get(keys.FAMILY) in families
+        and keys.CONFIG in s.user_attrs
     ]
     if not summaries:
         print(
@@ -433,10 +432,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     policies = args.policy or list(POLICIES)
     accounts: list[FamilyAccount] = []
-    for summary in sorted(summaries, key=lambda s: families.index(s.user_attrs["lrtune_family"])):
+    for summary in sorted(summaries, key=lambda s: families.index(s.user_attrs[keys.FAMILY])):
         search = optuna.load_study(study_name=summary.study_name, storage=storage)
         task = _load_task(search)
-        family = summary.user_attrs["lrtune_family"]
+        family = summary.user_attrs[keys.FAMILY]
         trials = replay_pruned_trials(
             search, storage=storage, progress=lambda m: print(m, file=sys.stderr, flush=True)
         )

@@ -20,7 +20,7 @@ from typing import Any
 import optuna
 import torch
 
-from lrtune import __version__, notes
+from lrtune import __version__, keys, notes
 from lrtune.cli import UsageError, fail
 from lrtune.config import (
     DEVICES,
@@ -184,7 +184,7 @@ def open_family_study(
     pruner = make_pruner(task.pruner, epochs=task.epochs)
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     if name in existing:
-        stored = existing[name].user_attrs.get("lrtune_config")
+        stored = existing[name].user_attrs.get(keys.CONFIG)
         if stored is None:
             raise UsageError(
                 f"study {name!r} exists in this storage but was not created by lrtune; pick another --study-name"
@@ -203,12 +203,12 @@ def open_family_study(
         direction=task.direction,  # the metric's: pruners read it
         load_if_exists=True,
     )
-    if "lrtune_config" not in study.user_attrs:  # another worker may have won the race to create it
-        study.set_user_attr("lrtune_version", __version__)
-        study.set_user_attr("lrtune_config", wanted)
-        study.set_user_attr("lrtune_family", family)
-        study.set_user_attr("lrtune_task", task.task)
-        study.set_user_attr("lrtune_kind", "search")
+    if keys.CONFIG not in study.user_attrs:  # another worker may have won the race to create it
+        study.set_user_attr(keys.VERSION, __version__)
+        study.set_user_attr(keys.CONFIG, wanted)
+        study.set_user_attr(keys.FAMILY, family)
+        study.set_user_attr(keys.TASK, task.task)
+        study.set_user_attr(keys.KIND, keys.KIND_SEARCH)
     return study, True
 
 
@@ -223,7 +223,7 @@ def _write_study_note(study: optuna.Study, task: TaskConfig, family: str) -> Non
         else f"{task.pruner} (only at epochs {pruning_start(task.epochs)}–{task.epochs - 1})"
     )
     markdown = notes.study_note_markdown(
-        study.user_attrs["lrtune_config"],
+        study.user_attrs[keys.CONFIG],
         family,
         FAMILY_FORMULAS[family],
         search_space(family, lr=task.lr_range_for(family), warmup=task.warmup_range),

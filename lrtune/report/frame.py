@@ -25,12 +25,12 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from lrtune import keys
 from lrtune.metrics import natural_direction
 
 __all__ = [
     "CONFIRM",
     "CONTRACT_ATTRS",
-    "FINISHED_STATES",
     "OBJECT_COLUMNS",
     "SEARCH",
     "TRIAL_COLUMNS",
@@ -92,10 +92,8 @@ TRIAL_COLUMNS: list[str] = [
 
 #: The object columns, after ``params_*``.
 OBJECT_COLUMNS = ["intermediate_values", "lr_curve", "lr_curve_steps"]
-#: States of trials that ran to an end (spent budget).
-FINISHED_STATES = ("COMPLETE", "PRUNED", "FAIL")
-#: The ``kind`` column of search trials and of confirmation runs.
-SEARCH, CONFIRM = "search", "confirm"
+#: The ``kind`` column of search trials and of confirmation runs (the stored ``lrtune_kind``).
+SEARCH, CONFIRM = keys.KIND_SEARCH, keys.KIND_CONFIRM
 
 
 class AnalysisError(ValueError):
@@ -116,7 +114,7 @@ def as_storage(storage: str | optuna.storages.BaseStorage) -> optuna.storages.Ba
 
 def is_lrtune_study(user_attrs: dict[str, Any]) -> bool:
     """Whether a study was written by ``python -m lrtune.study``: it has ``lrtune_config`` or ``lrtune_family``."""
-    return "lrtune_config" in user_attrs or "lrtune_family" in user_attrs
+    return keys.CONFIG in user_attrs or keys.FAMILY in user_attrs
 
 
 def _sampler_name(config: dict[str, Any]) -> str | None:
@@ -129,12 +127,12 @@ def _sampler_name(config: dict[str, Any]) -> str | None:
 def study_info(summary: optuna.study.StudySummary) -> dict[str, Any]:
     """Study-level columns from the study user attrs (lrtune_config/family/task/kind)."""
     attrs = summary.user_attrs
-    config = attrs.get("lrtune_config") or {}
+    config = attrs.get(keys.CONFIG) or {}
     if not isinstance(config, dict):
         config = {}
     name = summary.study_name
-    kind = attrs.get("lrtune_kind") or (CONFIRM if name.endswith(":confirm") else SEARCH)
-    task = attrs.get("lrtune_task")
+    kind = attrs.get(keys.KIND) or (CONFIRM if name.endswith(":confirm") else SEARCH)
+    task = attrs.get(keys.TASK)
     if task is None and {"dataset", "model", "epochs", "optimizer"} <= set(config):
         task = f"{config['dataset']}/{config['model']}/{config['epochs']}ep/{config['optimizer']}"
     epochs = config.get("epochs")
@@ -147,11 +145,11 @@ def study_info(summary: optuna.study.StudySummary) -> dict[str, Any]:
         "metric_direction": direction,
         "sign": -1.0 if direction == "minimize" else 1.0,
         "kind": str(kind),
-        "family": attrs.get("lrtune_family") or config.get("family"),
+        "family": attrs.get(keys.FAMILY) or config.get("family"),
         "config_epochs": int(epochs) if isinstance(epochs, (int, float)) else None,
-        "horizon": int(attrs.get("lrtune_horizon", 1)),
+        "horizon": int(attrs.get(keys.HORIZON, 1)),
         "sampler": _sampler_name(config),
-        "confirmed_trial": attrs.get("lrtune_confirmed_trial"),
+        "confirmed_trial": attrs.get(keys.CONFIRMED_TRIAL),
     }
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lrtune import stats
+from lrtune import keys, stats
 from lrtune.report.frame import CONFIRM, SEARCH, rows_of_kind
 from lrtune.report.plots import family_colors, figure, slug
 from lrtune.report.tables import confirmation_table, markdown_table
@@ -39,7 +39,7 @@ __all__ = [
     "report_lines",
 ]
 
-HORIZON_KIND = "horizon"
+HORIZON_KIND = keys.KIND_HORIZON
 """``lrtune_kind`` of the M× confirmation studies."""
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from lrtune import keys
 from lrtune.recognize import LOOKED_FOR, ScheduleSpace, recognize_space
 from lrtune.report.frame import CONFIRM, SEARCH, AnalysisError, is_lrtune_study, trial_row, typed_frame
 
@@ -93,8 +94,8 @@ def _union_distributions(storage, study_id: int) -> dict[str, Any]:
 
 
 def _task_name(name: str, space: ScheduleSpace, attrs: dict[str, Any]) -> str:
-    if attrs.get("lrtune_task"):
-        return str(attrs["lrtune_task"])
+    if attrs.get(keys.TASK):
+        return str(attrs[keys.TASK])
     if space.joint:
         return name
     family = space.families[0]
@@ -171,7 +172,7 @@ def find_own_studies(
 
 def _rows(storage, own: OwnStudy, study_name: str, kind: str) -> list[dict[str, Any]]:
     study = optuna.load_study(study_name=study_name, storage=storage)
-    confirmed = study.user_attrs.get("lrtune_confirmed_trials") or {}
+    confirmed = study.user_attrs.get(keys.CONFIRMED_TRIALS) or {}
     info = {
         "study": study_name,
         "task": own.task,

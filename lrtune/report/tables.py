@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lrtune import stats
+from lrtune import keys, stats
 from lrtune.report.frame import (
     CONFIRM,
-    FINISHED_STATES,
     SEARCH,
     best_row,
     complete_scores,
@@ -57,7 +56,7 @@ def budget_table(df: pd.DataFrame, *, kind: str = SEARCH) -> pd.DataFrame:
     ]
     if sub.empty:
         return pd.DataFrame(columns=cols)
-    sub["epochs_spent"] = trial_epochs(sub).where(sub["state"].isin(FINISHED_STATES), 0.0).fillna(0.0)
+    sub["epochs_spent"] = trial_epochs(sub).where(sub["state"].isin(keys.SPENT_STATE_NAMES), 0.0).fillna(0.0)
     sub["is_diverged"] = sub["diverged"].fillna(False).astype(bool)
     rows = []
     for (task, family), g in sub.groupby(["task", "family"], sort=True):
@@ -158,7 +157,7 @@ def best_so_far(df: pd.DataFrame) -> pd.DataFrame:
     count, best_val = max over the COMPLETE ones so far (NaN until the first completes).
     """
     search = rows_of_kind(df, SEARCH)
-    finished = search[search["state"].isin(FINISHED_STATES)].copy()
+    finished = search[search["state"].isin(keys.SPENT_STATE_NAMES)].copy()
     cols = ["task", "family", "study", "number", "state", "epochs", "epochs_spent", "trials_run", "best_val"]
     if finished.empty:
         return pd.DataFrame(columns=cols)
