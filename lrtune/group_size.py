@@ -33,6 +33,7 @@ from torch import nn
 
 from lrtune.data import Dataset
 from lrtune.fused import StackedModel, StackedOptimizer, _member_losses, fusable
+from lrtune.memory import keep_freed_memory
 from lrtune.train import TrainConfig, build_optimizer
 
 __all__ = ["CANDIDATES", "GroupSize", "measure_group_size"]
@@ -131,6 +132,7 @@ def measure_group_size(
     probe = build(0)
     if not fusable(probe, data.input_shape):
         return GroupSize(1, {}, f"{type(probe).__name__} can't be stacked")
+    keep_freed_memory()  # as the fused training that follows (lrtune.memory)
     best = {k: math.inf for k in sizes}
     with torch.random.fork_rng(devices=[]):  # the probe must not move the global RNG
         steppers = {
