@@ -15,19 +15,19 @@ by :func:`lrtune.train.train` ends (to float rounding):
   gathers its ``[K, B]`` index in one batched gather (``x_train[index]`` → ``[K, B, ...]``) and
   the stack reads one batch per member. Members that share one seed read one batch through a
   stride-0 view instead.
-* **Layers**: ``nn.Linear`` → weights ``[K, in, out]`` and ``torch.baddbmm`` (the first layer
-  reads the shared batch through a stride-0 view). ``nn.Conv1d`` (``cnn1d``) → im2col + one
-  ``bmm`` per layer with activations channels last ``[B, L, K, C]``, so ``nn.BatchNorm1d`` is one
-  native batch norm over ``K·C`` channels (per-channel statistics, so per member); this measured
-  ~1.5x faster per member than oneDNN's grouped convolution on a 2-core CPU. Other convolutions
-  (``cnn``'s Conv2d, pooling) → one grouped convolution (``groups = K``) over member-major stacked
-  channels; ``nn.BatchNorm1d`` after a Linear layer → one batch norm over ``K·F`` features. An
-  ``nn.Sequential`` of these layers stacks (lrtune's ``mlp``, ``cnn1d``, ``cnn``) when the order
-  of its layers does: :func:`why_not_fusable` walks the plan through the layouts ``forward`` uses
-  before any training and says why not (e.g. a Linear on a convolution's output without a
-  Flatten), never raising, for any ``nn.Module``. ``train_fused(mode="auto")`` trains anything
-  else (``resnet``, users' own modules) member by member through :func:`lrtune.train.train`,
-  with a one-line warning; so is ``schedulefree`` (its Schedule-Free optimizer is not stacked).
+* **Layers** (:mod:`lrtune.stacked_layers`): every activation is members first, batch last.
+  ``nn.Linear`` → weights ``[K, out, in]`` and ``yᵀ = W xᵀ + b`` as one ``torch.baddbmm`` on
+  features ``[K, F, B]`` (the first layer reads a shared batch through a stride-0 view).
+  ``nn.Conv1d`` (``cnn1d``) → im2col + one ``bmm`` per layer on activations ``[K, C, L, B]``, so
+  Flatten is a view; ``nn.BatchNorm1d`` → one batch norm of all members' ``[K·C, L·B]`` rows
+  (ReLU fused in when it follows). Other convolutions (``cnn``'s Conv2d, pooling) → one grouped
+  convolution (``groups = K``) over member-major stacked channels. An ``nn.Sequential`` of these
+  layers stacks (lrtune's ``mlp``, ``cnn1d``, ``cnn``) when the order of its layers does:
+  :func:`why_not_fusable` walks the plan through the layouts ``forward`` uses before any
+  training and says why not (e.g. a Linear on a convolution's output without a Flatten), never
+  raising, for any ``nn.Module``. ``train_fused(mode="auto")`` trains anything else
+  (``resnet``, users' own modules) member by member through :func:`lrtune.train.train`, with a
+  one-line warning; so is ``schedulefree`` (its Schedule-Free optimizer is not stacked).
 * **Optimizer**: :class:`StackedOptimizer` is torch's SGD (Nesterov momentum, L2 weight decay)
   or AdamW, written out with a per-member learning rate ``lr[k]`` broadcast over each weight's
   member dimension — the same arithmetic as ``torch.optim`` in the same order.
@@ -57,8 +57,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from lrtune.data import Dataset, iterate_batches, steps_per_epoch
+from lrtune.memory import keep_freed_memory
 from lrtune.metrics import ACCURACY, Metric
-from lrtune.train import EpochResult, TrainConfig, TrainResult, chance_score, evaluate_metric, train
+from lrtune.stacked_layers import (
+    NotFusableError,
+    Op,
+    batch_norm,
+    check_layouts,
+    conv1d_gemm,
+    conv_gemm_ok,
+    member_losses,
+    plan,
+)
+from lrtune.train import OPTIMIZERS, EpochResult, TrainConfig, TrainResult, chance_score, evaluate_metric, train
 
 __all__ = [
     "FUSE_MODES",
@@ -79,145 +90,8 @@ _ADAM_BETAS = (0.9, 0.999)  # torch.optim.AdamW's defaults, as lrtune.train uses
 _ADAM_EPS = 1e-8
 
 
-class NotFusableError(ValueError):
-    """The models can't be stacked (an unsupported layer, or members of different shapes)."""
-
-
 # ---------------------------------------------------------------------------------------------
 # The stacked model
-
-
-@dataclass(frozen=True)
-class _Op:
-    kind: str  # linear, conv, bn, relu, same (shape-agnostic module applied as is), flatten, unflatten
-    module: nn.Module
-    prefix: str  # state-dict prefix of the layer ("3." for the 4th child)
-
-
-_SAME = (
-    nn.MaxPool1d,
-    nn.MaxPool2d,
-    nn.AvgPool1d,
-    nn.AvgPool2d,
-    nn.AdaptiveAvgPool1d,
-    nn.AdaptiveAvgPool2d,
-    nn.AdaptiveMaxPool1d,
-    nn.AdaptiveMaxPool2d,
-    nn.Identity,
-)
-
-
-def _plan(model: nn.Module) -> list[_Op]:
-    """The layer-by-layer plan of a stackable model, or :class:`NotFusableError` saying why not."""
-    if not isinstance(model, nn.Sequential):
-        raise NotFusableError(f"only nn.Sequential models can be stacked, but got {type(model).__name__}")
-    ops: list[_Op] = []
-    for name, layer in model.named_children():
-        prefix = f"{name}."
-        if isinstance(layer, nn.Linear):
-            ops.append(_Op("linear", layer, prefix))
-        elif isinstance(layer, (nn.Conv1d, nn.Conv2d)):
-            if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
-                raise NotFusableError(f"layer {name} ({layer}) must use numeric zero padding to be stacked")
-            ops.append(_Op("conv", layer, prefix))
-        elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            if not (layer.affine and layer.track_running_stats and layer.momentum is not None):
-                raise NotFusableError(
-                    f"layer {name} ({layer}) must be affine with running stats and a momentum to be stacked"
-                )
-            ops.append(_Op("bn", layer, prefix))
-        elif isinstance(layer, nn.ReLU):
-            ops.append(_Op("relu", layer, prefix))
-        elif isinstance(layer, nn.Flatten):
-            if layer.start_dim != 1 or layer.end_dim != -1:
-                raise NotFusableError(f"layer {name} ({layer}) must flatten dims 1..-1 to be stacked")
-            ops.append(_Op("flatten", layer, prefix))
-        elif isinstance(layer, nn.Unflatten):
-            ops.append(_Op("unflatten", layer, prefix))
-        elif isinstance(layer, _SAME):
-            ops.append(_Op("same", layer, prefix))
-        else:
-            raise NotFusableError(f"layer {name} ({type(layer).__name__}) can't be stacked")
-    if not any(op.kind in ("linear", "conv") for op in ops):
-        raise NotFusableError("a stackable model needs at least one Linear or Conv layer")
-    for i in range(len(ops) - 1):  # ReLU∘Flatten = Flatten∘ReLU; on the flat copy its backward is contiguous
-        if ops[i].kind == "relu" and ops[i + 1].kind == "flatten":
-            ops[i], ops[i + 1] = ops[i + 1], ops[i]
-    return ops
-
-
-def _conv_gemm_ok(ops: list[_Op]) -> bool:
-    """Whether every convolution can run as im2col + bmm (1-d, groups 1, dilation 1, no pooling)."""
-    kinds = [op.kind for op in ops]
-    convs = [op.module for op in ops if op.kind == "conv"]
-    if not convs or "same" in kinds:
-        return False
-    first = kinds.index("conv")
-    if (
-        "bn" in kinds[:first]
-        or "linear" in kinds[:first]
-        or ("linear" in kinds and "conv" in kinds[kinds.index("linear") :])
-    ):
-        return False
-    return all(isinstance(c, nn.Conv1d) and c.groups == 1 and c.dilation == (1,) for c in convs)
-
-
-def _check_layouts(ops: list[_Op], conv_gemm: bool, feature_dims: int | None) -> None:
-    """Walk the plan through :meth:`StackedModel.forward`'s layouts; :class:`NotFusableError` if it would refuse.
-
-    Layouts: ``input`` (the batch as given, shared ``[B, ...]`` or per member ``[K, B, ...]``),
-    ``chan`` (``[B, K·C, ...]``, member-major channels), ``blkc`` (``[B, L, K, C]``, the im2col path),
-    ``kbf`` (``[K, B, F]``). ``feature_dims`` is the number of dimensions of one example where it
-    is known (``len(input_shape)``), tracked through Flatten/Unflatten; None assumes the input suits
-    the first layer.
-    """
-    layout, dims = "input", feature_dims
-    for op in ops:
-        m, kind = op.module, op.kind
-        if kind == "linear":
-            if layout in ("chan", "blkc"):
-                raise NotFusableError(f"{m} on a convolution's output can't be stacked (flatten first)")
-            if layout == "input" and dims is not None and dims != 1:
-                raise NotFusableError(f"{m} on a {dims}-d example can't be stacked (flatten first)")
-            layout, dims = "kbf", 1
-        elif kind == "conv":
-            if layout == "kbf":
-                raise NotFusableError(f"{m} after a Linear layer can't be stacked")
-            want = 2 if isinstance(m, nn.Conv1d) else 3
-            if layout == "input" and dims is not None and dims != want:
-                raise NotFusableError(f"{m} on a {dims}-d example can't be stacked")
-            layout = "blkc" if conv_gemm else "chan"
-        elif kind == "bn":
-            want = (1, 2) if isinstance(m, nn.BatchNorm1d) else (3,)
-            if layout == "input" and dims is not None and dims not in want:
-                raise NotFusableError(f"{m} on a {dims}-d example can't be stacked")
-            if layout == "kbf" and not isinstance(m, nn.BatchNorm1d):
-                raise NotFusableError(f"{m} after a Linear layer can't be stacked")
-            if layout == "input":
-                layout = "kbf" if dims == 1 else "chan"
-        elif kind == "flatten":
-            if layout in ("chan", "blkc"):
-                layout = "kbf"
-            dims = 1
-        elif kind == "unflatten":
-            if layout != "input":
-                raise NotFusableError(f"{m} after a layer with weights can't be stacked")
-            if m.dim == 0:
-                raise NotFusableError(f"{m} unflattens the batch dimension; it can't be stacked")
-            if dims is not None:
-                dims += len(m.unflattened_size) - 1
-        elif kind == "same":
-            if layout == "kbf" and not isinstance(m, nn.Identity):
-                raise NotFusableError(f"{m} after a Linear layer can't be stacked")
-            if layout == "blkc":
-                raise NotFusableError(f"{m} after an im2col convolution can't be stacked")
-            if (
-                isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d))
-                and layout == "input"
-                and dims is not None
-            ):
-                if dims != (2 if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d)) else 3):
-                    raise NotFusableError(f"{m} on a {dims}-d example can't be stacked")
 
 
 def why_not_fusable(model: nn.Module, input_shape: Sequence[int] | None = None) -> str | None:
@@ -232,9 +106,9 @@ def why_not_fusable(model: nn.Module, input_shape: Sequence[int] | None = None) 
             return f"{type(model).__name__} overrides nn.Sequential.forward"
         if isinstance(model, nn.Sequential) and len({id(m) for m in model}) != len(model):
             return "a layer object appears twice in the model (shared weights) and can't be stacked"
-        ops = _plan(model)
+        ops = plan(model)
         dims = None if input_shape is None else len(tuple(input_shape))
-        _check_layouts(ops, _conv_gemm_ok(ops), dims)
+        check_layouts(ops, conv_gemm_ok(ops), dims)
         names = [n for n, _ in model.named_parameters()] + [n for n, _ in model.named_buffers()]
         known = {op.prefix + k for op in ops for k in op.module.state_dict()}
         extra = [n for n in names if n not in known]
@@ -260,8 +134,8 @@ def fusable(model: nn.Module, input_shape: Sequence[int] | None = None) -> bool:
 class StackedModel:
     """K models of one ``nn.Sequential`` architecture as one model with stacked weights.
 
-    Every tensor has the member in dimension 0: Linear weights ``[K, in, out]`` (the transpose
-    of ``nn.Linear.weight``), biases ``[K, 1, out]``; conv weights ``[K, C_out, C_in, *kernel]``;
+    Every tensor has the member in dimension 0: Linear weights ``[K, out, in]`` (as
+    ``nn.Linear.weight``), biases ``[K, out, 1]``; conv weights ``[K, C_out, C_in, *kernel]``;
     batch-norm weights, biases and running statistics ``[K, C]``. :meth:`forward` takes one
     shared batch ``[B, *input_shape]`` and returns logits ``[K, B, n_classes]``.
     """
@@ -276,7 +150,7 @@ class StackedModel:
         reason = why_not_fusable(models[0])
         if reason is not None:
             raise NotFusableError(reason)
-        self.ops = _plan(models[0])
+        self.ops = plan(models[0])
         reference = {k: tuple(v.shape) for k, v in models[0].state_dict().items()}
         for i, m in enumerate(models[1:], start=1):
             shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
@@ -289,8 +163,8 @@ class StackedModel:
         self.params: dict[str, torch.Tensor] = {}
         self.buffers: dict[str, torch.Tensor] = {}
         self.bn_batches = 0  # training forwards so far (BatchNorm's num_batches_tracked)
-        self.conv_gemm = _conv_gemm_ok(self.ops) if conv == "auto" else conv == "gemm"
-        if conv == "gemm" and not _conv_gemm_ok(self.ops):
+        self.conv_gemm = conv_gemm_ok(self.ops) if conv == "auto" else conv == "gemm"
+        if conv == "gemm" and not conv_gemm_ok(self.ops):
             raise NotFusableError("conv='gemm' needs Conv1d layers (groups 1, dilation 1) without pooling")
         self.training = True
         states = [m.state_dict() for m in models]
@@ -320,21 +194,17 @@ class StackedModel:
         return self.train(False)
 
     @staticmethod
-    def _to_stack(op: _Op, key: str, value: torch.Tensor) -> torch.Tensor:
-        if op.kind == "linear":
-            return value.t() if key == "weight" else value.unsqueeze(0)
-        return value
+    def _to_stack(op: Op, key: str, value: torch.Tensor) -> torch.Tensor:
+        return value.unsqueeze(1) if op.kind == "linear" and key == "bias" else value
 
     @staticmethod
-    def _from_stack(op: _Op, key: str, value: torch.Tensor) -> torch.Tensor:
-        if op.kind == "linear":
-            return value.t() if key == "weight" else value.squeeze(0)
-        return value
+    def _from_stack(op: Op, key: str, value: torch.Tensor) -> torch.Tensor:
+        return value.squeeze(1) if op.kind == "linear" and key == "bias" else value
 
     # ------------------------------------------------------------------ forward
 
     def forward(self, x: torch.Tensor, *, per_member: bool = False) -> torch.Tensor:
-        """Logits ``[K, B, n_classes]`` of every member.
+        """Logits ``[K, B, n_classes]`` of every member (a view of the head's ``[K, n_classes, B]``).
 
         ``x`` is one batch shared by all members ``[B, ...]``, or with ``per_member`` one batch per
         member ``[K, B, ...]`` (each member's own mini-batch, as its solo run would draw it).
@@ -343,39 +213,39 @@ class StackedModel:
         B = x.shape[1] if per_member else x.shape[0]
         if per_member and x.shape[0] != K:
             raise ValueError(f"a per-member batch must hold {K} batches, but got {x.shape[0]}")
-        # input: shared [B, ...] or per member [K, B, ...] → chan [B, K·C, ...] (member-major)
-        # or blkc [B, L, K, C] → kbf [K, B, F]
+        # input: shared [B, ...] or per member [K, B, ...] → kclb [K, C, L, B] (im2col convolutions)
+        # or chan [B, K·C, ...] (grouped convolutions) → kfb [K, F, B]; see lrtune.stacked_layers
         layout = "member" if per_member else "shared"
         p, buf = self.params, self.buffers
-        for op in self.ops:
-            m = op.module
-            if op.kind == "linear":
-                if layout == "shared":
-                    if x.ndim != 2:
-                        raise NotFusableError(f"{m} on a {x.ndim}-d input can't be stacked (flatten first)")
-                    x = x.unsqueeze(0).expand(K, B, -1)
-                elif layout == "member" and x.ndim != 3:
-                    raise NotFusableError(f"{m} on a {x.ndim - 1}-d input can't be stacked (flatten first)")
-                elif layout in ("chan", "blkc"):
-                    raise NotFusableError(f"{m} on a convolution's output can't be stacked (flatten first)")
-                w = p[op.prefix + "weight"]
-                bias = p.get(op.prefix + "bias")
-                x = torch.bmm(x, w) if bias is None else torch.baddbmm(bias, x, w)
-                layout = "kbf"
-            elif op.kind == "conv" and self.conv_gemm:
-                x, layout = self._conv_gemm(op, x, layout, K, B), "blkc"
-            elif op.kind == "bn" and layout == "blkc":
-                x = self._bn_channels_last(op, x, K)
-            elif op.kind == "bn" and (
-                layout == "kbf" or (layout in ("shared", "member") and x.ndim == (2 if layout == "shared" else 3))
+        fused_relu = False  # a ReLU right after a batch norm runs inside it
+        for i, op in enumerate(self.ops):
+            m, kind = op.module, op.kind
+            if fused_relu:
+                fused_relu = False
+                continue
+            if kind == "linear":  # yᵀ = W xᵀ + b per member: [K, out, in] @ [K, in, B]
+                x = self._features(x, layout, K, m)
+                w, bias = p[op.prefix + "weight"], p.get(op.prefix + "bias")
+                x, layout = (torch.bmm(w, x) if bias is None else torch.baddbmm(bias, w, x)), "kfb"
+            elif kind == "conv" and self.conv_gemm:
+                if layout == "shared":  # [B, C, L] → [1, C, L, B]: the same columns for every member
+                    x = x.permute(1, 2, 0).unsqueeze(0)
+                elif layout == "member":  # [K, B, C, L] → [K, C, L, B]
+                    x = x.permute(0, 2, 3, 1)
+                x = conv1d_gemm(x, m, p[op.prefix + "weight"], p.get(op.prefix + "bias"))
+                layout = "kclb"
+            elif kind == "bn" and (
+                layout in ("kclb", "kfb")
+                or (layout in ("shared", "member") and x.ndim == (2 if layout == "shared" else 3))
             ):
-                if layout == "shared":
-                    x = x.unsqueeze(0).expand(K, B, -1)
-                x, layout = self._bn_features(op, x, K), "kbf"
-            elif op.kind == "flatten" and layout == "blkc":  # member k as nn.Flatten on [B, C, L]
-                x, layout = x.permute(2, 0, 3, 1).reshape(K, B, -1), "kbf"
-            elif op.kind == "conv":
-                if layout == "kbf":
+                if layout != "kclb":
+                    x, layout = self._features(x, layout, K, m).contiguous(), "kfb"
+                fused_relu = i + 1 < len(self.ops) and self.ops[i + 1].kind == "relu"
+                x = batch_norm(x, K * x.shape[1], m, p, buf, op.prefix, self.training, relu=fused_relu)
+            elif kind == "flatten" and layout == "kclb":  # member k as nn.Flatten on [B, C, L]: c·L + l
+                x, layout = x.reshape(K, -1, B), "kfb"
+            elif kind == "conv":
+                if layout == "kfb":
                     raise NotFusableError(f"{m} after a Linear layer can't be stacked")
                 conv = F.conv1d if isinstance(m, nn.Conv1d) else F.conv2d
                 w = p[op.prefix + "weight"]
@@ -389,8 +259,8 @@ class StackedModel:
                 groups = m.groups * K if layout == "chan" else 1
                 x = conv(x, w, None if bias is None else bias.reshape(-1), m.stride, m.padding, m.dilation, groups)
                 layout = "chan"
-            elif op.kind == "bn":
-                if layout == "kbf":
+            elif kind == "bn":
+                if layout == "kfb":
                     raise NotFusableError(f"{m} after a Linear layer can't be stacked")
                 if layout == "shared":
                     x = x.repeat(1, K, *([1] * (x.ndim - 2)))
@@ -407,81 +277,45 @@ class StackedModel:
                     m.momentum,
                     m.eps,
                 )
-            elif op.kind == "relu":
+            elif kind == "relu":
                 x = F.relu(x)
-            elif op.kind == "flatten":
+            elif kind == "flatten":
                 if layout == "shared":
                     x = m(x)
                 elif layout == "member":
                     x = x.reshape(K, B, -1)
-                elif layout == "chan":
-                    x = x.reshape(B, K, -1).transpose(0, 1)
-                    layout = "kbf"
-            elif op.kind == "unflatten":
+                elif layout == "chan":  # [B, K·C, ...] → [K, F, B]
+                    x, layout = x.reshape(B, K, -1).permute(1, 2, 0), "kfb"
+            elif kind == "unflatten":
                 if layout not in ("shared", "member"):
                     raise NotFusableError(f"{m} after a layer with weights can't be stacked")
                 x = m(x) if layout == "shared" else m(x.flatten(0, 1)).unflatten(0, (K, B))
             else:  # pooling and other per-channel modules
-                if layout == "kbf" and not isinstance(m, nn.Identity):
+                if layout == "kfb" and not isinstance(m, nn.Identity):
                     raise NotFusableError(f"{m} after a Linear layer can't be stacked")
                 x = m(x.flatten(0, 1)).unflatten(0, (K, B)) if layout == "member" else m(x)
         if self.training:
             self.bn_batches += 1
-        if layout == "blkc":
-            x = x.permute(2, 0, 3, 1).reshape(K, B, -1)
-        if layout == "chan":
-            x = x.reshape(B, K, -1).transpose(0, 1)
-        return x
+        if layout == "kfb":
+            return x.transpose(1, 2)
+        if layout == "kclb":
+            return x.permute(0, 3, 1, 2).reshape(K, B, -1)
+        return x.reshape(B, K, -1).transpose(0, 1)  # chan
 
     __call__ = forward
 
-    def _conv_gemm(self, op: _Op, x: torch.Tensor, layout: str, K: int, B: int) -> torch.Tensor:
-        """Conv1d as im2col + one batched matmul; returns ``[B, L_out, K, C_out]`` (a view).
-
-        Activations are kept channels last with the members between length and channels
-        (``[B, L, K, C]``), so batch norm is one native 2-d batch norm over ``K·C`` channels and
-        each convolution one GEMM per member (``[B·L_out, k·C_in] @ [k·C_in, C_out]``), which BLAS
-        runs faster than oneDNN's grouped convolution (its backward pass above all) on CPUs.
-        """
-        m = op.module
-        (k,), (stride,), (pad,) = m.kernel_size, m.stride, m.padding
-        if layout == "shared":  # [B, C, L]: the same columns for every member
-            x = x.transpose(1, 2).unsqueeze(2)  # [B, L, 1, C]
-        elif layout == "member":  # [K, B, C, L]: each member its own batch
-            x = x.permute(1, 3, 0, 2)  # [B, L, K, C]
-        cols = _Im2col.apply(x, k, stride, pad)  # [members, B·L_out, k·C]
-        length = cols.shape[1] // B
-        if cols.shape[0] != K:
-            cols = cols.expand(K, -1, -1)
-        w = self.params[op.prefix + "weight"]  # [K, C_out, C_in, k] → [K, k·C_in, C_out]
-        w = w.permute(0, 3, 2, 1).reshape(K, -1, w.shape[1])
-        bias = self.params.get(op.prefix + "bias")
-        out = torch.bmm(cols, w) if bias is None else torch.baddbmm(bias.unsqueeze(1), cols, w)
-        return out.view(K, B, length, -1).permute(1, 2, 0, 3)
-
-    def _bn_channels_last(self, op: _Op, x: torch.Tensor, K: int) -> torch.Tensor:
-        """BatchNorm of ``[B, L, K, C]`` as one native batch norm of ``[B·L, K·C]`` (per member, channel)."""
-        B, L = x.shape[0], x.shape[1]
-        return self._batch_norm(op, x.reshape(B * L, -1)).view(B, L, K, -1)
-
-    def _bn_features(self, op: _Op, x: torch.Tensor, K: int) -> torch.Tensor:
-        """BatchNorm1d of ``[K, B, F]`` as one native batch norm of ``[B, K·F]`` (per member, feature)."""
-        B = x.shape[1]
-        return self._batch_norm(op, x.transpose(0, 1).reshape(B, -1)).view(B, K, -1).transpose(0, 1)
-
-    def _batch_norm(self, op: _Op, flat: torch.Tensor) -> torch.Tensor:
-        """One native batch norm of ``[N, K·C]`` with the stack's per-member statistics and affine."""
-        m = op.module
-        return F.batch_norm(
-            flat,
-            self.buffers[op.prefix + "running_mean"].view(-1),
-            self.buffers[op.prefix + "running_var"].view(-1),
-            self.params[op.prefix + "weight"].reshape(-1),
-            self.params[op.prefix + "bias"].reshape(-1),
-            self.training,
-            m.momentum,
-            m.eps,
-        )
+    @staticmethod
+    def _features(x: torch.Tensor, layout: str, K: int, m: nn.Module) -> torch.Tensor:
+        """Features ``[K, F, B]`` of a shared ``[B, F]``, per-member ``[K, B, F]`` or ``kfb`` input (views)."""
+        if layout == "kfb":
+            return x
+        if layout in ("chan", "kclb"):
+            raise NotFusableError(f"{m} on a convolution's output can't be stacked (flatten first)")
+        if x.ndim != (2 if layout == "shared" else 3):
+            raise NotFusableError(
+                f"{m} on a {x.ndim - (layout == 'member')}-d input can't be stacked (flatten first)"
+            )
+        return x.t().expand(K, -1, -1) if layout == "shared" else x.transpose(1, 2)
 
     # ------------------------------------------------------------------ members in and out
 
@@ -551,61 +385,6 @@ class StackedModel:
         return accuracies, [s / n_total for s in loss_sum.tolist()], scores
 
 
-class _Im2col(torch.autograd.Function):
-    """``[B, L, K, C]`` → columns ``[K, B·L_out, k·C]`` of a zero-padded, strided 1-d convolution.
-
-    Column ``j·C + c`` of row ``(b, l)`` is ``x[b, stride·l + j − pad, k, c]`` (0 outside). Forward
-    and backward are k strided copies/adds of contiguous C-vectors — cheaper than ``unfold``'s
-    generic backward, which dominated the fused cnn1d step.
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, k: int, stride: int, pad: int) -> torch.Tensor:
-        B, L, K, C = x.shape
-        length = (L + 2 * pad - k) // stride + 1
-        cols = x.new_empty(K, B, length, k, C)
-        for j, (lo, hi, src) in enumerate(_taps(L, length, k, stride, pad)):
-            if lo > 0:
-                cols[:, :, :lo, j].zero_()
-            if hi < length:
-                cols[:, :, hi:, j].zero_()
-            if hi > lo:
-                cols[:, :, lo:hi, j].copy_(
-                    x[:, src : src + stride * (hi - lo - 1) + 1 : stride].permute(2, 0, 1, 3)
-                )
-        ctx.shape, ctx.args = x.shape, (k, stride, pad)
-        return cols.view(K, B * length, k * C)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        B, L, K, C = ctx.shape
-        k, stride, pad = ctx.args
-        length = grad.shape[1] // B
-        g = grad.reshape(K, B, length, k, C)
-        out = grad.new_zeros(B, L, K, C)
-        for j, (lo, hi, src) in enumerate(_taps(L, length, k, stride, pad)):
-            if hi > lo:
-                out[:, src : src + stride * (hi - lo - 1) + 1 : stride].add_(g[:, :, lo:hi, j].permute(1, 2, 0, 3))
-        return out, None, None, None
-
-
-def _taps(L: int, length: int, k: int, stride: int, pad: int) -> list[tuple[int, int, int]]:
-    """For each kernel tap j: output rows ``lo..hi`` that read inside the input, from position ``src``."""
-    out = []
-    for j in range(k):
-        lo = max(0, -(-(pad - j) // stride))  # first l with stride·l + j − pad ≥ 0
-        hi = min(length, (L - 1 + pad - j) // stride + 1)  # last l with stride·l + j − pad ≤ L − 1, + 1
-        out.append((lo, max(lo, hi), stride * lo + j - pad))
-    return out
-
-
-def _member_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of each member on its batch: ``[K]`` (``y`` shared ``[B]`` or per member ``[K, B]``)."""
-    K, B, C = logits.shape
-    target = y.reshape(-1) if y.ndim == 2 else y.repeat(K)
-    return F.cross_entropy(logits.reshape(K * B, C), target, reduction="none").view(K, B).mean(1)
-
-
 # ---------------------------------------------------------------------------------------------
 # The stacked optimizer
 
@@ -626,8 +405,8 @@ class StackedOptimizer:
     """
 
     def __init__(self, model: StackedModel, *, optimizer: str, weight_decay: float, momentum: float) -> None:
-        if optimizer not in ("sgd", "adamw"):
-            raise ValueError(f"optimizer must be one of sgd, adamw, but got {optimizer!r}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, but got {optimizer!r}")
         self.model = model
         self.kind = optimizer
         self.weight_decay = float(weight_decay)
@@ -843,6 +622,7 @@ def _train_sequential(
 
 
 def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_end, seeds) -> list[MemberResult]:
+    keep_freed_memory()  # a step's activations are reused, not page-faulted in again (lrtune.memory)
     for model in models:
         model.to(data.device)
     n_steps = steps_per_epoch(len(data.y_train), config.batch_size)
@@ -909,7 +689,7 @@ def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_e
             if not shared:  # one batched gather: [K, B] indices → [K, B, ...] examples and labels
                 index = order[:, i * batch_size : (i + 1) * batch_size]
                 xb, yb = data.x_train[index], data.y_train[index]
-            losses = _member_losses(stack(xb, per_member=not shared), yb)
+            losses = member_losses(stack(xb, per_member=not shared), yb)
             values = losses.detach().tolist()
             bad = {j for j, v in enumerate(values) if not math.isfinite(v)}
             for j in sorted(bad):  # diverged: its weights as they were before this step

@@ -32,7 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from lrtune.data import Dataset
-from lrtune.fused import StackedModel, StackedOptimizer, _member_losses, fusable
+from lrtune.fused import StackedModel, StackedOptimizer, fusable
+from lrtune.memory import keep_freed_memory
+from lrtune.stacked_layers import member_losses
 from lrtune.train import TrainConfig, build_optimizer
 
 __all__ = ["CANDIDATES", "GroupSize", "measure_group_size"]
@@ -94,7 +96,7 @@ class _StackedStepper:
         index = torch.randint(len(self.data.y_train), (self.k, self.batch), generator=self.generator).to(
             self.data.device
         )
-        losses = _member_losses(self.stack(self.data.x_train[index], per_member=True), self.data.y_train[index])
+        losses = member_losses(self.stack(self.data.x_train[index], per_member=True), self.data.y_train[index])
         losses.detach().tolist()
         for p in self.stack.params.values():
             p.grad = None
@@ -131,6 +133,7 @@ def measure_group_size(
     probe = build(0)
     if not fusable(probe, data.input_shape):
         return GroupSize(1, {}, f"{type(probe).__name__} can't be stacked")
+    keep_freed_memory()  # as the fused training that follows (lrtune.memory)
     best = {k: math.inf for k in sizes}
     with torch.random.fork_rng(devices=[]):  # the probe must not move the global RNG
         steppers = {

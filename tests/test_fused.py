@@ -303,10 +303,13 @@ def test_stacked_optimizer_step_is_torch_optimizer_step():
                 opt.zero_grad()
                 nn.functional.cross_entropy(m(x), y).backward()
                 opt.step()
+        # float32: a last-bit gradient difference (bmm vs addmm) moves an AdamW weight whose gradient is
+        # ~0 by a fraction of lr per step (see _assert_same_float32_run); measured ≤ 1.9e-6 (AVX-512,
+        # AVX2 and ATen's default kernels), so 1e-5 for AdamW, 1e-6 for SGD
         for k, m in enumerate(models):
             copy = build_model("mlp", input_shape=(6,), n_classes=3, seed=50)
             stack.export(k, copy)
-            assert _max_weight_diff(copy, m) < 1e-6
+            assert _max_weight_diff(copy, m) < (1e-6 if kind == "sgd" else 1e-5)
 
 
 def test_unstackable_models_train_one_by_one(digits):
