@@ -26,7 +26,6 @@ import optuna
 import pandas as pd
 
 from lrtune import keys
-from lrtune.metrics import natural_direction
 
 __all__ = [
     "CONFIRM",
@@ -137,7 +136,7 @@ def study_info(summary: optuna.study.StudySummary) -> dict[str, Any]:
         task = f"{config['dataset']}/{config['model']}/{config['epochs']}ep/{config['optimizer']}"
     epochs = config.get("epochs")
     metric = str(config.get("metric") or "accuracy")
-    direction = str(config.get("direction") or natural_direction(metric) or "maximize")
+    direction = str(config.get("direction") or "maximize")  # stored with any metric but accuracy
     return {
         "study": name,
         "task": str(task) if task is not None else "unknown",
