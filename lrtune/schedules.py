@@ -52,6 +52,11 @@ def multipliers(
     """Vectorised multiplier m(t) for integer ``steps`` (closed-form part; plateau's reactions excluded).
 
     Steps ≥ T hold the last value m(T − 1) (a schedule never climbs back after its end).
+
+    >>> multipliers("step", {"n_drops": 2, "drop_start": 0.5, "gamma": 0.1}, steps=np.arange(10), total_steps=10)
+    array([1.  , 1.  , 1.  , 1.  , 1.  , 0.1 , 0.1 , 0.1 , 0.01, 0.01])
+    >>> multipliers("cosine", {"final_ratio": 0.0}, steps=np.arange(5), total_steps=5, warmup_frac=0.2).round(3)
+    array([0.5  , 1.   , 0.854, 0.5  , 0.146])
     """
     fam = family_facts(family)
     if total_steps < 1:
@@ -86,6 +91,16 @@ class Schedule:
     ``params`` holds the family's own parameters by short name (``final_ratio``, ``gamma``, …);
     missing ones take the family defaults (:func:`family_defaults`). ``warmup_frac`` is ignored
     by ``onecycle`` (its ``pct_start`` ramp replaces warmup) and stored as 0 there.
+
+    >>> schedule = Schedule("wsd", peak_lr=0.5, warmup_frac=0.1, params={"decay_frac": 0.5, "decay_shape": "linear"})
+    >>> schedule.describe()
+    'wsd: peak LR 0.5, warmup 10.0% of steps, decay_frac=0.5, decay_shape=linear, final_ratio=0'
+    >>> schedule.curve(10).round(3).tolist()
+    [0.25, 0.5, 0.5, 0.5, 0.5, 0.5, 0.444, 0.333, 0.222, 0.111]
+    >>> Schedule("cosine", peak_lr=0.1, params={"final_ratio": 2.0})
+    Traceback (most recent call last):
+    ...
+    ValueError: cosine final_ratio must be in [0, 1], but got 2.0
     """
 
     family: str
@@ -136,22 +151,40 @@ class Schedule:
         return family_facts(self.family).reactive
 
     def multiplier(self, step: int, total_steps: int) -> float:
-        """m(step) ∈ (0, 1] of the closed-form curve (plateau: before any reduction)."""
+        """m(step) ∈ (0, 1] of the closed-form curve (plateau: before any reduction).
+
+        >>> Schedule("poly", peak_lr=0.1, params={"power": 2.0}).multiplier(5, total_steps=10)
+        0.25
+        """
         return float(self.curve_multipliers(total_steps, steps=np.asarray([step]))[0])
 
     def lr_at(self, step: int, total_steps: int) -> float:
-        """``peak_lr · m(step)``."""
+        """``peak_lr · m(step)``.
+
+        >>> Schedule("poly", peak_lr=0.1, params={"power": 2.0}).lr_at(5, total_steps=10)
+        0.025
+        """
         return self.peak_lr * self.multiplier(step, total_steps)
 
     def curve_multipliers(self, total_steps: int, *, steps: np.ndarray | None = None) -> np.ndarray:
-        """m(t) for ``steps`` (default every step 0…T−1) in one vectorised evaluation."""
+        """m(t) for ``steps`` (default every step 0…T−1) in one vectorised evaluation.
+
+        >>> Schedule("exponential", peak_lr=0.1, params={"final_ratio": 0.01}).curve_multipliers(5).round(4)
+        array([1.    , 0.3981, 0.1585, 0.0631, 0.0251])
+        >>> Schedule("cosine", peak_lr=0.1).curve_multipliers(100, steps=np.array([0, 50, 99, 200])).round(4).tolist()
+        [1.0, 0.5, 0.0002, 0.0002]
+        """
         steps = np.arange(total_steps) if steps is None else steps
         return multipliers(
             self.family, self.params, steps=steps, total_steps=total_steps, warmup_frac=self.warmup_frac
         )
 
     def curve(self, total_steps: int) -> np.ndarray:
-        """The learning rate at every step 0…T−1 (numpy array of length T)."""
+        """The learning rate at every step 0…T−1 (numpy array of length T).
+
+        >>> Schedule("constant", peak_lr=0.1, warmup_frac=0.5).curve(4).round(4).tolist()
+        [0.0333, 0.0667, 0.1, 0.1]
+        """
         return self.peak_lr * self.curve_multipliers(total_steps)
 
     def describe(self) -> str:
@@ -163,7 +196,11 @@ class Schedule:
         return f"{self.family}: " + ", ".join(parts)
 
     def to_params(self, *, prefix: str = "", include_family: bool = False) -> dict[str, Any]:
-        """Optuna-style names: ``{prefix}lr``, ``{prefix}warmup_frac``, ``{prefix}{family}_{name}``."""
+        """Optuna-style names: ``{prefix}lr``, ``{prefix}warmup_frac``, ``{prefix}{family}_{name}``.
+
+        >>> Schedule("cosine", peak_lr=0.1, warmup_frac=0.05).to_params(prefix="sched_", include_family=True)
+        {'sched_family': 'cosine', 'sched_lr': 0.1, 'sched_warmup_frac': 0.05, 'sched_cosine_final_ratio': 0.0}
+        """
         out: dict[str, Any] = {}
         if include_family:
             out[f"{prefix}family"] = self.family
@@ -180,6 +217,16 @@ class Schedule:
         ``family`` is read from ``params[prefix + "family"]`` when the study chose it; pass it
         when the study tuned a single family. Parameters the space did not search (fixed values,
         ``three_phase``, plateau's ``min_ratio``) take their defaults unless present.
+
+        >>> params = {"lr": 0.3, "warmup_frac": 0.05, "cosine_final_ratio": 0.01, "batch_size": 64}
+        >>> Schedule.from_params(params, family="cosine").describe()
+        'cosine: peak LR 0.3, warmup 5.0% of steps, final_ratio=0.01'
+        >>> Schedule.from_params({"family": "onecycle", "lr": 0.3, "onecycle_pct_start": 0.25}).describe()
+        'onecycle: peak LR 0.3, pct_start=0.25, div_factor=25, final_div_factor=1e+04, anneal=cos, three_phase=False'
+        >>> Schedule.from_params({"lr": 0.3})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: params have no 'family': pass family= (one of constant, step, exponential, ...)
         """
         if family is None:
             key = f"{prefix}family"
@@ -205,6 +252,17 @@ class Schedule:
         Each group's current ``lr`` is its base (peak) LR. Constructing it sets the LRs to step 0's
         values. Call ``.step()`` after every optimizer step and ``.epoch_end(metric)`` after each
         validation.
+
+        >>> import torch
+        >>> optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        >>> scheduler = Schedule("cosine", peak_lr=0.1).build(optimizer, total_steps=4)
+        >>> for _ in range(3):
+        ...     optimizer.step()
+        ...     scheduler.step()
+        ...     print(round(optimizer.param_groups[0]["lr"], 4))
+        0.0854
+        0.05
+        0.0146
         """
         return ScheduleLR(optimizer, self, total_steps=total_steps)
 
@@ -244,7 +302,21 @@ class ScheduleLR(_TorchLRScheduler):  # type: ignore[misc,valid-type]
         return [base * m for base in self.base_lrs]
 
     def epoch_end(self, metric: float | None = None) -> None:
-        """Tell the schedule the epoch's validation metric (higher is better). No-op unless reactive."""
+        """Tell the schedule the epoch's validation metric (higher is better). No-op unless reactive.
+
+        >>> import torch
+        >>> optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        >>> schedule = Schedule("plateau", peak_lr=0.1, params={"patience": 1, "factor": 0.5})
+        >>> scheduler = schedule.build(optimizer, total_steps=100)
+        >>> for accuracy in (0.80, 0.85, 0.84, 0.85, 0.83):  # two epochs without improvement: cut
+        ...     scheduler.epoch_end(accuracy)
+        ...     print(scheduler.get_last_lr())
+        [0.1]
+        [0.1]
+        [0.1]
+        [0.05]
+        [0.05]
+        """
         if not self.schedule.reactive or metric is None:
             return
         p = self.schedule.params

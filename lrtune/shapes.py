@@ -62,7 +62,11 @@ WarmupFn = Callable[[np.ndarray, int], np.ndarray]
 
 
 def warmup_steps(total_steps: int, warmup_frac: float) -> int:
-    """``W = round(warmup_frac · T)``, clamped to ``[0, T − 1]`` so at least one step follows."""
+    """``W = round(warmup_frac · T)``, clamped to ``[0, T − 1]`` so at least one step follows.
+
+    >>> warmup_steps(1000, 0.05), warmup_steps(10, 0.99)
+    (50, 9)
+    """
     return int(min(max(round(warmup_frac * total_steps), 0), max(total_steps - 1, 0)))
 
 
@@ -110,6 +114,9 @@ def step_milestones(*, total_steps: int, warmup_frac: float, n_drops: int, drop_
     """The optimizer steps at which ``step`` drops (as ``torch.optim.lr_scheduler.MultiStepLR`` milestones).
 
     A drop happens at the first step whose progress ``q ≥ q_k``.
+
+    >>> step_milestones(total_steps=100, warmup_frac=0.0, n_drops=2, drop_start=0.5)
+    [50, 75]
     """
     W = warmup_steps(total_steps, warmup_frac)
     t = np.arange(W, total_steps)

@@ -109,7 +109,13 @@ def _range_distribution(
 
 
 def family_distributions(family: str) -> dict[str, BaseDistribution]:
-    """The family's own distributions by short name (no family or caller prefix)."""
+    """The family's own distributions by short name (no family or caller prefix).
+
+    >>> family_distributions("sgdr")["t_mult"]
+    CategoricalDistribution(choices=(1, 2))
+    >>> sorted(family_distributions("plateau"))
+    ['factor', 'patience', 'threshold']
+    """
     resolve_families(family)
     return dict(_FAMILY_SPACES[family])
 
@@ -142,6 +148,13 @@ def search_space(
 
     For several families (a list or ``"all"``) this is the union: ``{prefix}family`` plus each
     family's conditional parameters — use it for ``enqueue_trial``, ``create_trial`` or docs.
+
+    >>> list(search_space("cosine"))
+    ['lr', 'warmup_frac', 'cosine_final_ratio']
+    >>> search_space("cosine")["cosine_final_ratio"]
+    FloatDistribution(high=0.1, log=True, low=0.0001, step=None)
+    >>> list(search_space(["cosine", "onecycle"], prefix="sched_", lr=0.1))  # onecycle has no warmup
+    ['sched_family', 'sched_lr', 'sched_warmup_frac', 'sched_cosine_final_ratio', 'sched_onecycle_pct_start', 'sched_onecycle_div_factor', 'sched_onecycle_final_div_factor', 'sched_onecycle_anneal']
     """
     families = resolve_families(family)
     lr_dist, warm_dist = _shared_distributions(lr, warmup)
@@ -181,6 +194,26 @@ def suggest_schedule(
     ``family`` may be one name, a list of names or ``"all"``; with several, a categorical
     ``{prefix}family`` picks one and only that family's parameters are suggested. The peak LR
     (``{prefix}lr``, log scale) is always tuned inside the family unless ``lr`` is a fixed float.
+
+    >>> import optuna
+    >>> trial = optuna.trial.FixedTrial({"lr": 0.1, "warmup_frac": 0.05, "cosine_final_ratio": 0.01})
+    >>> suggest_schedule(trial, "cosine").describe()
+    'cosine: peak LR 0.1, warmup 5.0% of steps, final_ratio=0.01'
+    >>> trial = optuna.trial.FixedTrial(
+    ...     {"family": "step", "lr": 0.1, "warmup_frac": 0.0, "step_n_drops": 2, "step_drop_start": 0.5, "step_gamma": 0.2}
+    ... )
+    >>> suggest_schedule(trial, ["cosine", "step"]).describe()
+    'step: peak LR 0.1, warmup 0.0% of steps, n_drops=2, drop_start=0.5, gamma=0.2'
+
+    In a live study, the sampler picks the values:
+
+    >>> study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    >>> trial = study.ask()
+    >>> schedule = suggest_schedule(trial, "wsd", lr=(1e-3, 1.0))
+    >>> sorted(trial.params)
+    ['lr', 'warmup_frac', 'wsd_decay_frac', 'wsd_decay_shape', 'wsd_final_ratio']
+    >>> schedule == Schedule.from_params(trial.params, family="wsd")
+    True
     """
     families = resolve_families(family)
     lr_dist, warm_dist = _shared_distributions(lr, warmup)
