@@ -47,6 +47,9 @@ from lrtune.families import PARAMETER_MEANINGS
 from lrtune.pruning import pruning_start
 from lrtune.storage import beside_database
 
+# optuna_dashboard (~2 s to import) and matplotlib/PIL (~0.5 s) are imported inside the functions
+# that use them, so importing lrtune.notes (every study and worker does) stays light.
+
 __all__ = [
     "DEFAULT_ARTIFACT_DIR",
     "VERDICT_HEADING",
