@@ -43,9 +43,13 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from lrtune.families import PARAMETER_MEANINGS
 from lrtune.optuna_compat import first_note_keys, study_id, trial_id
 from lrtune.pruning import pruning_start
 from lrtune.storage import beside_database
+
+# optuna_dashboard (~2 s to import) and matplotlib/PIL (~0.5 s) are imported inside the functions
+# that use them, so importing lrtune.notes (every study and worker does) stays light.
 
 __all__ = [
     "DEFAULT_ARTIFACT_DIR",
@@ -65,38 +69,6 @@ __all__ = [
 DEFAULT_ARTIFACT_DIR = Path("studies") / "artifacts"
 VERDICT_HEADING = "## Verdict (lrtune.analyze)"
 _VERDICT_RE = re.compile(r"^## Verdict \(lrtune\.analyze\)[ \t]*$", re.MULTILINE)
-
-# What each parameter means, keyed by the name without the family / caller prefix.
-# Longest key wins, so "final_div_factor" is not read as "factor".
-_MEANINGS: dict[str, str] = {
-    "lr": "peak learning rate (the optimizer's LR; the schedule multiplies it)",
-    "warmup_frac": "fraction of the steps spent in linear warmup",
-    "final_ratio": "final LR / peak LR",
-    "n_drops": "number of LR drops",
-    "drop_start": "training progress of the first drop",
-    "gamma": "LR factor applied at each drop",
-    "power": "exponent of the polynomial decay (1 = linear)",
-    "decay_frac": "fraction of training spent in the final decay",
-    "decay_shape": "shape of the final decay",
-    "alpha": "REX curvature (0 = linear decay, 0.5 = the paper's REX)",
-    "pct_start": "fraction of the steps ramping up to the peak (replaces warmup)",
-    "div_factor": "starting LR = peak / div_factor",
-    "final_div_factor": "final LR = starting LR / final_div_factor",
-    "anneal": "annealing shape",
-    "n_cycles": "number of cycles",
-    "t_mult": "each cycle is t_mult times longer than the one before",
-    "cycle_decay": "peak multiplier per restart",
-    "max_over_base": "peak / base LR within a cycle",
-    "mode": "cyclic mode",
-    "timescale_frac": "time scale τ as a fraction of the steps",
-    "cooldown_frac": "fraction of the steps in the final linear cooldown",
-    "factor": "LR multiplier after a plateau",
-    "patience": "epochs without improvement before the LR is cut",
-    "threshold": "smallest relative improvement that counts",
-    "beta": "Schedule-Free β: gradients are taken at y = (1 − β)·z + β·x (SGD momentum / AdamW β1)",
-    "r": "Schedule-Free averaging weight ∝ (step + 1)^r (0 = uniform average of the iterates)",
-    "weight_lr_power": "Schedule-Free averaging weight ∝ (largest LR so far)^power (warmup steps count less)",
-}
 
 _NO_PRUNER = {"", "none", "nop", "noppruner", "nopruner", "off", "false"}
 
@@ -123,10 +95,14 @@ def _cell(text: str) -> str:
 
 
 def parameter_meaning(name: str) -> str:
-    """What parameter ``name`` means, ignoring family and caller prefixes ("" when unknown)."""
-    for key in sorted(_MEANINGS, key=len, reverse=True):
+    """What parameter ``name`` means, ignoring family and caller prefixes ("" when unknown).
+
+    The meanings are :data:`lrtune.families.PARAMETER_MEANINGS`, keyed by the short name; the
+    longest key wins, so ``final_div_factor`` is not read as ``factor``.
+    """
+    for key in sorted(PARAMETER_MEANINGS, key=len, reverse=True):
         if name == key or name.endswith("_" + key):
-            return _MEANINGS[key]
+            return PARAMETER_MEANINGS[key]
     return ""
 
 

@@ -13,7 +13,8 @@ the trial's params and :meth:`lrtune.Schedule.from_params` can rebuild the sched
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import optuna
@@ -24,7 +25,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from lrtune.schedules import FAMILIES, Schedule
+from lrtune.families import FAMILIES, FAMILY, Choices, Floats, Ints
+from lrtune.schedules import Schedule
 
 __all__ = [
     "DEFAULT_LR_RANGE",
@@ -43,61 +45,25 @@ DEFAULT_LR_RANGE: tuple[float, float] = (1e-4, 1.0)
 DEFAULT_WARMUP_RANGE: tuple[float, float] = (0.0, 0.1)
 """Fraction of all steps spent in linear warmup."""
 
-_RATIO = FloatDistribution(1e-4, 0.1, log=True)
 
-_FAMILY_SPACES: dict[str, dict[str, BaseDistribution]] = {
-    "constant": {},
-    "step": {
-        "n_drops": IntDistribution(1, 3),
-        "drop_start": FloatDistribution(0.3, 0.8),
-        "gamma": FloatDistribution(0.05, 0.5, log=True),
-    },
-    "exponential": {"final_ratio": FloatDistribution(1e-3, 0.5, log=True)},
-    "cosine": {"final_ratio": _RATIO},
-    "poly": {"power": FloatDistribution(0.5, 3.0, log=True), "final_ratio": _RATIO},
-    "wsd": {
-        "decay_frac": FloatDistribution(0.05, 1.0),
-        "decay_shape": CategoricalDistribution(("linear", "1-sqrt", "cosine")),
-        "final_ratio": _RATIO,
-    },
-    "rex": {"alpha": FloatDistribution(-1.0, 0.9), "final_ratio": _RATIO},
-    "onecycle": {
-        "pct_start": FloatDistribution(0.1, 0.5),
-        "div_factor": FloatDistribution(10.0, 1e3, log=True),
-        "final_div_factor": FloatDistribution(1e2, 1e5, log=True),
-        "anneal": CategoricalDistribution(("cos", "linear")),
-    },
-    "sgdr": {
-        "n_cycles": IntDistribution(1, 6),
-        "t_mult": CategoricalDistribution((1, 2)),
-        "cycle_decay": FloatDistribution(0.5, 1.0),
-        "final_ratio": _RATIO,
-    },
-    "cyclic": {
-        "max_over_base": FloatDistribution(2.0, 10.0, log=True),
-        "n_cycles": IntDistribution(1, 6),
-        "mode": CategoricalDistribution(("triangular", "triangular2")),
-    },
-    "rsqrt": {
-        "timescale_frac": FloatDistribution(0.005, 0.2, log=True),
-        "cooldown_frac": FloatDistribution(0.0, 0.3),
-    },
-    "plateau": {
-        "factor": FloatDistribution(0.1, 0.5, log=True),
-        "patience": IntDistribution(0, 3),
-        "threshold": FloatDistribution(1e-4, 1e-2, log=True),
-    },
-    # Schedule-Free (Defazio et al. 2024): β interpolates the gradient point between the average
-    # x and the SGD/Adam iterate z (the paper's default 0.9; its authors advise 0.95–0.98 for long
-    # runs); r weights the average towards later iterates, c ∝ (t + 1)^r (the paper's default 0).
-    "schedulefree": {
-        "beta": FloatDistribution(0.75, 0.98),
-        "r": FloatDistribution(0.0, 1.0),
-    },
-}
-assert tuple(_FAMILY_SPACES) == FAMILIES
+def _distribution(space: Floats | Ints | Choices) -> BaseDistribution:
+    """The Optuna distribution of a family parameter's searched range or choices."""
+    if isinstance(space, Floats):
+        return FloatDistribution(space.low, space.high, log=space.log)
+    if isinstance(space, Ints):
+        return IntDistribution(space.low, space.high)
+    return CategoricalDistribution(space.values)
 
-_NO_WARMUP = frozenset({"onecycle"})  # its pct_start ramp replaces the shared warmup
+
+_FAMILY_SPACES: Mapping[str, Mapping[str, BaseDistribution]] = MappingProxyType(
+    {
+        name: MappingProxyType(
+            {key: _distribution(p.space) for key, p in family.params.items() if p.space is not None}
+        )
+        for name, family in FAMILY.items()
+    }
+)
+"""Each family's searched parameters as Optuna distributions (unsearched ones keep their default)."""
 
 
 def resolve_families(family: str | Iterable[str]) -> tuple[str, ...]:
@@ -143,7 +109,13 @@ def _range_distribution(
 
 
 def family_distributions(family: str) -> dict[str, BaseDistribution]:
-    """The family's own distributions by short name (no family or caller prefix)."""
+    """The family's own distributions by short name (no family or caller prefix).
+
+    >>> family_distributions("sgdr")["t_mult"]
+    CategoricalDistribution(choices=(1, 2))
+    >>> sorted(family_distributions("plateau"))
+    ['factor', 'patience', 'threshold']
+    """
     resolve_families(family)
     return dict(_FAMILY_SPACES[family])
 
@@ -152,7 +124,7 @@ def _single_family_space(
     family: str, prefix: str, lr: FloatDistribution, warmup: FloatDistribution
 ) -> dict[str, BaseDistribution]:
     space: dict[str, BaseDistribution] = {f"{prefix}lr": lr}
-    if family not in _NO_WARMUP:
+    if FAMILY[family].uses_warmup:
         space[f"{prefix}warmup_frac"] = warmup
     space.update({f"{prefix}{family}_{k}": d for k, d in _FAMILY_SPACES[family].items()})
     return space
@@ -176,6 +148,13 @@ def search_space(
 
     For several families (a list or ``"all"``) this is the union: ``{prefix}family`` plus each
     family's conditional parameters — use it for ``enqueue_trial``, ``create_trial`` or docs.
+
+    >>> list(search_space("cosine"))
+    ['lr', 'warmup_frac', 'cosine_final_ratio']
+    >>> search_space("cosine")["cosine_final_ratio"]
+    FloatDistribution(high=0.1, log=True, low=0.0001, step=None)
+    >>> list(search_space(["cosine", "onecycle"], prefix="sched_", lr=0.1))  # onecycle has no warmup
+    ['sched_family', 'sched_lr', 'sched_warmup_frac', 'sched_cosine_final_ratio', 'sched_onecycle_pct_start', 'sched_onecycle_div_factor', 'sched_onecycle_final_div_factor', 'sched_onecycle_anneal']
     """
     families = resolve_families(family)
     lr_dist, warm_dist = _shared_distributions(lr, warmup)
@@ -215,6 +194,26 @@ def suggest_schedule(
     ``family`` may be one name, a list of names or ``"all"``; with several, a categorical
     ``{prefix}family`` picks one and only that family's parameters are suggested. The peak LR
     (``{prefix}lr``, log scale) is always tuned inside the family unless ``lr`` is a fixed float.
+
+    >>> import optuna
+    >>> trial = optuna.trial.FixedTrial({"lr": 0.1, "warmup_frac": 0.05, "cosine_final_ratio": 0.01})
+    >>> suggest_schedule(trial, "cosine").describe()
+    'cosine: peak LR 0.1, warmup 5.0% of steps, final_ratio=0.01'
+    >>> trial = optuna.trial.FixedTrial(
+    ...     {"family": "step", "lr": 0.1, "warmup_frac": 0.0, "step_n_drops": 2, "step_drop_start": 0.5, "step_gamma": 0.2}
+    ... )
+    >>> suggest_schedule(trial, ["cosine", "step"]).describe()
+    'step: peak LR 0.1, warmup 0.0% of steps, n_drops=2, drop_start=0.5, gamma=0.2'
+
+    In a live study, the sampler picks the values:
+
+    >>> study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    >>> trial = study.ask()
+    >>> schedule = suggest_schedule(trial, "wsd", lr=(1e-3, 1.0))
+    >>> sorted(trial.params)
+    ['lr', 'warmup_frac', 'wsd_decay_frac', 'wsd_decay_shape', 'wsd_final_ratio']
+    >>> schedule == Schedule.from_params(trial.params, family="wsd")
+    True
     """
     families = resolve_families(family)
     lr_dist, warm_dist = _shared_distributions(lr, warmup)

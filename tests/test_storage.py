@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import hashlib
 import sqlite3
 from pathlib import Path
@@ -10,7 +9,6 @@ from pathlib import Path
 import optuna
 import pytest
 
-from lrtune import storage
 from lrtune.storage import (
     StorageError,
     beside_database,
@@ -35,10 +33,6 @@ def make_db(path: Path, studies: int = 1) -> str:
         optuna.create_study(storage=store, study_name=f"s{i}").add_trial(optuna.trial.create_trial(value=float(i)))
     store.engine.dispose()
     return url
-
-
-def test_docstring_examples_run() -> None:
-    assert doctest.testmod(storage, raise_on_error=False).failed == 0
 
 
 def test_sqlite_path() -> None:
