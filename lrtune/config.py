@@ -29,6 +29,7 @@ else:  # pragma: no cover
 from lrtune.data import DATASETS
 from lrtune.metrics import DIRECTIONS, METRICS, natural_direction
 from lrtune.models import MODELS, default_model
+from lrtune.schedule_free import LR_SCALE
 from lrtune.spaces import resolve_families
 from lrtune.storage import DEFAULT_STORAGE
 from lrtune.train import OPTIMIZERS
@@ -48,7 +49,7 @@ PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
 LR_RANGES: Mapping[str, tuple[float, float]] = {"sgd": (1e-3, 1.0), "adamw": (1e-5, 1e-2)}
-"""Default peak-LR search range per optimizer (log scale; DESIGN.md §3)."""
+"""Default peak-LR search range per optimizer (log scale)."""
 
 
 class ConfigError(ValueError):
@@ -181,8 +182,6 @@ class TaskConfig:
         scaled by :data:`lrtune.schedule_free.LR_SCALE` (Schedule-Free SGD wants ~10× the LR)."""
         if family != "schedulefree":
             return self.lr_range  # type: ignore[return-value]
-        from lrtune.schedule_free import LR_SCALE
-
         low, high = self.lr_range  # type: ignore[misc]
         return (low * LR_SCALE[self.optimizer], high * LR_SCALE[self.optimizer])
 

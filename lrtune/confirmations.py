@@ -47,6 +47,7 @@ from lrtune.user_task import build_task_model, load_task_data, task_metric
 __all__ = ["CONFIRM_SEED_BASE", "ConfirmedRun", "check_horizon", "confirm_study_name", "run_confirmations"]
 
 from lrtune.own_confirm import CONFIRM_SEED_BASE  # far from every search seed (base_seed·1000003 + n)
+from lrtune.storage import open_storage
 
 
 def confirm_study_name(search_study_name: str, horizon: int = 1) -> str:
@@ -137,8 +138,6 @@ def run_confirmations(
         raise ValueError(f"fuse must be an integer ≥ 1, but got {fuse!r}")
     horizon = check_horizon(horizon)
     if isinstance(storage, str):
-        from lrtune.storage import open_storage
-
         storage = open_storage(storage, heartbeat=False)
     runs: dict[tuple[str, int], ConfirmedRun] = {}
     order: list[tuple[str, int]] = []

@@ -215,7 +215,7 @@ def _load_mnist1d() -> _Raw:
     Generation takes about 3 s; the arrays are cached read-only. The caller's global Python
     and NumPy random states are left untouched.
     """
-    from mnist1d.data import get_dataset_args, make_dataset
+    from mnist1d.data import get_dataset_args, make_dataset  # each dataset package only when it is used
 
     with _preserved_global_rng():
         generated = make_dataset(get_dataset_args())
@@ -242,7 +242,7 @@ def _preserved_global_rng() -> Iterator[None]:
 
 def _load_digits() -> _Raw:
     """scikit-learn's 8x8 digits as (n, 1, 8, 8) images with a fixed, stratified test split."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # scikit-learn only for digits
     from sklearn.model_selection import train_test_split
 
     bunch = load_digits()
@@ -260,7 +260,7 @@ def _load_torchvision(name: str, data_dir: Path, download: bool) -> _Raw:
     torchvision's own checks run (CIFAR-10's md5 sums included); every way it can fail —
     missing, corrupted, or a failed download — becomes a one-line DatasetNotFoundError.
     """
-    import torchvision.datasets as tvd
+    import torchvision.datasets as tvd  # torchvision (~1 s) only for the datasets read from files
 
     cls = getattr(tvd, _TORCHVISION[name])
     where = _expected_location(name, data_dir)

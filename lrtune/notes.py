@@ -43,6 +43,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from lrtune import keys
 from lrtune.families import PARAMETER_MEANINGS
 from lrtune.optuna_compat import first_note_keys, study_id, trial_id
 from lrtune.pruning import pruning_start
@@ -249,7 +250,7 @@ def append_verdict_to_note(study: optuna.Study, verdict_markdown: str) -> str:
     from optuna_dashboard import get_note, save_note
 
     base, _ = split_verdict(get_note(study))
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    finished = keys.FINISHED_STATES
     n_finished = len(study.get_trials(deepcopy=False, states=finished))
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = (

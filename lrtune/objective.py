@@ -24,7 +24,8 @@ import numpy as np
 import optuna
 
 from lrtune.config import TaskConfig
-from lrtune.data import Dataset
+from lrtune.data import Dataset, steps_per_epoch
+from lrtune.fused import train_fused
 from lrtune.optuna_compat import frozen_trial, storage_of, trial_id
 from lrtune.pruning import make_pruner, may_prune
 from lrtune.schedules import Schedule
@@ -138,8 +139,6 @@ class Objective:
         seed = trial_seed(self.task.seed, original_trial_number(trial))
         config = self.train_config(seed)
         if self.on_trial_start is not None:
-            from lrtune.data import steps_per_epoch
-
             self.on_trial_start(
                 trial, schedule, config.epochs * steps_per_epoch(len(self.data.y_train), config.batch_size)
             )
@@ -203,8 +202,6 @@ def run_fused_trials(
     attrs are those of :func:`record_trial`; ``seconds`` is the member's share of the group's time.
     If training raises (Ctrl-C included), the trials not yet told are told FAIL and it re-raises.
     """
-    from lrtune.data import steps_per_epoch
-    from lrtune.fused import train_fused
 
     task, data = objective.task, objective.data
     heartbeat = _GroupHeartbeat(study)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -39,11 +40,17 @@ from typing import Any
 
 import numpy as np
 import optuna
+import torch
 
 from lrtune import keys
+from lrtune import study as study_cli
 from lrtune.config import TaskConfig
+from lrtune.data import load_dataset, steps_per_epoch
+from lrtune.models import build_model
 from lrtune.pruning import may_prune, pruning_start
-from lrtune.schedules import Schedule
+from lrtune.schedules import FAMILIES, Schedule
+from lrtune.storage import check_storage_url, open_storage
+from lrtune.train import TrainConfig, train
 
 __all__ = [
     "POLICIES",
@@ -127,9 +134,6 @@ def replay_pruned_trials(
     reported epochs (same seed, same arithmetic): ``curve[:epochs_run]`` equals the pruned
     trial's intermediate values, which :func:`account_family` reports as ``max_prefix_diff``.
     """
-    from lrtune.data import load_dataset, steps_per_epoch
-    from lrtune.models import build_model
-    from lrtune.train import TrainConfig, train
 
     task = _load_task(search)
     family = search.user_attrs[keys.FAMILY]
@@ -369,10 +373,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import shlex
-
-    from lrtune.schedules import FAMILIES
-    from lrtune.storage import check_storage_url, open_storage
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -388,8 +388,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lrtune.prune_accounting: error: --trials must be ≥ 1, but got {args.trials}", file=sys.stderr)
         return 2
     if not args.no_search:
-        from lrtune import study as study_cli
-
         code = study_cli.main(
             [
                 "--family",
@@ -427,8 +425,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     if args.threads:
-        import torch
-
         torch.set_num_threads(args.threads)
     policies = args.policy or list(POLICIES)
     accounts: list[FamilyAccount] = []

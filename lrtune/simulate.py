@@ -27,6 +27,8 @@ import pandas as pd
 from scipy import stats as _sps
 
 from lrtune import stats
+from lrtune.report.frame import CONFIRM, load_trials, rows_of_kind
+from lrtune.storage import open_read_only
 
 __all__ = [
     "false_winner_rates",
@@ -162,8 +164,6 @@ def seed_correlation(scores: np.ndarray) -> dict[str, float]:
 
 
 def _confirmation_matrix(storage: str) -> tuple[np.ndarray, list[str]]:
-    from lrtune.report.frame import CONFIRM, load_trials, rows_of_kind
-    from lrtune.storage import open_read_only  # a missing file is an error, never created
 
     df = load_trials(open_read_only(storage))
     conf = rows_of_kind(df, CONFIRM)

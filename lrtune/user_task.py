@@ -27,6 +27,7 @@ configuration, so resuming with changed data is refused like any other configura
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import os
@@ -39,8 +40,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from lrtune.data import Dataset
-from lrtune.metrics import Metric, MetricError, resolve_metric
+from lrtune.data import Dataset, load_dataset
+from lrtune.fused import why_not_fusable
+from lrtune.metrics import METRICS, Metric, MetricError, resolve_metric
+from lrtune.models import build_model
 from lrtune.tasks import Task
 
 if TYPE_CHECKING:
@@ -392,8 +395,6 @@ def build_task_model(task: TaskConfig, data: Dataset, seed: int) -> nn.Module:
     """The model of a trial: the user task's ``make_model(seed)``, else a built-in model."""
     if getattr(task, "user_task", None):
         return load_task(task.user_task, device=data.device).build_model(seed)
-    from lrtune.models import build_model
-
     return build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed)
 
 
@@ -403,8 +404,6 @@ def task_metric(task: TaskConfig, device: str | torch.device = "cpu") -> Metric:
     A built-in name resolves by itself; a user's callable comes from the loaded task, which must
     still carry the stored name and direction (else :class:`TaskError`).
     """
-    from lrtune.metrics import METRICS
-
     if task.metric in METRICS:
         return resolve_metric(task.metric, task.direction)
     if not getattr(task, "user_task", None):
@@ -431,8 +430,6 @@ def load_task_data(
                 f"{task.task_fingerprint}); use another --study-name"
             )
         return loaded.data
-    from lrtune.data import load_dataset
-
     return load_dataset(
         task.dataset,
         data_dir=data_dir,
@@ -449,8 +446,6 @@ def prepare_user_task(task: TaskConfig, run: RunConfig, device: str):
     With ``--fuse K`` and a model that cannot be stacked, prints one warning line and runs the
     trials one by one (``fuse = 1``) instead of failing or falling back silently.
     """
-    import dataclasses
-
     loaded = load_task(task.user_task, device=device)
     task = dataclasses.replace(
         task,
@@ -460,8 +455,6 @@ def prepare_user_task(task: TaskConfig, run: RunConfig, device: str):
         direction=loaded.metric.direction,
     )
     if run.fuse is None or run.fuse > 1:
-        from lrtune.fused import why_not_fusable
-
         reason = why_not_fusable(loaded.build_model(0), loaded.data.input_shape)
         if reason is not None:
             asked = f"--fuse {run.fuse} ignored" if run.fuse is not None else "not fused"

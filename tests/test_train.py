@@ -261,7 +261,7 @@ def test_sgd_without_momentum_learns(digits: Dataset) -> None:
 
 @pytest.fixture
 def one_thread():
-    """One torch thread, as each lrtune worker process runs (DESIGN.md §5)."""
+    """One torch thread, as each lrtune worker process runs."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

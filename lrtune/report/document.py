@@ -28,6 +28,7 @@ from lrtune.report.plots import (
 )
 from lrtune.report.tables import budget_table, confirmation_table, markdown_table, score_table
 from lrtune.report.verdicts import verdict_section, verdicts_by_task
+from lrtune.storage import display_url
 
 __all__ = ["Report", "write_report", "write_trials_csv"]
 
@@ -55,14 +56,7 @@ class Report:
 
 
 def _storage_label(storage: str | optuna.storages.BaseStorage) -> str:
-    if isinstance(storage, str):
-        try:
-            from sqlalchemy.engine import make_url
-
-            return make_url(storage).render_as_string(hide_password=True)
-        except Exception:  # not an SQLAlchemy URL: show as given
-            return storage
-    return type(storage).__name__
+    return display_url(storage) if isinstance(storage, str) else type(storage).__name__
 
 
 _SCORE_COLS = ["family", "n_complete", "best_val", "median_val", "best_trial", "best_lr", "test_of_best"]
