@@ -47,7 +47,7 @@ from lrtune import study as study_cli
 from lrtune.config import TaskConfig
 from lrtune.data import load_dataset, steps_per_epoch
 from lrtune.models import build_model
-from lrtune.pruning import may_prune, pruning_start
+from lrtune.pruning import legacy_pruning_start, may_prune, pruning_start
 from lrtune.schedules import FAMILIES, Schedule
 from lrtune.storage import check_storage_url, open_storage
 from lrtune.train import TrainConfig, train
@@ -88,7 +88,7 @@ def first_judged_epoch(policy: str, schedule: Schedule, epochs: int, steps_per_e
         decay = decay_start_epoch(schedule, epochs, steps_per_epoch)
         return start if decay is None else max(start, decay)
     if policy == "median-legacy":
-        return max(1, epochs // 2)
+        return legacy_pruning_start(epochs)
     raise ValueError(f"unknown policy {policy!r}; valid: {', '.join(POLICIES)}")
 
 
@@ -229,7 +229,7 @@ def simulate_policy(
     epoch E had run its whole budget and lost its score)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     legacy = policy == "median-legacy"
-    warmup = max(1, epochs // 2) if legacy else pruning_start(epochs)
+    warmup = legacy_pruning_start(epochs) if legacy else pruning_start(epochs)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=warmup)
     study = optuna.create_study(direction="maximize", pruner=pruner)
     ran: dict[int, tuple[int, bool]] = {}

@@ -22,7 +22,7 @@ import optuna
 
 from lrtune.config import PRUNERS
 
-__all__ = ["make_pruner", "may_prune", "pruning_start"]
+__all__ = ["legacy_pruning_start", "make_pruner", "may_prune", "pruning_start"]
 
 
 def pruning_start(epochs: int) -> int:
@@ -30,6 +30,15 @@ def pruning_start(epochs: int) -> int:
     if epochs < 1:
         raise ValueError(f"epochs must be ≥ 1, got {epochs}")
     return max(1, math.ceil(epochs / 2))
+
+
+def legacy_pruning_start(epochs: int) -> int:
+    """The rule lrtune had before :func:`pruning_start`: ⌊E/2⌋ (at least 1), final epoch included.
+
+    Kept only so ``python -m lrtune.prune_accounting`` can replay what it cost (policy
+    ``median-legacy``); nothing prunes with it.
+    """
+    return max(1, epochs // 2)
 
 
 def may_prune(epoch: int, epochs: int) -> bool:

@@ -26,6 +26,7 @@ import optuna
 import pandas as pd
 
 from lrtune import keys
+from lrtune.storage import open_read_only
 
 __all__ = [
     "CONFIRM",
@@ -105,10 +106,9 @@ class AnalysisError(ValueError):
 
 
 def as_storage(storage: str | optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
-    """A storage object for a URL (or the storage itself)."""
-    if isinstance(storage, str):
-        return optuna.storages.get_storage(storage)
-    return storage
+    """A storage object for a URL, opened read-only (:func:`lrtune.storage.open_read_only`), or
+    the storage itself."""
+    return open_read_only(storage) if isinstance(storage, str) else storage
 
 
 def is_lrtune_study(user_attrs: dict[str, Any]) -> bool:
