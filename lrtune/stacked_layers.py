@@ -1,7 +1,7 @@
 """The layers of a stacked model: which ``nn.Sequential`` layouts stack, and the stacked kernels.
 
 :func:`plan` turns a model into a list of :class:`Op` (or says why it can't be stacked) and
-:func:`check_layouts` walks that plan through the layouts :class:`lrtune.fused.StackedModel`
+:func:`check_layouts` walks that plan through the layouts :class:`lrtune.stacked_model.StackedModel`
 uses, before any training. The kernels keep every tensor **members first, batch last**:
 
 * ``kfb`` — features ``[K, F, B]``: a Linear layer is ``yᵀ = W xᵀ + b`` per member, one

@@ -21,17 +21,17 @@ stops and the result says ``diverged=True`` with finite accuracies and scores.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lrtune.data import Dataset, iterate_batches, steps_per_epoch
+from lrtune.data import Dataset, steps_per_epoch
+from lrtune.epochs import EpochResult, TrainResult, chance_score, evaluate, evaluate_metric, run_epochs
 from lrtune.metrics import ACCURACY, Metric
 from lrtune.schedule_free import build_schedule_free_optimizer, to_eval_point, to_train_point
 
@@ -41,6 +41,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "build_optimizer",
+    "chance_score",
     "evaluate",
     "evaluate_metric",
     "train",
@@ -135,68 +136,6 @@ class TrainConfig:
         )
 
 
-@dataclass(frozen=True)
-class EpochResult:
-    """What one completed, non-diverged epoch measured.
-
-    ``epoch`` is 1-based; ``lr`` is the learning rate of param group 0 used by the epoch's
-    last optimizer step; ``seconds`` covers training and validation; ``val_score`` is the
-    validation score in the run's metric (the accuracy by default; not oriented).
-    """
-
-    epoch: int
-    val_accuracy: float
-    val_loss: float
-    train_loss: float
-    lr: float
-    seconds: float
-    val_score: float = math.nan
-
-    def __post_init__(self) -> None:
-        if math.isnan(self.val_score):  # callers that only know the accuracy: the default metric
-            object.__setattr__(self, "val_score", self.val_accuracy)
-
-
-@dataclass
-class TrainResult:
-    """The outcome of :func:`train`.
-
-    Attributes:
-        val_accuracies: validation accuracy after each completed, non-diverged epoch (one
-            entry per ``on_epoch_end`` call).
-        val_accuracy: validation accuracy of the final model — the last epoch's, or, after a
-            divergence, measured on the model as it was when the run stopped. Always finite.
-        test_accuracy: test accuracy of the final model (for reporting, never for selection).
-        epochs_run: epochs started, including one cut short by divergence.
-        seconds: wall-clock time of the whole run, including the final evaluations.
-        diverged: a training or validation loss was not finite.
-        stopped_early: ``on_epoch_end`` asked to stop.
-        lr_trace: learning rate of param group 0 at every optimizer step taken.
-        steps_per_epoch: optimizer steps in a full epoch.
-        train_losses: mean training loss of each entry in ``val_accuracies``.
-        val_losses: validation loss of each entry in ``val_accuracies``.
-        metric: the name of the run's metric (``TrainConfig.metric``).
-        val_scores, val_score, test_score: as ``val_accuracies``, ``val_accuracy`` and
-            ``test_accuracy``, in the run's metric (equal to them for accuracy; always finite).
-    """
-
-    val_accuracies: list[float]
-    val_accuracy: float
-    test_accuracy: float
-    epochs_run: int
-    seconds: float
-    diverged: bool
-    stopped_early: bool
-    lr_trace: list[float]
-    steps_per_epoch: int
-    train_losses: list[float] = field(default_factory=list)
-    val_losses: list[float] = field(default_factory=list)
-    metric: str = "accuracy"
-    val_scores: list[float] = field(default_factory=list)
-    val_score: float = math.nan
-    test_score: float = math.nan
-
-
 def build_optimizer(
     model: nn.Module, *, lr: float, config: TrainConfig, schedule: _Schedule | None = None
 ) -> torch.optim.Optimizer:
@@ -221,58 +160,53 @@ def build_optimizer(
     return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2048) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy loss of ``model`` on ``(x, y)``, in eval mode.
+class _SoloPath:
+    """One model and its ``torch.optim`` optimizer and scheduler, as :func:`lrtune.epochs.run_epochs` drives them."""
 
-    The model's train/eval mode is restored afterwards. The accuracy is always finite; the
-    loss is not when the model's outputs are not.
-    """
-    accuracy, loss, _ = evaluate_metric(model, x, y, batch_size=batch_size)
-    return accuracy, loss
+    remeasure_after_divergence = False  # a divergence keeps the last epoch's validation score
 
+    def __init__(
+        self,
+        model: nn.Module,
+        data: Dataset,
+        optimizer: torch.optim.Optimizer,
+        scheduler: _Scheduler,
+        batch_size: int,
+    ) -> None:
+        self.model, self.data, self.optimizer, self.scheduler = model, data, optimizer, scheduler
+        self.batch_size = batch_size
+        self.loss: torch.Tensor | None = None
 
-@torch.no_grad()
-def evaluate_metric(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, metric: Metric = ACCURACY, batch_size: int = 2048
-) -> tuple[float, float, float]:
-    """Accuracy, mean cross-entropy and ``metric``'s score of ``model`` on ``(x, y)``, in one pass.
+    def begin_epoch(self, first_step: int) -> None:
+        to_train_point(self.optimizer)  # schedule-free: parameters ← y; a no-op for other optimizers
+        self.model.train()
 
-    ``score = (1/n) Σ_i s(logits_i, y_i)`` summed in float64 (:class:`lrtune.metrics.Metric`).
-    The score is always finite: a non-finite one (a diverged model) is replaced by the score
-    of the uniform predictor (all-zero logits, chance level: ``log C`` for the loss), as the
-    accuracy of a diverged model is what it is. The model's train/eval mode is restored.
-    """
-    if len(y) == 0:
-        raise ValueError("cannot evaluate on an empty split")
-    was_training = model.training
-    model.eval()
-    correct = 0
-    loss_sum = 0.0
-    score_sum = 0.0
-    n_classes = 0
-    try:
-        for start in range(0, len(y), batch_size):
-            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-            logits = model(xb)
-            n_classes = logits.shape[-1]
-            loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
-            correct += int((logits.argmax(dim=1) == yb).sum().item())
-            if metric is not ACCURACY:
-                score_sum += float(metric.sums(logits, yb))
-    finally:
-        model.train(was_training)
-    accuracy = correct / len(y)
-    score = accuracy if metric is ACCURACY else score_sum / len(y)
-    if not math.isfinite(score):
-        score = chance_score(metric, y, n_classes)
-    return accuracy, loss_sum / len(y), score
+    def losses(self, xb: torch.Tensor, yb: torch.Tensor, *, per_member: bool) -> list[float]:
+        self.loss = F.cross_entropy(self.model(xb), yb)
+        return [self.loss.item()]
 
+    def step(self, i: int) -> list[float]:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.loss.backward()
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        self.optimizer.step()
+        self.scheduler.step()
+        return [lr]
 
-def chance_score(metric: Metric, y: torch.Tensor, n_classes: int) -> float:
-    """``metric`` of the uniform predictor (all-zero logits) on targets ``y``: a diverged model's score."""
-    zeros = torch.zeros(len(y), n_classes, device=y.device)
-    value = float(metric.sums(zeros, y)) / len(y)
-    return value if math.isfinite(value) else 0.0
+    def end_training(self) -> None:  # schedule-free: parameters ← x, BatchNorm statistics recomputed there
+        to_eval_point(self.optimizer, self.model, self.data.x_train, batch_size=self.batch_size)
+
+    def evaluate(
+        self, x: torch.Tensor, y: torch.Tensor, *, metric: Metric, batch_size: int
+    ) -> tuple[list[float], list[float], list[float]]:
+        accuracy, loss, score = evaluate_metric(self.model, x, y, metric=metric, batch_size=batch_size)
+        return [accuracy], [loss], [score]
+
+    def export(self, position: int) -> nn.Module:
+        return self.model
+
+    def keep(self, positions: Sequence[int]) -> None:
+        """A single member never shrinks: it leaves only by finishing."""
 
 
 def train(
@@ -291,8 +225,9 @@ def train(
     evaluation, so the returned model holds x;
     the schedule's scheduler is stepped after every optimizer step
     (``total_steps = epochs * steps_per_epoch``) and told the oriented validation score
-    (``config.metric.sign · score``, higher is better) after every epoch. Then ``on_epoch_end`` gets the epoch's :class:`EpochResult`; returning True stops
-    the run (``stopped_early``), and whatever it raises propagates.
+    (``config.metric.sign · score``, higher is better) after every epoch. Then ``on_epoch_end``
+    gets the epoch's :class:`EpochResult`; returning True stops the run (``stopped_early``), and
+    whatever it raises propagates. The epochs are :func:`lrtune.epochs.run_epochs`' with one member.
 
     A non-finite training loss stops the run before the step is taken, and a non-finite
     validation loss stops it after that epoch; either way ``diverged`` is True, the epoch is
@@ -304,98 +239,10 @@ def train(
     n_steps = steps_per_epoch(len(data.y_train), config.batch_size)
     optimizer = build_optimizer(model, lr=schedule.peak_lr, config=config, schedule=schedule)
     scheduler = schedule.build(optimizer, config.epochs * n_steps)
-    generator = torch.Generator().manual_seed(config.seed)
-    result = TrainResult(
-        val_accuracies=[],
-        val_accuracy=math.nan,
-        test_accuracy=math.nan,
-        epochs_run=0,
-        seconds=0.0,
-        diverged=False,
-        stopped_early=False,
-        lr_trace=[],
-        steps_per_epoch=n_steps,
+    path = _SoloPath(model, data, optimizer, scheduler, config.batch_size)
+    callback = None if on_epoch_end is None else (lambda _k, report: on_epoch_end(report))
+    (result,) = run_epochs(
+        path, data, config=config, schedulers=[scheduler], seeds=[config.seed], on_epoch_end=callback
     )
-    for epoch in range(1, config.epochs + 1):
-        epoch_started = time.perf_counter()
-        result.epochs_run = epoch
-        to_train_point(optimizer)  # schedule-free: parameters ← y; a no-op for other optimizers
-        train_loss = _train_epoch(model, data, optimizer, scheduler, config, generator, result)
-        to_eval_point(optimizer, model, data.x_train, batch_size=config.batch_size)  # ← x, BN stats
-        if train_loss is None:
-            result.diverged = True
-            break
-        metric = config.metric
-        val_accuracy, val_loss, val_score = evaluate_metric(
-            model, data.x_val, data.y_val, metric=metric, batch_size=config.eval_batch_size
-        )
-        if not math.isfinite(val_loss):
-            result.diverged = True
-            result.val_accuracy, result.val_score = val_accuracy, val_score
-            break
-        scheduler.epoch_end(metric.sign * val_score)  # oriented: higher is better
-        result.val_accuracies.append(val_accuracy)
-        result.val_losses.append(val_loss)
-        result.train_losses.append(train_loss)
-        result.val_scores.append(val_score)
-        result.val_accuracy, result.val_score = val_accuracy, val_score
-        report = EpochResult(
-            epoch=epoch,
-            val_accuracy=val_accuracy,
-            val_loss=val_loss,
-            train_loss=train_loss,
-            lr=result.lr_trace[-1],
-            seconds=time.perf_counter() - epoch_started,
-            val_score=val_score,
-        )
-        if on_epoch_end is not None and on_epoch_end(report):
-            result.stopped_early = True
-            break
-    _final_evaluations(model, data, config, result)
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _final_evaluations(model: nn.Module, data: Dataset, config: TrainConfig, result: TrainResult) -> None:
-    """What every run measures at its end: the validation score when a divergence left it unmeasured,
-    and the test accuracy and score (reported only, never used to select)."""
-    metric = config.metric
-    result.metric = metric.name
-    if result.diverged and not (math.isfinite(result.val_accuracy) and math.isfinite(result.val_score)):
-        result.val_accuracy, _, result.val_score = evaluate_metric(
-            model, data.x_val, data.y_val, metric=metric, batch_size=config.eval_batch_size
-        )
-    result.test_accuracy, _, result.test_score = evaluate_metric(
-        model, data.x_test, data.y_test, metric=metric, batch_size=config.eval_batch_size
-    )
-
-
-def _train_epoch(
-    model: nn.Module,
-    data: Dataset,
-    optimizer: torch.optim.Optimizer,
-    scheduler: _Scheduler,
-    config: TrainConfig,
-    generator: torch.Generator,
-    result: TrainResult,
-) -> float | None:
-    """One pass over the training split; the mean training loss, or None on divergence.
-
-    Appends the learning rate of every step taken to ``result.lr_trace``.
-    """
-    model.train()
-    loss_sum = 0.0
-    seen = 0
-    for xb, yb in iterate_batches(data.x_train, data.y_train, batch_size=config.batch_size, generator=generator):
-        loss = F.cross_entropy(model(xb), yb)
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            return None
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        result.lr_trace.append(float(optimizer.param_groups[0]["lr"]))
-        optimizer.step()
-        scheduler.step()
-        loss_sum += loss_value * len(yb)
-        seen += len(yb)
-    return loss_sum / seen
