@@ -24,10 +24,9 @@ A training path (:class:`TrainingPath`) plugs in only the maths: the members' lo
 one optimizer step of every member (with the schedule's per-step LR), the end of an epoch's
 training, evaluation, export and shrinking.
 
-One thing the paths do not share, kept as it was: after a *training* divergence the stacked path
-always measures the validation score on the model as it stopped, while the solo path keeps the
-last epoch's score when there is one (``TrainingPath.remeasure_after_divergence``). The two agree
-whenever a divergence happens in the first epoch.
+After a *training* divergence, every path measures the validation score (and the test score)
+on the model as it stopped — the weights before the bad step — so a diverged trial's stored scores
+describe one model, and a fused trial is the same experiment as a solo one here too.
 """
 
 from __future__ import annotations
@@ -189,13 +188,7 @@ class LoopSettings(Protocol):
 
 
 class TrainingPath(Protocol):
-    """The maths of one way of training K members; positions index the members still in it.
-
-    ``remeasure_after_divergence``: whether the validation score of a member whose training
-    loss diverged is measured again on its exported model even when an earlier epoch measured it.
-    """
-
-    remeasure_after_divergence: bool
+    """The maths of one way of training K members; positions index the members still in it."""
 
     def begin_epoch(self, first_step: int) -> None:
         """Before an epoch's first batch; ``first_step`` counts the steps taken before it."""
@@ -324,9 +317,7 @@ class _EpochLoop:
         for j in positions:
             result = self.alive[j].result
             result.diverged = True
-            remeasure = self.path.remeasure_after_divergence
-            unmeasured = not (math.isfinite(result.val_accuracy) and math.isfinite(result.val_score))
-            self.finish(j, needs_val=remeasure or unmeasured)
+            self.finish(j, needs_val=True)
 
     def drop(self, leaving: Sequence[int]) -> list[int]:
         """Shrink the group to the members not ``leaving``; their positions before shrinking."""

@@ -283,8 +283,6 @@ class _StackedPath:
     Each epoch's LRs ``[steps, K]`` (float64) and the optimizer's factors are computed at its start.
     """
 
-    remeasure_after_divergence = True  # a divergence is measured on the weights before the bad step
-
     def __init__(
         self, models: Sequence[nn.Module], data: Dataset, curves: list[_LrCurve], config: TrainConfig
     ) -> None:

@@ -163,8 +163,6 @@ def build_optimizer(
 class _SoloPath:
     """One model and its ``torch.optim`` optimizer and scheduler, as :func:`lrtune.epochs.run_epochs` drives them."""
 
-    remeasure_after_divergence = False  # a divergence keeps the last epoch's validation score
-
     def __init__(
         self,
         model: nn.Module,

@@ -35,6 +35,7 @@ LAYERS: dict[str, str] = {
     "lrtune.schedule_free": TRAINING,
     "lrtune.memory": TRAINING,
     "lrtune.stacked_layers": TRAINING,
+    "lrtune.stacked_model": TRAINING,
     "lrtune.fused": TRAINING,
     "lrtune.group_size": TRAINING,
     "lrtune.tasks": TRAINING,
@@ -80,8 +81,10 @@ def module_name(path: Path) -> str:
 
 def layer_of(module: str) -> str | None:
     """The layer of ``module`` or of the nearest package above it that has one."""
+    if module == "lrtune":
+        return LAYERS[module]
     parts = module.split(".")
-    for n in range(len(parts), 0, -1):
+    for n in range(len(parts), 1, -1):  # the package root lrtune is no fallback
         layer = LAYERS.get(".".join(parts[:n]))
         if layer is not None:
             return layer
