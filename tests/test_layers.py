@@ -199,3 +199,37 @@ def test_no_import_cycle_at_module_level() -> None:
     for start in sorted(graph):
         if start not in state and (cycle := visit(start)):
             pytest.fail("import cycle: " + " → ".join(cycle))
+
+
+def test_architecture_page_lists_every_module_with_its_imports() -> None:
+    """docs/architecture.md has one row per module, under its layer, naming exactly what it imports."""
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    page = page.split("## What lrtune writes", 1)[0]
+
+    def short(module: str) -> str:
+        return module if module == "lrtune" else module.removeprefix("lrtune.")
+
+    documented: dict[str, tuple[str, set[str]]] = {}
+    layer = None
+    for line in page.splitlines():
+        if line.startswith("### "):
+            layer = line[4:].split(" ", 1)[0]
+        elif line.startswith("| `") and layer is not None:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            deps = set() if cells[-1] == "—" else {d.strip() for d in cells[-1].split(",")}
+            documented[cells[0].strip("`")] = (layer, deps)
+    actual = {
+        short(m): (
+            layer_of(m),
+            {
+                short(r)
+                for target, names, _ in imports(path)
+                for r in project_targets(target, names)
+                if r in SOURCES and r != m
+            },
+        )
+        for m, path in SOURCES.items()
+    }
+    assert sorted(documented) == sorted(actual), "rows differ from the modules in lrtune/"
+    wrong = {m: (documented[m], actual[m]) for m in actual if documented[m] != actual[m]}
+    assert not wrong, f"docs/architecture.md rows out of date (documented, actual): {wrong}"
