@@ -116,6 +116,7 @@ class StackedModel:
         self.conv_gemm = conv_gemm_ok(self.ops) if conv == "auto" else conv == "gemm"
         if conv == "gemm" and not conv_gemm_ok(self.ops):
             raise NotFusableError("conv='gemm' needs Conv1d layers (groups 1, dilation 1) without pooling")
+        check_layouts(self.ops, self.conv_gemm, None)  # the layouts forward() will meet, before training
         self.training = True
         states = [m.state_dict() for m in models]
         with torch.no_grad():
@@ -157,93 +158,25 @@ class StackedModel:
         """Logits ``[K, B, n_classes]`` of every member (a view of the head's ``[K, n_classes, B]``).
 
         ``x`` is one batch shared by all members ``[B, ...]``, or with ``per_member`` one batch per
-        member ``[K, B, ...]`` (each member's own mini-batch, as its solo run would draw it).
+        member ``[K, B, ...]`` (each member's own mini-batch, as its solo run would draw it). The
+        layouts (see :mod:`lrtune.stacked_layers`): the input ``shared`` ``[B, ...]`` or ``member``
+        ``[K, B, ...]`` → ``kclb`` ``[K, C, L, B]`` (im2col convolutions) or ``chan`` ``[B, K·C, ...]``
+        (grouped convolutions) → ``kfb`` ``[K, F, B]``. The plan was checked at construction
+        (:func:`lrtune.stacked_layers.check_layouts`), so every layer meets a layout it handles.
         """
         K = self.size
         B = x.shape[1] if per_member else x.shape[0]
         if per_member and x.shape[0] != K:
             raise ValueError(f"a per-member batch must hold {K} batches, but got {x.shape[0]}")
-        # input: shared [B, ...] or per member [K, B, ...] → kclb [K, C, L, B] (im2col convolutions)
-        # or chan [B, K·C, ...] (grouped convolutions) → kfb [K, F, B]; see lrtune.stacked_layers
         layout = "member" if per_member else "shared"
-        p, buf = self.params, self.buffers
-        fused_relu = False  # a ReLU right after a batch norm runs inside it
+        skip_relu = False  # a ReLU right after a batch norm runs inside it
         for i, op in enumerate(self.ops):
-            m, kind = op.module, op.kind
-            if fused_relu:
-                fused_relu = False
+            if skip_relu:
+                skip_relu = False
                 continue
-            if kind == "linear":  # yᵀ = W xᵀ + b per member: [K, out, in] @ [K, in, B]
-                x = self._features(x, layout, K, m)
-                w, bias = p[op.prefix + "weight"], p.get(op.prefix + "bias")
-                x, layout = (torch.bmm(w, x) if bias is None else torch.baddbmm(bias, w, x)), "kfb"
-            elif kind == "conv" and self.conv_gemm:
-                if layout == "shared":  # [B, C, L] → [1, C, L, B]: the same columns for every member
-                    x = x.permute(1, 2, 0).unsqueeze(0)
-                elif layout == "member":  # [K, B, C, L] → [K, C, L, B]
-                    x = x.permute(0, 2, 3, 1)
-                x = conv1d_gemm(x, m, p[op.prefix + "weight"], p.get(op.prefix + "bias"))
-                layout = "kclb"
-            elif kind == "bn" and (
-                layout in ("kclb", "kfb")
-                or (layout in ("shared", "member") and x.ndim == (2 if layout == "shared" else 3))
-            ):
-                if layout != "kclb":
-                    x, layout = self._features(x, layout, K, m).contiguous(), "kfb"
-                fused_relu = i + 1 < len(self.ops) and self.ops[i + 1].kind == "relu"
-                x = batch_norm(x, K * x.shape[1], m, p, buf, op.prefix, self.training, relu=fused_relu)
-            elif kind == "flatten" and layout == "kclb":  # member k as nn.Flatten on [B, C, L]: c·L + l
-                x, layout = x.reshape(K, -1, B), "kfb"
-            elif kind == "conv":
-                if layout == "kfb":
-                    raise NotFusableError(f"{m} after a Linear layer can't be stacked")
-                conv = F.conv1d if isinstance(m, nn.Conv1d) else F.conv2d
-                w = p[op.prefix + "weight"]
-                w = w.reshape(K * w.shape[1], *w.shape[2:])
-                bias = p.get(op.prefix + "bias")
-                if layout == "member":
-                    x, layout = x.transpose(0, 1).reshape(B, -1, *x.shape[3:]), "chan"
-                if layout == "shared" and m.groups != 1:
-                    x = x.repeat(1, K, *([1] * (x.ndim - 2)))
-                    layout = "chan"
-                groups = m.groups * K if layout == "chan" else 1
-                x = conv(x, w, None if bias is None else bias.reshape(-1), m.stride, m.padding, m.dilation, groups)
-                layout = "chan"
-            elif kind == "bn":
-                if layout == "kfb":
-                    raise NotFusableError(f"{m} after a Linear layer can't be stacked")
-                if layout == "shared":
-                    x = x.repeat(1, K, *([1] * (x.ndim - 2)))
-                elif layout == "member":
-                    x = x.transpose(0, 1).reshape(B, -1, *x.shape[3:])
-                layout = "chan"
-                x = F.batch_norm(
-                    x,
-                    buf[op.prefix + "running_mean"].view(-1),
-                    buf[op.prefix + "running_var"].view(-1),
-                    p[op.prefix + "weight"].reshape(-1),
-                    p[op.prefix + "bias"].reshape(-1),
-                    self.training,
-                    m.momentum,
-                    m.eps,
-                )
-            elif kind == "relu":
-                x = F.relu(x)
-            elif kind == "flatten":
-                if layout == "shared":
-                    x = m(x)
-                elif layout == "member":
-                    x = x.reshape(K, B, -1)
-                elif layout == "chan":  # [B, K·C, ...] → [K, F, B]
-                    x, layout = x.reshape(B, K, -1).permute(1, 2, 0), "kfb"
-            elif kind == "unflatten":
-                if layout not in ("shared", "member"):
-                    raise NotFusableError(f"{m} after a layer with weights can't be stacked")
-                x = m(x) if layout == "shared" else m(x.flatten(0, 1)).unflatten(0, (K, B))
-            else:  # pooling and other per-channel modules
-                if layout == "kfb" and not isinstance(m, nn.Identity):
-                    raise NotFusableError(f"{m} after a Linear layer can't be stacked")
-                x = m(x.flatten(0, 1)).unflatten(0, (K, B)) if layout == "member" else m(x)
+            relu_next = i + 1 < len(self.ops) and self.ops[i + 1].kind == "relu"
+            x, layout = self._layer(op, x, layout, K, B, relu_next=relu_next)
+            skip_relu = relu_next and op.kind == "bn" and layout in ("kclb", "kfb")
         if self.training:
             self.bn_batches += 1
         if layout == "kfb":
@@ -251,6 +184,99 @@ class StackedModel:
         if layout == "kclb":
             return x.permute(0, 3, 1, 2).reshape(K, B, -1)
         return x.reshape(B, K, -1).transpose(0, 1)  # chan
+
+    def _layer(
+        self, op: Op, x: torch.Tensor, layout: str, K: int, B: int, *, relu_next: bool
+    ) -> tuple[torch.Tensor, str]:
+        """One layer of every member: ``(output, its layout)``; a stacked batch norm applies the
+        ReLU that follows it when ``relu_next``."""
+        m, kind = op.module, op.kind
+        if kind == "linear":  # yᵀ = W xᵀ + b per member: [K, out, in] @ [K, in, B]
+            x = self._features(x, layout, K, m)
+            w, bias = self.params[op.prefix + "weight"], self.params.get(op.prefix + "bias")
+            return (torch.bmm(w, x) if bias is None else torch.baddbmm(bias, w, x)), "kfb"
+        if kind == "conv":
+            return self._conv_gemm(op, x, layout) if self.conv_gemm else self._conv_grouped(op, x, layout, K, B)
+        if kind == "bn":
+            features = layout in ("shared", "member") and x.ndim == (2 if layout == "shared" else 3)
+            if layout in ("kclb", "kfb") or features:
+                return self._batch_norm_stacked(op, x, layout, K, relu=relu_next)
+            return self._batch_norm_channels(op, x, layout, K, B), "chan"
+        if kind == "relu":
+            return F.relu(x), layout
+        if kind == "flatten":
+            return self._flatten(m, x, layout, K, B)
+        if kind == "unflatten":  # only on the input (checked in the plan)
+            return (m(x) if layout == "shared" else m(x.flatten(0, 1)).unflatten(0, (K, B))), layout
+        # pooling and other per-channel modules
+        return (m(x.flatten(0, 1)).unflatten(0, (K, B)) if layout == "member" else m(x)), layout
+
+    def _conv_gemm(self, op: Op, x: torch.Tensor, layout: str) -> tuple[torch.Tensor, str]:
+        """Conv1d of every member as one im2col GEMM, in the ``kclb`` layout."""
+        if layout == "shared":  # [B, C, L] → [1, C, L, B]: the same columns for every member
+            x = x.permute(1, 2, 0).unsqueeze(0)
+        elif layout == "member":  # [K, B, C, L] → [K, C, L, B]
+            x = x.permute(0, 2, 3, 1)
+        return conv1d_gemm(
+            x, op.module, self.params[op.prefix + "weight"], self.params.get(op.prefix + "bias")
+        ), "kclb"
+
+    def _conv_grouped(self, op: Op, x: torch.Tensor, layout: str, K: int, B: int) -> tuple[torch.Tensor, str]:
+        """Conv1d/Conv2d of every member as one grouped convolution over ``[B, K·C, ...]``."""
+        m = op.module
+        conv = F.conv1d if isinstance(m, nn.Conv1d) else F.conv2d
+        w = self.params[op.prefix + "weight"]
+        w = w.reshape(K * w.shape[1], *w.shape[2:])
+        bias = self.params.get(op.prefix + "bias")
+        if layout == "member":
+            x, layout = x.transpose(0, 1).reshape(B, -1, *x.shape[3:]), "chan"
+        if layout == "shared" and m.groups != 1:
+            x = x.repeat(1, K, *([1] * (x.ndim - 2)))
+            layout = "chan"
+        groups = m.groups * K if layout == "chan" else 1
+        x = conv(x, w, None if bias is None else bias.reshape(-1), m.stride, m.padding, m.dilation, groups)
+        return x, "chan"
+
+    def _batch_norm_stacked(
+        self, op: Op, x: torch.Tensor, layout: str, K: int, *, relu: bool
+    ) -> tuple[torch.Tensor, str]:
+        """BatchNorm of every member in one pass over ``kclb`` or ``kfb`` (a following ReLU folded in)."""
+        if layout != "kclb":
+            x, layout = self._features(x, layout, K, op.module).contiguous(), "kfb"
+        return batch_norm(
+            x, K * x.shape[1], op.module, self.params, self.buffers, op.prefix, self.training, relu=relu
+        ), layout
+
+    def _batch_norm_channels(self, op: Op, x: torch.Tensor, layout: str, K: int, B: int) -> torch.Tensor:
+        """BatchNorm of every member as torch's batch norm over ``[B, K·C, ...]``."""
+        m = op.module
+        if layout == "shared":
+            x = x.repeat(1, K, *([1] * (x.ndim - 2)))
+        elif layout == "member":
+            x = x.transpose(0, 1).reshape(B, -1, *x.shape[3:])
+        return F.batch_norm(
+            x,
+            self.buffers[op.prefix + "running_mean"].view(-1),
+            self.buffers[op.prefix + "running_var"].view(-1),
+            self.params[op.prefix + "weight"].reshape(-1),
+            self.params[op.prefix + "bias"].reshape(-1),
+            self.training,
+            m.momentum,
+            m.eps,
+        )
+
+    @staticmethod
+    def _flatten(m: nn.Module, x: torch.Tensor, layout: str, K: int, B: int) -> tuple[torch.Tensor, str]:
+        """``nn.Flatten`` of every member, in the layout it leaves."""
+        if layout == "kclb":  # member k as nn.Flatten on [B, C, L]: c·L + l
+            return x.reshape(K, -1, B), "kfb"
+        if layout == "shared":
+            return m(x), layout
+        if layout == "member":
+            return x.reshape(K, B, -1), layout
+        if layout == "chan":  # [B, K·C, ...] → [K, F, B]
+            return x.reshape(B, K, -1).permute(1, 2, 0), "kfb"
+        return x, layout
 
     __call__ = forward
 
