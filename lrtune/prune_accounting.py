@@ -44,6 +44,7 @@ import torch
 
 from lrtune import keys
 from lrtune import study as study_cli
+from lrtune.cli import fail
 from lrtune.config import TaskConfig
 from lrtune.data import load_dataset, steps_per_epoch
 from lrtune.models import build_model
@@ -51,6 +52,8 @@ from lrtune.pruning import legacy_pruning_start, may_prune, pruning_start
 from lrtune.schedules import FAMILIES, Schedule
 from lrtune.storage import check_storage_url, open_storage
 from lrtune.train import TrainConfig, train
+
+PROG = "lrtune.prune_accounting"
 
 __all__ = [
     "POLICIES",
@@ -379,14 +382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     families = [f.strip() for f in args.family.split(",") if f.strip()]
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
-        print(
-            f"lrtune.prune_accounting: error: unknown family {', '.join(unknown) or '(none)'}; valid: {', '.join(FAMILIES)}",
-            file=sys.stderr,
-        )
-        return 2
+        return fail(PROG, f"unknown family {', '.join(unknown) or '(none)'}; valid: {', '.join(FAMILIES)}")
     if args.trials < 1:
-        print(f"lrtune.prune_accounting: error: --trials must be ≥ 1, but got {args.trials}", file=sys.stderr)
-        return 2
+        return fail(PROG, f"--trials must be ≥ 1, but got {args.trials}")
     if not args.no_search:
         code = study_cli.main(
             [
@@ -409,8 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_storage_url(args.storage, create=False)
         storage = open_storage(args.storage, heartbeat=False)
     except Exception as exc:  # noqa: BLE001 — a one-line error, never a traceback
-        print(f"lrtune.prune_accounting: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(PROG, str(exc))
     summaries = [
         s
         for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
@@ -419,11 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         and keys.CONFIG in s.user_attrs
     ]
     if not summaries:
-        print(
-            f"lrtune.prune_accounting: error: no lrtune search study of {', '.join(families)} in {args.storage}",
-            file=sys.stderr,
-        )
-        return 2
+        return fail(PROG, f"no lrtune search study of {', '.join(families)} in {args.storage}")
     if args.threads:
         torch.set_num_threads(args.threads)
     policies = args.policy or list(POLICIES)

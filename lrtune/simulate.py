@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -27,6 +26,7 @@ import pandas as pd
 from scipy import stats as _sps
 
 from lrtune import stats
+from lrtune.cli import fail
 from lrtune.report.frame import CONFIRM, load_trials, rows_of_kind
 from lrtune.storage import open_read_only
 
@@ -207,16 +207,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.reps < 1:
-        print("lrtune.simulate: error: --reps must be ≥ 1", file=sys.stderr)
-        return 2
+        return fail("lrtune.simulate", "--reps must be ≥ 1")
     rho = args.rho
     if args.storage:
         try:
             matrix, families = _confirmation_matrix(args.storage)
             measured = seed_correlation(matrix)
         except Exception as exc:  # noqa: BLE001 — one line, exit 2
-            print(f"lrtune.simulate: error: {exc}", file=sys.stderr)
-            return 2
+            return fail("lrtune.simulate", str(exc))
         print(
             f"seed correlation from {matrix.shape[1]} paired seeds of {', '.join(families)}: "
             f"ICC = {measured['icc']:.2f}, mean Pearson = {measured['mean_pearson']:.2f}"
@@ -225,8 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rho = min(max(measured["icc"], 0.0), 0.95)
     rho = 0.5 if rho is None else rho
     if not (0.0 <= rho < 1.0 and 0.0 <= args.null_rho < 1.0):
-        print(f"lrtune.simulate: error: --rho must be in [0, 1), but got {rho}", file=sys.stderr)
-        return 2
+        return fail("lrtune.simulate", f"--rho must be in [0, 1), but got {rho}")
     for paired in (True, False):
         table = false_winner_rates(
             range(2, 9), range(3, 11), paired=paired, reps=args.reps, seed=args.seed, rho=args.null_rho

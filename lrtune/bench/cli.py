@@ -25,6 +25,7 @@ from lrtune.bench.paths import PATHS
 from lrtune.bench.run import run_task
 from lrtune.bench.tasks import TASKS
 from lrtune.bench.verdict import VERDICT_TASK, format_verdict, run_verdict
+from lrtune.cli import fail
 
 __all__ = ["PROG", "build_parser", "format_table", "json_default", "machine_info", "main"]
 
@@ -190,11 +191,6 @@ def build_parser(torch_threads: int | None = None) -> argparse.ArgumentParser:
     return p
 
 
-def _usage_error(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return 2
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; prints one table per task (and writes JSON with ``--json``). Returns the exit code.
 
@@ -212,20 +208,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     bad_paths = [p for p in paths if p not in PATHS]
     if not names or unknown:
-        return _usage_error(
-            f"unknown task {unknown[0] if unknown else ''!r}; valid: {', '.join(TASKS)}, {VERDICT_TASK}"
+        return fail(
+            PROG, f"unknown task {unknown[0] if unknown else ''!r}; valid: {', '.join(TASKS)}, {VERDICT_TASK}"
         )
     if not paths or bad_paths:
-        return _usage_error(f"unknown path {bad_paths[0] if bad_paths else ''!r}; valid: {', '.join(PATHS)}")
+        return fail(PROG, f"unknown path {bad_paths[0] if bad_paths else ''!r}; valid: {', '.join(PATHS)}")
     for name in ("threads", "baseline_threads", "fuse", "trials", "epochs", "repeats"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            return _usage_error(f"--{name.replace('_', '-')} must be ≥ 1, but got {value}")
+            return fail(PROG, f"--{name.replace('_', '-')} must be ≥ 1, but got {value}")
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        return _usage_error(f"--device {device} was asked for, but torch sees no CUDA device")
+        return fail(PROG, f"--device {device} was asked for, but torch sees no CUDA device")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     threads = args.threads or torch_threads
