@@ -98,13 +98,16 @@ def wait_for(predicate, timeout: float = 300.0) -> None:
 
 
 def running_after_finished(storage: str, name: str) -> bool:
-    """At least one trial finished and the next one is running with its parameters suggested."""
+    """At least one trial finished and a trial *started after it* is running with its parameters
+    suggested (not a member of the finished trial's fused group, which may be told any moment)."""
     try:
         trials = optuna.load_study(study_name=name, storage=storage).trials
     except KeyError:
         return False
-    finished = sum(t.state in (State.COMPLETE, State.PRUNED) for t in trials)
-    return finished >= 1 and trials[-1].state == State.RUNNING and bool(trials[-1].params)
+    finished = [t for t in trials if t.state in (State.COMPLETE, State.PRUNED)]
+    if not finished or trials[-1].state != State.RUNNING or not trials[-1].params:
+        return False
+    return trials[-1].datetime_start > max(t.datetime_complete for t in finished)
 
 
 SLOW_TRIALS = [

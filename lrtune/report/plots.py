@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lrtune.report.frame import CONFIRM, best_row, complete_scores, rows_of_kind
+from lrtune.report.frame import CONFIRM, best_row, complete_scores, metric_label, metric_of, rows_of_kind
 from lrtune.report.tables import best_so_far, expected_max_curves
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "plot_expected_max",
     "plot_learning_curves",
     "plot_lr_curves",
+    "score_labels",
     "slug",
     "strip_plot",
 ]
@@ -90,6 +91,13 @@ def figure(
     fig.savefig(path, format="png", metadata={"Software": None})
 
 
+def score_labels(df: pd.DataFrame, task: str) -> tuple[str, str]:
+    """How a task's validation and test scores are labelled: ``validation accuracy``/``test
+    accuracy``, or its own metric, oriented (e.g. ``test loss (minimised, compared as −loss)``)."""
+    metric, direction = metric_of(df[df["task"] == task])
+    return metric_label(metric, direction, "validation"), metric_label(metric, direction, "test")
+
+
 def plot_expected_max(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """One PNG per task: expected max validation accuracy after n trials, one line per family.
 
@@ -102,9 +110,9 @@ def plot_expected_max(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         path = Path(out_dir) / f"expected_max_{slug(task)}.png"
         with figure(
             path,
-            title=f"Expected max validation accuracy after n trials — {task}",
+            title=f"Expected max {score_labels(df, task)[0]} after n trials — {task}",
             xlabel="trials n",
-            ylabel="expected max validation accuracy",
+            ylabel=f"expected max {score_labels(df, task)[0]}",
             integer_x=True,
             legend={**LEGEND, "title": "solid: with repl., dotted: without", "title_fontsize": 7},
         ) as ax:
@@ -124,9 +132,9 @@ def plot_best_so_far(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         path = Path(out_dir) / f"best_so_far_{slug(task)}.png"
         with figure(
             path,
-            title=f"Best-so-far validation accuracy vs epochs spent — {task}",
+            title=f"Best-so-far {score_labels(df, task)[0]} vs epochs spent — {task}",
             xlabel="epochs spent (all trials, pruned included)",
-            ylabel="best validation accuracy so far",
+            ylabel=f"best {score_labels(df, task)[0]} so far",
         ) as ax:
             for family, c in g.groupby("family", sort=True):
                 ax.step(c["epochs_spent"], c["best_val"], where="post", color=colors[family], label=family)
@@ -181,7 +189,7 @@ def plot_learning_curves(df: pd.DataFrame, out_dir: str | Path, *, top: int = 3)
             path,
             title=f"Learning curves of the top {top} trials per family — {task}",
             xlabel="epoch",
-            ylabel="validation accuracy",
+            ylabel=score_labels(df, task)[0],
             integer_x=True,
         ) as ax:
             for family, f in g.groupby("family", sort=True):
@@ -233,9 +241,9 @@ def plot_confirmations(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         path = Path(out_dir) / f"confirmations_{slug(task)}.png"
         with figure(
             path,
-            title=f"Confirmed test accuracy per family (runs: {n}) — {task}",
+            title=f"Confirmed {score_labels(df, task)[1]} per family (runs: {n}) — {task}",
             xlabel="family (bar: median)",
-            ylabel="test accuracy",
+            ylabel=score_labels(df, task)[1],
             grid_axis="y",
             legend=None,
         ) as ax:
