@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 from tqdm import tqdm
 
+from lrtune import keys
 from lrtune.keys import COUNTED_STATES, FINISHED_STATES
 from lrtune.objective import run_fused_trials
 from lrtune.schedules import Schedule
@@ -137,6 +138,7 @@ def summary_rows(studies: dict[str, optuna.Study]) -> list[dict[str, Any]]:
             {
                 "family": family,
                 "minimize": study.direction == optuna.study.StudyDirection.MINIMIZE,
+                "metric": (study.user_attrs.get(keys.CONFIG) or {}).get("metric", "accuracy"),
                 "complete": by_state(optuna.trial.TrialState.COMPLETE),
                 "pruned": by_state(optuna.trial.TrialState.PRUNED),
                 "diverged": sum(1 for t in trials if t.user_attrs.get("diverged")),
@@ -195,7 +197,12 @@ def format_summary(rows: list[dict[str, Any]]) -> str:
 
 
 def print_summary(rows: list[dict[str, Any]], storage: str, seconds: float) -> None:
-    """The summary table, then how many trials finished and how to look at them."""
+    """The summary table (after a line naming the task's metric when it is not accuracy), then how
+    many trials finished and how to look at them."""
+    metrics = sorted({(r.get("metric", "accuracy"), bool(r.get("minimize"))) for r in rows})
+    if metrics and metrics != [("accuracy", False)]:
+        name, minimize = metrics[0]
+        print(f"scores: validation/test {name}, {'lower' if minimize else 'higher'} is better")
     print(format_summary(rows))
     print(
         f"{sum(r['complete'] + r['pruned'] for r in rows)} finished trials in {seconds:.0f} s; "

@@ -56,3 +56,14 @@ def test_a_family_without_complete_trials_goes_last() -> None:
     rows = summary_rows({"empty": empty, "cosine": study_with("maximize", [0.4])})
     assert math.isnan(rows[0]["best_val"])
     assert format_summary(rows).splitlines()[-1].split()[0] == "empty"
+
+
+def test_the_summary_names_a_metric_other_than_accuracy(capsys) -> None:
+    from lrtune.runner import print_summary
+
+    loss = study_with("minimize", [0.3])
+    loss.set_user_attr("lrtune_config", {"metric": "loss", "direction": "minimize"})
+    print_summary(summary_rows({"cosine": loss}), "sqlite:///x.db", 1.0)
+    assert capsys.readouterr().out.startswith("scores: validation/test loss, lower is better\nfamily")
+    print_summary(summary_rows({"cosine": study_with("maximize", [0.3])}), "sqlite:///x.db", 1.0)
+    assert capsys.readouterr().out.startswith("family")
