@@ -40,14 +40,13 @@ from lrtune.config import TaskConfig
 from lrtune.fused import train_fused
 from lrtune.group_size import measure_group_size
 from lrtune.objective import trial_attrs
+from lrtune.own_confirm import CONFIRM_SEED_BASE  # far from every search seed (base_seed·1000003 + n)
 from lrtune.schedules import Schedule
+from lrtune.storage import open_storage
 from lrtune.train import TrainConfig
 from lrtune.user_task import build_task_model, load_task_data, task_metric
 
 __all__ = ["CONFIRM_SEED_BASE", "ConfirmedRun", "check_horizon", "confirm_study_name", "run_confirmations"]
-
-from lrtune.own_confirm import CONFIRM_SEED_BASE  # far from every search seed (base_seed·1000003 + n)
-from lrtune.storage import open_storage
 
 
 def confirm_study_name(search_study_name: str, horizon: int = 1) -> str:
@@ -147,8 +146,7 @@ def run_confirmations(
         complete = search.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if not complete:
             continue
-        sign = -1.0 if search.direction == optuna.study.StudyDirection.MINIMIZE else 1.0
-        best = max(complete, key=lambda t: (sign * t.value, -t.number))  # lowest loss first when minimising
+        best = max(complete, key=keys.trial_rank(search.direction))  # lowest loss first when minimising
         task = TaskConfig.from_dict(summary.user_attrs[keys.CONFIG])
         family = summary.user_attrs[keys.FAMILY]
         schedule = Schedule.from_params(best.params, family=family)

@@ -17,7 +17,7 @@ owns everything but the arithmetic of a step:
   better); an :class:`EpochResult` goes to ``on_epoch_end(k, result)``, and True stops member k
   (``stopped_early``: pruning).
 * **Leaving**: a member that completes, stops or diverges is exported, its test accuracy and score
-  measured (and its validation score where a divergence left it unmeasured), and handed to
+  measured (after a training divergence its validation score too, see below), and handed to
   ``on_member_end``; the group shrinks (:meth:`TrainingPath.keep`) so it costs nothing more.
 
 A training path (:class:`TrainingPath`) plugs in only the maths: the members' losses on a batch,

@@ -1,4 +1,5 @@
-"""The names lrtune stores in an Optuna storage, and the trial states it counts — one home each.
+"""The names lrtune stores in an Optuna storage, the trial states it counts and how it ranks
+trials — one home each.
 
 Study user attributes (``study.user_attrs``) mark lrtune's studies and say what they hold; the
 analysis, confirmation, dashboard notes and resume checks all read them, so a rename here is a
@@ -6,6 +7,8 @@ storage-format change.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import optuna
 
@@ -28,6 +31,7 @@ __all__ = [
     "SOURCE_STUDY",
     "TASK",
     "VERSION",
+    "trial_rank",
 ]
 
 # ---------------------------------------------------------------- study user attributes
@@ -69,3 +73,13 @@ COUNTED_STATES = FINISHED_STATES + (optuna.trial.TrialState.RUNNING, optuna.tria
 """Trials that count towards ``--trials``: finished, running, or waiting for a retry."""
 SPENT_STATE_NAMES = ("COMPLETE", "PRUNED", "FAIL")
 """Names of the states whose trials spent budget (ran until they ended, however they ended)."""
+
+
+def trial_rank(direction: optuna.study.StudyDirection) -> Callable[[optuna.trial.FrozenTrial], tuple[float, int]]:
+    """Sort key of COMPLETE trials, larger is better: ``(sign · value, −number)``.
+
+    ``sign`` = −1 when the study minimises, so ``max(trials, key=trial_rank(study.direction))`` is
+    the best trial in the study's direction, ties going to the earlier trial.
+    """
+    sign = -1.0 if direction == optuna.study.StudyDirection.MINIMIZE else 1.0
+    return lambda t: (sign * t.value, -t.number)

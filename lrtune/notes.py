@@ -250,8 +250,7 @@ def append_verdict_to_note(study: optuna.Study, verdict_markdown: str) -> str:
     from optuna_dashboard import get_note, save_note
 
     base, _ = split_verdict(get_note(study))
-    finished = keys.FINISHED_STATES
-    n_finished = len(study.get_trials(deepcopy=False, states=finished))
+    n_finished = len(study.get_trials(deepcopy=False, states=keys.FINISHED_STATES))
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"{VERDICT_HEADING}\n\n_Written {stamp}, when this study had {n_finished} finished "

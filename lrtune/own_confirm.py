@@ -61,11 +61,6 @@ def _study_distributions(trials: Iterable[optuna.trial.FrozenTrial]) -> dict[str
     return union
 
 
-def _better(direction: optuna.study.StudyDirection) -> Callable[[optuna.trial.FrozenTrial], tuple]:
-    sign = -1.0 if direction == optuna.study.StudyDirection.MINIMIZE else 1.0
-    return lambda t: (sign * t.value, -t.number)
-
-
 def confirm(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], float],
@@ -99,7 +94,7 @@ def confirm(
     except ValueError as exc:
         raise ValueError(f"study {study.study_name!r}: {exc}") from None
     best_of: dict[str, optuna.trial.FrozenTrial] = {}
-    key = _better(study.direction)
+    key = keys.trial_rank(study.direction)
     for t in complete:
         family = space.family_of(t.params)
         if family is not None and (family not in best_of or key(t) > key(best_of[family])):

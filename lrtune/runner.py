@@ -116,13 +116,8 @@ def progress_bar(total: int, enabled: bool) -> tqdm:
 
 def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     """The best COMPLETE trial in the study's direction (``None`` before the first)."""
-    complete = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if t.value is not None
-    ]
-    sign = -1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else 1.0
-    return max(complete, key=lambda t: sign * t.value, default=None)
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return max(complete, key=keys.trial_rank(study.direction), default=None)
 
 
 def summary_rows(studies: dict[str, optuna.Study]) -> list[dict[str, Any]]:

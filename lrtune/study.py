@@ -43,7 +43,8 @@ from lrtune.schedule_free import require_package
 from lrtune.schedules import FAMILIES, FAMILY_FORMULAS, Schedule
 from lrtune.spaces import search_space
 from lrtune.storage import DEFAULT_STORAGE, StorageError, check_storage_url, open_storage
-from lrtune.user_task import build_task_model, prepare_user_task
+from lrtune.train import TrainConfig
+from lrtune.user_task import build_task_model, prepare_user_task, task_metric
 from lrtune.workers import run_workers
 
 __all__ = ["main", "build_parser", "resolve_device"]
@@ -216,7 +217,6 @@ def open_family_study(
 
 
 def _write_study_note(study: optuna.Study, task: TaskConfig, family: str) -> None:
-
     pruner_text = (
         task.pruner
         if task.pruner == "none"
@@ -235,7 +235,6 @@ def _write_study_note(study: optuna.Study, task: TaskConfig, family: str) -> Non
 
 def _artifact_hook(run: RunConfig):
     """``on_trial_start`` that attaches the LR curve PNG and a note to each running trial."""
-
     store = notes.artifact_store_for(run.storage, run.artifact_dir)
 
     def on_trial_start(trial: optuna.Trial, schedule: Schedule, total_steps: int) -> None:
@@ -324,7 +323,7 @@ def default_group_size(task: TaskConfig, data: Dataset, trials: int, *, log: boo
     Capping K at ⌈trials / 2⌉ gives every family at least two groups, so the later one is pruned
     and sampled against a finished one (members of a group can't prune each other).
     """
-    config = Objective(task, "constant", data).train_config(0)
+    config = TrainConfig.from_task(task, seed=0, metric=task_metric(task, data.device))
     build = lambda seed: build_task_model(task, data, seed)  # noqa: E731  (users' --task models too)
     choice = measure_group_size(build, data, config, max_size=max(1, -(-trials // 2)))
     if log:
