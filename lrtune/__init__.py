@@ -15,7 +15,7 @@ and rebuild the winner with ``lrtune.Schedule.from_params(study.best_trial.param
 (read them with ``lrtune.trial_seed(trial)``); ``python -m lrtune.analyze`` then gives the verdict.
 ``lrtune.Task`` describes your own data and model for ``python -m lrtune.study --task``.
 
-The public names are loaded on first use (PEP 562 ``__getattr__``), so ``import lrtune.storage``
+The public names are loaded on first use (PEP 562 ``__getattr__``), so ``import lrtune.tuning.storage``
 or ``python -m lrtune.analyze --help`` does not pay for torch unless the module itself needs it.
 """
 
@@ -27,17 +27,17 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _HOMES = {
-    "FAMILIES": "lrtune.schedules",
-    "FAMILY_FORMULAS": "lrtune.schedules",
-    "Schedule": "lrtune.schedules",
-    "ScheduleLR": "lrtune.schedules",
-    "ScheduleSpace": "lrtune.recognize",
-    "Task": "lrtune.tasks",
-    "confirm": "lrtune.own_confirm",
-    "recognize_space": "lrtune.recognize",
-    "search_space": "lrtune.spaces",
-    "suggest_schedule": "lrtune.spaces",
-    "trial_seed": "lrtune.own_confirm",
+    "FAMILIES": "lrtune.core.schedules",
+    "FAMILY_FORMULAS": "lrtune.core.schedules",
+    "Schedule": "lrtune.core.schedules",
+    "ScheduleLR": "lrtune.core.schedules",
+    "ScheduleSpace": "lrtune.core.recognize",
+    "Task": "lrtune.training.tasks",
+    "confirm": "lrtune.tuning.own_confirm",
+    "recognize_space": "lrtune.core.recognize",
+    "search_space": "lrtune.core.spaces",
+    "suggest_schedule": "lrtune.core.spaces",
+    "trial_seed": "lrtune.tuning.own_confirm",
 }
 
 __all__ = [
@@ -56,11 +56,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from lrtune.own_confirm import confirm, trial_seed
-    from lrtune.recognize import ScheduleSpace, recognize_space
-    from lrtune.schedules import FAMILIES, FAMILY_FORMULAS, Schedule, ScheduleLR
-    from lrtune.spaces import search_space, suggest_schedule
-    from lrtune.tasks import Task
+    from lrtune.core.recognize import ScheduleSpace, recognize_space
+    from lrtune.core.schedules import FAMILIES, FAMILY_FORMULAS, Schedule, ScheduleLR
+    from lrtune.core.spaces import search_space, suggest_schedule
+    from lrtune.training.tasks import Task
+    from lrtune.tuning.own_confirm import confirm, trial_seed
 
 
 def __getattr__(name: str) -> Any:

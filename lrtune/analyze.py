@@ -22,11 +22,18 @@ from pathlib import Path
 
 import optuna
 
-from lrtune import notes
 from lrtune.cli import ArgumentParser, UsageError, fail
-from lrtune.confirmations import run_confirmations
-from lrtune.report import AnalysisError, analyze_own, load_trials, markdown_table, wants_own_analysis, write_report
-from lrtune.storage import (
+from lrtune.report import (
+    AnalysisError,
+    analyze_own,
+    load_trials,
+    markdown_table,
+    notes,
+    wants_own_analysis,
+    write_report,
+)
+from lrtune.tuning.confirmations import run_confirmations
+from lrtune.tuning.storage import (
     DEFAULT_STORAGE,
     StorageError,
     beside_database,

@@ -11,10 +11,12 @@ import argparse
 import sys
 from typing import NoReturn
 
+from lrtune.errors import LrtuneError
+
 __all__ = ["ArgumentParser", "UsageError", "fail"]
 
 
-class UsageError(ValueError):
+class UsageError(LrtuneError, ValueError):
     """Bad input found while setting up a command; printed as one line, exit status 2."""
 
 

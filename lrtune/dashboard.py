@@ -7,7 +7,7 @@
 Unlike ``optuna-dashboard sqlite:///missing.db`` (which creates an empty file and then fails),
 an SQLite URL is checked first: the file must exist and hold an Optuna database. The artifact
 store defaults to ``<directory of the SQLite file>/artifacts`` — where the objective puts the
-LR-curve PNGs (:func:`lrtune.notes.artifact_store_for`).
+LR-curve PNGs (:func:`lrtune.report.notes.artifact_store_for`).
 
 Exit status: 0 after Ctrl-C, 2 when it cannot start (bad arguments, missing or non-Optuna
 database, address in use) — always with a one-line message on stderr, never a traceback.
@@ -27,8 +27,9 @@ import optuna
 from optuna_dashboard import wsgi
 
 from lrtune.cli import ArgumentParser, UsageError, fail
-from lrtune.notes import artifact_store_for
-from lrtune.storage import DEFAULT_STORAGE, StorageError, open_existing
+from lrtune.errors import LrtuneError
+from lrtune.report.notes import artifact_store_for
+from lrtune.tuning.storage import DEFAULT_STORAGE, StorageError, open_existing
 
 __all__ = [
     "DEFAULT_HOST",
@@ -43,7 +44,7 @@ DEFAULT_PORT = 8080
 _PROG = "lrtune.dashboard"
 
 
-class DashboardError(Exception):
+class DashboardError(LrtuneError):
     """The dashboard cannot start (its address is taken); one line for the user."""
 
 
@@ -103,7 +104,7 @@ def make_dashboard_server(
 
     Call ``serve_forever()`` on it (``shutdown()`` from another thread stops it);
     ``server.server_port`` is the real port when ``port=0``. Raises
-    :class:`lrtune.storage.StorageError` for a storage that is missing or not Optuna's (an SQLite
+    :class:`lrtune.tuning.storage.StorageError` for a storage that is missing or not Optuna's (an SQLite
     file is checked first and never created) and :class:`DashboardError` when the address is taken.
     """
     storage = open_existing(storage_url)

@@ -42,16 +42,16 @@ import numpy as np
 import optuna
 import torch
 
-from lrtune import keys
 from lrtune import study as study_cli
 from lrtune.cli import fail
-from lrtune.config import TaskConfig
-from lrtune.data import load_dataset, steps_per_epoch
-from lrtune.models import build_model
-from lrtune.pruning import legacy_pruning_start, may_prune, pruning_start
-from lrtune.schedules import FAMILIES, Schedule
-from lrtune.storage import check_storage_url, open_storage
-from lrtune.train import TrainConfig, train
+from lrtune.core.schedules import FAMILIES, Schedule
+from lrtune.training.data import load_dataset, steps_per_epoch
+from lrtune.training.models import build_model
+from lrtune.training.train import TrainConfig, train
+from lrtune.tuning import keys
+from lrtune.tuning.config import TaskConfig
+from lrtune.tuning.pruning import legacy_pruning_start, may_prune, pruning_start
+from lrtune.tuning.storage import check_storage_url, open_storage
 
 PROG = "lrtune.prune_accounting"
 
@@ -228,7 +228,7 @@ def simulate_policy(
     """Replay ``policy`` on the trials' full curves, in trial order, through Optuna's
     ``MedianPruner(n_startup_trials, n_warmup_steps=⌈E/2⌉)``; returns {trial number: epochs it
     would have run, whether it was pruned)}. ``median-legacy`` is the rule lrtune had before
-    :mod:`lrtune.pruning`: from epoch ⌊E/2⌋ on, the final epoch included (a trial pruned at
+    :mod:`lrtune.tuning.pruning`: from epoch ⌊E/2⌋ on, the final epoch included (a trial pruned at
     epoch E had run its whole budget and lost its score)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     legacy = policy == "median-legacy"

@@ -28,7 +28,7 @@ from scipy import stats as _sps
 from lrtune import stats
 from lrtune.cli import fail
 from lrtune.report.frame import CONFIRM, load_trials, rows_of_kind
-from lrtune.storage import open_read_only
+from lrtune.tuning.storage import open_read_only
 
 __all__ = [
     "false_winner_rates",

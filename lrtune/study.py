@@ -20,9 +20,19 @@ from typing import Any
 import optuna
 import torch
 
-from lrtune import __version__, keys, notes
+from lrtune import __version__
 from lrtune.cli import UsageError, fail
-from lrtune.config import (
+from lrtune.core.schedules import FAMILIES, FAMILY_FORMULAS, Schedule
+from lrtune.core.spaces import search_space
+from lrtune.report import notes
+from lrtune.training.data import DATASETS, Dataset, load_dataset
+from lrtune.training.group_size import measure_group_size
+from lrtune.training.models import MODELS
+from lrtune.training.schedule_free import require_package
+from lrtune.training.train import TrainConfig
+from lrtune.training.user_task import build_task_model, prepare_user_task, task_metric
+from lrtune.tuning import keys
+from lrtune.tuning.config import (
     DEVICES,
     OPTIMIZERS,
     PRUNERS,
@@ -33,19 +43,11 @@ from lrtune.config import (
     load_preset,
     split_values,
 )
-from lrtune.data import DATASETS, Dataset, load_dataset
-from lrtune.group_size import measure_group_size
-from lrtune.models import MODELS
-from lrtune.objective import Objective, curve_steps, make_pruner, make_sampler
-from lrtune.pruning import pruning_start
-from lrtune.runner import FamilyRun, print_summary, run_round_robin, summary_rows
-from lrtune.schedule_free import require_package
-from lrtune.schedules import FAMILIES, FAMILY_FORMULAS, Schedule
-from lrtune.spaces import search_space
-from lrtune.storage import DEFAULT_STORAGE, StorageError, check_storage_url, open_storage
-from lrtune.train import TrainConfig
-from lrtune.user_task import build_task_model, prepare_user_task, task_metric
-from lrtune.workers import run_workers
+from lrtune.tuning.objective import Objective, curve_steps, make_pruner, make_sampler
+from lrtune.tuning.pruning import pruning_start
+from lrtune.tuning.runner import FamilyRun, print_summary, run_round_robin, summary_rows
+from lrtune.tuning.storage import DEFAULT_STORAGE, StorageError, check_storage_url, open_storage
+from lrtune.tuning.workers import run_workers
 
 __all__ = ["main", "build_parser", "resolve_device"]
 PROG = "lrtune.study"
@@ -301,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     code = 0
     try:
-        # --fuse K: K trials of a family at once as one stacked model (lrtune.fused)
+        # --fuse K: K trials of a family at once as one stacked model (lrtune.training.fused)
         run_round_robin(
             runs, trials=run.trials, timeout=run.timeout, progress=run.progress, quota=quota, fuse=fuse
         )
@@ -318,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def default_group_size(task: TaskConfig, data: Dataset, trials: int, *, log: bool = False) -> int:
-    """The ``--fuse`` default: a start-up timing probe (:mod:`lrtune.group_size`), at most half the trials.
+    """The ``--fuse`` default: a start-up timing probe (:mod:`lrtune.training.group_size`), at most half the trials.
 
     Capping K at ⌈trials / 2⌉ gives every family at least two groups, so the later one is pruned
     and sampled against a finished one (members of a group can't prune each other).

@@ -134,7 +134,7 @@ def test_verdict_is_written_into_the_dashboard_notes(db, capsys):
     import optuna
     from optuna_dashboard import get_note
 
-    from lrtune.notes import VERDICT_HEADING
+    from lrtune.report.notes import VERDICT_HEADING
 
     for _ in range(2):  # re-running replaces the verdict section, it does not pile up
         assert main(["--storage", f"sqlite:///{db}"]) == 0
@@ -267,9 +267,9 @@ def test_usage_errors_return_2_and_help_0(capsys):
 @pytest.mark.slow
 def test_study_then_analyze_confirm_end_to_end(tmp_path, capsys):
     """The README's two commands on a small real task: search, confirm 2 seeds, report, notes."""
-    from lrtune import notes
-    from lrtune.confirmations import CONFIRM_SEED_BASE
+    from lrtune.report import notes
     from lrtune.study import main as study_main
+    from lrtune.tuning.confirmations import CONFIRM_SEED_BASE
 
     url = f"sqlite:///{tmp_path / 'studies' / 'lrtune.db'}"
     (tmp_path / "studies").mkdir()

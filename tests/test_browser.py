@@ -18,7 +18,7 @@ import optuna
 import pytest
 from wsgi_client import make_demo_study
 
-from lrtune import notes
+from lrtune.report import notes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -17,7 +17,8 @@ import optuna
 import pytest
 from wsgi_client import make_demo_study
 
-from lrtune import dashboard, notes
+from lrtune import dashboard
+from lrtune.report import notes
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 REPO = Path(__file__).resolve().parents[1]

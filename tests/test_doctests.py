@@ -7,7 +7,9 @@ from types import ModuleType
 
 import pytest
 
-from lrtune import families, objective, schedules, shapes, spaces, storage, train
+from lrtune.core import families, schedules, shapes, spaces
+from lrtune.training import train
+from lrtune.tuning import objective, storage
 
 
 @pytest.mark.parametrize(

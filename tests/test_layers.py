@@ -1,9 +1,10 @@
 """The layers of docs/architecture.md, enforced on the source: who may import whom.
 
 core (schedules, spaces) → training (pure PyTorch, no Optuna) → tuning (where Optuna meets
-training) → report (reads storage, never trains; it may *call* confirmations). Read from each
+training) → report (reads storage, never trains) → the commands in lrtune/ itself. Read from each
 module's syntax tree: top-level and function-level imports count, ``if TYPE_CHECKING:`` blocks
-don't. A new module must be given a layer here — the test fails until it is.
+don't. A new module goes into its layer's folder (or, for a new command, gets a row here) — the test
+fails until it does.
 """
 
 from __future__ import annotations
@@ -15,61 +16,34 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lrtune"
 
-CORE, TRAINING, TUNING, REPORT, TOOLS = "core", "training", "tuning", "report", "tools"
-RANK = {CORE: 0, TRAINING: 1, TUNING: 2, REPORT: 3, TOOLS: 4}
+CORE, TRAINING, TUNING, REPORT, COMMANDS, TOOLS = "core", "training", "tuning", "report", "commands", "tools"
+RANK = {CORE: 0, TRAINING: 1, TUNING: 2, REPORT: 3, COMMANDS: 4, TOOLS: 5}
 
+# One folder per layer: a module's layer is its folder's. The statistics package sits beside
+# the report it serves; the commands users type (`python -m lrtune.study`, ...) sit directly in
+# lrtune/, above every layer, next to the two modules every command shares.
 LAYERS: dict[str, str] = {
-    # core: the schedule maths and the Optuna search spaces over it
-    "lrtune.families": CORE,
-    "lrtune.shapes": CORE,
-    "lrtune.schedules": CORE,
-    "lrtune.spaces": CORE,
-    "lrtune.recognize": CORE,
+    "lrtune.core": CORE,
     "lrtune.cli": CORE,
-    # training: pure PyTorch
-    "lrtune.data": TRAINING,
-    "lrtune.models": TRAINING,
-    "lrtune.metrics": TRAINING,
-    "lrtune.train": TRAINING,
-    "lrtune.epochs": TRAINING,
-    "lrtune.schedule_free": TRAINING,
-    "lrtune.memory": TRAINING,
-    "lrtune.stacked_layers": TRAINING,
-    "lrtune.stacked_model": TRAINING,
-    "lrtune.fused": TRAINING,
-    "lrtune.group_size": TRAINING,
-    "lrtune.tasks": TRAINING,
-    "lrtune.user_task": TRAINING,
-    # tuning: Optuna meets training
-    "lrtune.keys": TUNING,
-    "lrtune.storage": TUNING,
-    "lrtune.optuna_compat": TUNING,
-    "lrtune.config": TUNING,
-    "lrtune.pruning": TUNING,
-    "lrtune.objective": TUNING,
-    "lrtune.runner": TUNING,
-    "lrtune.workers": TUNING,
-    "lrtune.study": TUNING,
-    "lrtune.confirmations": TUNING,
-    "lrtune.own_confirm": TUNING,
-    "lrtune.prune_accounting": TUNING,
-    # report: reads storage, never trains
+    "lrtune.errors": CORE,
+    "lrtune.training": TRAINING,
+    "lrtune.tuning": TUNING,
     "lrtune.stats": REPORT,
     "lrtune.report": REPORT,
-    "lrtune.notes": REPORT,
-    "lrtune.dashboard": REPORT,
-    "lrtune.analyze": REPORT,
-    "lrtune.simulate": REPORT,
-    # tools over everything: the benchmark, the package's entry points
+    "lrtune.study": COMMANDS,
+    "lrtune.analyze": COMMANDS,
+    "lrtune.dashboard": COMMANDS,
+    "lrtune.simulate": COMMANDS,
+    "lrtune.prune_accounting": COMMANDS,
     "lrtune.bench": TOOLS,
     "lrtune": TOOLS,
     "lrtune.__main__": TOOLS,
 }
+LAYER_FOLDERS = {"core": CORE, "training": TRAINING, "tuning": TUNING, "report": REPORT, "stats": REPORT}
+MAX_TOP_MODULES = 12
 
-# The report calls confirmations (analyze --confirm), it does not own training; the study CLI
-# writes each study's and trial's dashboard note while it runs (notes imports no training).
-ALLOWED_UPWARD = {("lrtune.analyze", "lrtune.confirmations"), ("lrtune.study", "lrtune.notes")}
-TRAINING_MODULES_FORBIDDEN_FOR_REPORT = {m for m, layer in LAYERS.items() if layer == TRAINING}
+SCHEDULE_MATHS = ("lrtune.core.schedules", "lrtune.core.shapes", "lrtune.core.families")
+TRAINING_MODULES_FORBIDDEN_FOR_REPORT = "lrtune.training"
 
 
 def module_name(path: Path) -> str:
@@ -123,8 +97,8 @@ SOURCES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 def project_targets(module: str, names: list[str]) -> list[str]:
     """Project modules an import statement reaches (``from lrtune import x`` reaches ``lrtune.x``)."""
-    if not module.startswith("lrtune"):
-        return []
+    if not module.startswith("lrtune") or (module == "lrtune" and names == ["__version__"]):
+        return []  # the version string is a constant, not an import of the public names
     submodules = [f"{module}.{n}" for n in names if f"{module}.{n}" in SOURCES]
     return submodules or [module]
 
@@ -141,17 +115,17 @@ def test_imports_point_down_the_layers(module: str) -> None:
     for target, names, _ in imports(SOURCES[module]):
         if layer == TRAINING and target.split(".")[0] == "optuna":
             problems.append(f"training code imports {target} (training is pure PyTorch)")
-        if layer == CORE and module in ("lrtune.schedules", "lrtune.shapes", "lrtune.families"):
+        if layer == CORE and module in ("lrtune.core.schedules", "lrtune.core.shapes", "lrtune.core.families"):
             if target.startswith("optuna") or any(
-                t not in ("lrtune.schedules", "lrtune.shapes", "lrtune.families")
+                t not in ("lrtune.core.schedules", "lrtune.core.shapes", "lrtune.core.families")
                 for t in project_targets(target, names)
             ):
                 problems.append(f"the schedule maths imports {target}")
         for reached in project_targets(target, names):
             other = layer_of(reached)
-            if other is None or reached == module or (module, reached) in ALLOWED_UPWARD:
+            if other is None or reached == module:
                 continue
-            if layer == REPORT and reached in TRAINING_MODULES_FORBIDDEN_FOR_REPORT:
+            if layer == REPORT and reached.startswith(TRAINING_MODULES_FORBIDDEN_FOR_REPORT):
                 problems.append(f"report code imports training code {reached}")
             elif RANK[other] > RANK[layer]:
                 problems.append(f"{layer} code imports {reached} of the {other} layer")
@@ -233,3 +207,32 @@ def test_architecture_page_lists_every_module_with_its_imports() -> None:
     assert sorted(documented) == sorted(actual), "rows differ from the modules in lrtune/"
     wrong = {m: (documented[m], actual[m]) for m in actual if documented[m] != actual[m]}
     assert not wrong, f"docs/architecture.md rows out of date (documented, actual): {wrong}"
+
+
+def test_the_folders_are_the_layers() -> None:
+    """`ls lrtune` shows the layers: every module sits in its layer's folder or is a command."""
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= MAX_TOP_MODULES, f"{len(top)} modules directly in lrtune/: {top}"
+    stray = [m for m in SOURCES if m.count(".") == 1 and m not in LAYERS and m.split(".")[1] not in LAYER_FOLDERS]
+    assert not stray, f"put these modules into a layer folder ({sorted(LAYER_FOLDERS)}): {stray}"
+    for folder, layer in LAYER_FOLDERS.items():
+        assert (PACKAGE / folder / "__init__.py").is_file()
+        assert layer_of(f"lrtune.{folder}") == layer
+
+
+def test_tests_mirror_the_folders() -> None:
+    """tests/<folder>/test_<module>.py tests lrtune/<folder>/<module>.py; none sits elsewhere."""
+    tests = PACKAGE.parent / "tests"
+    misplaced = []
+    for path in tests.rglob("test_*.py"):
+        stem = path.stem.removeprefix("test_")
+        folder = path.parent.relative_to(tests).parts
+        homes = [p.parent.relative_to(PACKAGE).parts for p in PACKAGE.rglob(f"{stem}.py")]
+        if folder and folder[0] == "bench":
+            stem = stem.removeprefix("bench_")
+            homes = [p.parent.relative_to(PACKAGE).parts for p in (PACKAGE / "bench").glob(f"{stem}.py")]
+        if homes and folder not in homes:
+            misplaced.append(f"{path.relative_to(tests)} (module in lrtune/{'/'.join(homes[0])})")
+        if folder and not homes:
+            misplaced.append(f"{path.relative_to(tests)} (no lrtune/{'/'.join(folder)}/{stem}.py)")
+    assert not misplaced, misplaced

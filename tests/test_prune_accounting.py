@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from lrtune import prune_accounting as pa
-from lrtune.schedules import Schedule
+from lrtune.core.schedules import Schedule
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

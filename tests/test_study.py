@@ -151,7 +151,7 @@ def test_preset_is_read_and_flags_override_it(tmp_path):
 
 
 def test_shipped_presets_are_valid():
-    from lrtune.config import RunConfig, TaskConfig, load_preset, split_values
+    from lrtune.tuning.config import RunConfig, TaskConfig, load_preset, split_values
 
     presets = sorted((Path(__file__).resolve().parent.parent / "studies").glob("*.toml"))
     assert {p.name for p in presets} >= {

@@ -4,7 +4,7 @@ check that optuna-dashboard shows what lrtune writes (docs/architecture.md).
     client = DashboardClient.for_storage(storage_url, artifact_store)
     detail = check_lrtune_study(client, "cosine-study")      # asserts the whole contract
 
-``check_lrtune_study`` works on any study written through ``lrtune.notes`` — a study built by
+``check_lrtune_study`` works on any study written through ``lrtune.report.notes`` — a study built by
 ``make_demo_study`` here, or one built by the real ``python -m lrtune.study`` CLI.
 No socket is opened: the WSGI app is called directly with a ``wsgiref`` test environ.
 """
@@ -23,8 +23,8 @@ import numpy as np
 import optuna
 from optuna.distributions import FloatDistribution
 
-from lrtune import notes
-from lrtune.pruning import may_prune, pruning_start
+from lrtune.report import notes
+from lrtune.tuning.pruning import may_prune, pruning_start
 
 __all__ = [
     "DashboardClient",

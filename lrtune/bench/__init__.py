@@ -9,10 +9,10 @@ epochs, batch size, optimizer, search space, sampler and pruner):
    path (:class:`PILItemDataset`) for image datasets read from files (``--baseline auto``, the
    default). None of the default tasks is read from files, so by default every baseline is the
    ``TensorDataset`` loop; ``--baseline torchvision`` forces the per-item path;
-2. ``lrtune`` — lrtune unfused (``--fuse 1``): :class:`lrtune.objective.Objective` on in-memory tensors;
-3. ``fused`` — lrtune's default: :func:`lrtune.objective.run_fused_trials`, K trials per stack, each
+2. ``lrtune`` — lrtune unfused (``--fuse 1``): :class:`lrtune.tuning.objective.Objective` on in-memory tensors;
+3. ``fused`` — lrtune's default: :func:`lrtune.tuning.objective.run_fused_trials`, K trials per stack, each
    member with its own seed and batch order, K measured at start-up as ``lrtune.study`` does
-   (:mod:`lrtune.group_size`) unless ``--fuse K``.
+   (:mod:`lrtune.training.group_size`) unless ``--fuse K``.
 
 For each it prints trials per minute, model-epochs per second (a pruned trial's epochs count as
 run), both as ratios to the baseline, the best final validation accuracy, and the time of one

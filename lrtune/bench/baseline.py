@@ -19,13 +19,13 @@ from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision import transforms
 
-from lrtune.config import TaskConfig
-from lrtune.data import Dataset
-from lrtune.models import build_model
-from lrtune.objective import trial_seed
-from lrtune.pruning import may_prune
-from lrtune.spaces import suggest_schedule
-from lrtune.train import TrainConfig, build_optimizer
+from lrtune.core.spaces import suggest_schedule
+from lrtune.training.data import Dataset
+from lrtune.training.models import build_model
+from lrtune.training.train import TrainConfig, build_optimizer
+from lrtune.tuning.config import TaskConfig
+from lrtune.tuning.objective import trial_seed
+from lrtune.tuning.pruning import may_prune
 
 __all__ = [
     "BASELINE_DATASETS",

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from lrtune.data import Dataset
+from lrtune.training.data import Dataset
 
 __all__ = ["compute_floor", "forward_flops", "matmul_gflops"]
 

@@ -1,8 +1,8 @@
 """The three measured paths, each running the same trials in a fresh Optuna study.
 
 1. ``baseline`` — :class:`~lrtune.bench.baseline.BaselineObjective` through ``study.optimize``;
-2. ``lrtune`` — lrtune unfused (``--fuse 1``): :class:`lrtune.objective.Objective` on in-memory tensors;
-3. ``fused`` — lrtune's default: :func:`lrtune.objective.run_fused_trials`, K trials per stack.
+2. ``lrtune`` — lrtune unfused (``--fuse 1``): :class:`lrtune.tuning.objective.Objective` on in-memory tensors;
+3. ``fused`` — lrtune's default: :func:`lrtune.tuning.objective.run_fused_trials`, K trials per stack.
 
 Every path uses the same sampler (the task's, with its seed) and pruner, so only the way the
 trials are trained differs.
@@ -18,10 +18,10 @@ import optuna
 import torch
 
 from lrtune.bench.baseline import BaselineObjective
-from lrtune.config import TaskConfig
-from lrtune.data import Dataset
-from lrtune.objective import Objective, make_sampler, run_fused_trials
-from lrtune.pruning import make_pruner
+from lrtune.training.data import Dataset
+from lrtune.tuning.config import TaskConfig
+from lrtune.tuning.objective import Objective, make_sampler, run_fused_trials
+from lrtune.tuning.pruning import make_pruner
 
 __all__ = ["PATHS", "new_study", "run_path", "warm_up"]
 

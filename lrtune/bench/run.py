@@ -26,12 +26,12 @@ from lrtune.bench.baseline import baseline_kind
 from lrtune.bench.floor import compute_floor, matmul_gflops
 from lrtune.bench.paths import run_path, warm_up
 from lrtune.bench.tasks import MNIST_LIKE, BenchTask, load_task_data
-from lrtune.config import TaskConfig
-from lrtune.data import Dataset
-from lrtune.group_size import GroupSize, measure_group_size
-from lrtune.keys import FINISHED_STATES
-from lrtune.models import build_model
-from lrtune.objective import Objective
+from lrtune.training.data import Dataset
+from lrtune.training.group_size import GroupSize, measure_group_size
+from lrtune.training.models import build_model
+from lrtune.tuning.config import TaskConfig
+from lrtune.tuning.keys import FINISHED_STATES
+from lrtune.tuning.objective import Objective
 
 __all__ = ["bench_storage", "epochs_run", "pruning_accounting", "run_task", "summarise"]
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
 
-from lrtune.data import Dataset, load_dataset
+from lrtune.training.data import Dataset, load_dataset
 
 __all__ = ["MNIST_LIKE", "TASKS", "BenchTask", "load_task_data", "make_mnist_like"]
 

@@ -10,7 +10,7 @@ The README's whole workflow, end to end, twice in one run:
 once as lrtune ran before trials were fused by default (``--fuse 1``, confirmations one by one —
 "unfused") and once with the defaults (group size measured at start-up, confirmations stacked —
 "default"). Each leg runs in-process on its own temporary SQLite storage through the real CLIs'
-code (``lrtune.study.main``, ``lrtune.confirmations.run_confirmations``, ``lrtune.report``); wall
+code (``lrtune.study.main``, ``lrtune.tuning.confirmations.run_confirmations``, ``lrtune.report``); wall
 times cover the search, the confirmation runs and the analysis. Both verdicts are printed: they
 are two independent experiments (different batch orders per trial, different sampler histories),
 so they must agree in substance, not to the last digit. ``--quick`` runs the same workflow on
@@ -30,10 +30,10 @@ from typing import Any
 import optuna
 import torch
 
-from lrtune.confirmations import run_confirmations
 from lrtune.report import load_trials, write_report
-from lrtune.storage import open_storage
 from lrtune.study import main as study_main
+from lrtune.tuning.confirmations import run_confirmations
+from lrtune.tuning.storage import open_storage
 
 __all__ = ["LEGS", "VERDICT_TASK", "format_verdict", "run_verdict"]
 

@@ -28,7 +28,7 @@ from lrtune.report.plots import (
 )
 from lrtune.report.tables import budget_table, confirmation_table, markdown_table, score_table
 from lrtune.report.verdicts import verdict_section, verdicts_by_task
-from lrtune.storage import display_url
+from lrtune.tuning.storage import display_url
 
 __all__ = ["Report", "write_report", "write_trials_csv"]
 

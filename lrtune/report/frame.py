@@ -25,8 +25,9 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from lrtune import keys
-from lrtune.storage import open_read_only
+from lrtune.errors import LrtuneError
+from lrtune.tuning import keys
+from lrtune.tuning.storage import open_read_only
 
 __all__ = [
     "CONFIRM",
@@ -96,7 +97,7 @@ OBJECT_COLUMNS = ["intermediate_values", "lr_curve", "lr_curve_steps"]
 SEARCH, CONFIRM = keys.KIND_SEARCH, keys.KIND_CONFIRM
 
 
-class AnalysisError(ValueError):
+class AnalysisError(LrtuneError, ValueError):
     """The storage cannot be analysed (no studies, no lrtune studies, unknown study name, ...)."""
 
 
@@ -106,7 +107,7 @@ class AnalysisError(ValueError):
 
 
 def as_storage(storage: str | optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
-    """A storage object for a URL, opened read-only (:func:`lrtune.storage.open_read_only`), or
+    """A storage object for a URL, opened read-only (:func:`lrtune.tuning.storage.open_read_only`), or
     the storage itself."""
     return open_read_only(storage) if isinstance(storage, str) else storage
 
@@ -261,7 +262,7 @@ def _select_studies(
             f"no lrtune study named {', '.join(map(repr, unknown))}; the storage has {', '.join(sorted(by_name))}"
         )
     wanted = set(names) | {f"{n}:confirm" for n in names}
-    horizons = {f"{n}:confirm@x" for n in names}  # horizon checks (lrtune.confirmations, horizon=M)
+    horizons = {f"{n}:confirm@x" for n in names}  # horizon checks (lrtune.tuning.confirmations, horizon=M)
     return [s for s in summaries if s.study_name in wanted or re.sub(r"\d+$", "", s.study_name) in horizons]
 
 

@@ -4,7 +4,7 @@ People tune short and train long; schedules that need the horizon (cosine, one-c
 differently at M× the epochs than ones that don't (constant, WSD, schedule-free).
 ``python -m lrtune.analyze --confirm K --horizon M`` re-trains each family's best configuration
 (found at the tuning epochs E) for M·E epochs with the K confirmation seeds
-(:func:`lrtune.confirmations.run_confirmations` with ``horizon=M``; studies ``"<search>:confirm@xM"``,
+(:func:`lrtune.tuning.confirmations.run_confirmations` with ``horizon=M``; studies ``"<search>:confirm@xM"``,
 ``lrtune_kind = "horizon"``, column ``horizon`` = M in :func:`lrtune.report.load_trials`).
 This module (report layer: reads the frame, never trains) turns those runs into
 
@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lrtune import keys, stats
+from lrtune import stats
 from lrtune.report.frame import CONFIRM, SEARCH, rows_of_kind
 from lrtune.report.plots import family_colors, figure, slug
 from lrtune.report.tables import confirmation_table, markdown_table
 from lrtune.report.verdicts import verdicts_by_task
+from lrtune.tuning import keys
 
 __all__ = [
     "HORIZON_KIND",

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lrtune.core.schedules import Schedule
 from lrtune.report.frame import CONFIRM, best_row, complete_scores, rows_of_kind
 from lrtune.report.own_studies import OwnStudy, params_of
 from lrtune.report.plots import LEGEND, family_colors, figure, strip_plot
 from lrtune.report.tables import best_so_far, expected_max_curves
-from lrtune.schedules import Schedule
 
 __all__ = ["LR_CURVE_STEPS", "plot_best_so_far", "plot_confirmations", "plot_expected_best", "plot_lr_curves"]
 

@@ -15,8 +15,9 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from lrtune import notes, stats
-from lrtune.report import own_plots
+from lrtune import stats
+from lrtune.core.schedules import Schedule
+from lrtune.report import notes, own_plots
 from lrtune.report.checks import check_trials
 from lrtune.report.document import Report, write_trials_csv
 from lrtune.report.frame import CONFIRM, SEARCH, AnalysisError, rows_of_kind
@@ -24,8 +25,7 @@ from lrtune.report.own_studies import OwnStudy, load_own_trials, params_of
 from lrtune.report.plots import slug
 from lrtune.report.tables import budget_table, markdown_table, score_table
 from lrtune.report.verdicts import search_verdict, verdict_from_confirmations
-from lrtune.schedules import Schedule
-from lrtune.storage import open_storage
+from lrtune.tuning.storage import open_storage
 
 __all__ = ["analyze_own", "write_own_report"]
 

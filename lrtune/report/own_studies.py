@@ -2,7 +2,7 @@
 
 lrtune's own studies carry study user attrs (``lrtune_config``, ``lrtune_family``); a study
 written with plain Optuna has none, only the parameter names of lrtune's spaces. This module
-recognises them (:func:`lrtune.recognize.recognize_space`: joint or one-family space, any
+recognises them (:func:`lrtune.core.recognize.recognize_space`: joint or one-family space, any
 prefix, next to the caller's own parameters), loads the trials into the same frame as
 :func:`lrtune.report.load_trials` (:func:`load_own_trials`); :mod:`lrtune.report.own_report`
 writes their report with the same building blocks.
@@ -34,9 +34,9 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from lrtune import keys
-from lrtune.recognize import LOOKED_FOR, ScheduleSpace, recognize_space
+from lrtune.core.recognize import LOOKED_FOR, ScheduleSpace, recognize_space
 from lrtune.report.frame import CONFIRM, SEARCH, AnalysisError, is_lrtune_study, trial_row, typed_frame
+from lrtune.tuning import keys
 
 __all__ = [
     "OwnStudy",

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lrtune import keys, stats
+from lrtune import stats
 from lrtune.report.frame import (
     CONFIRM,
     SEARCH,
@@ -22,6 +22,7 @@ from lrtune.report.frame import (
     rows_of_kind,
     trial_epochs,
 )
+from lrtune.tuning import keys
 
 __all__ = [
     "best_so_far",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from lrtune.bench import PILItemDataset, make_mnist_like
-from lrtune.data import load_dataset
+from lrtune.training.data import load_dataset
 
 
 def test_torchvision_style_baseline_dataset_gives_the_same_examples():

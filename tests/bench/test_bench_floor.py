@@ -6,7 +6,7 @@ import pytest
 from torch import nn
 
 from lrtune.bench import compute_floor, forward_flops, make_mnist_like, matmul_gflops
-from lrtune.models import build_model
+from lrtune.training.models import build_model
 
 
 def test_forward_flops_counts_layer_shapes():

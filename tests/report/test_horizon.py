@@ -11,10 +11,10 @@ import pytest
 
 from lrtune import stats
 from lrtune.analyze import main as analyze_main
-from lrtune.confirmations import CONFIRM_SEED_BASE, confirm_study_name, run_confirmations
 from lrtune.report import horizon, load_trials, verdicts_by_task
 from lrtune.report.plots import slug
 from lrtune.study import main as study_main
+from lrtune.tuning.confirmations import CONFIRM_SEED_BASE, confirm_study_name, run_confirmations
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -17,8 +17,8 @@ import torch
 
 import lrtune
 from lrtune import analyze
-from lrtune.own_confirm import CONFIRM_SEED_BASE
 from lrtune.report import load_own_trials, write_own_report
+from lrtune.tuning.own_confirm import CONFIRM_SEED_BASE
 
 EPOCHS = 4
 PRUNE_CHECKS: list[tuple[int, bool]] = []
@@ -240,18 +240,21 @@ def test_trial_seed():
 
 def test_lrtune_confirm_stays_callable_after_importing_the_confirm_module():
     """``lrtune.confirm`` is the function; lrtune's own confirmation module has another name
-    (``lrtune.confirmations``), so importing it rebinds nothing."""
-    importlib.import_module("lrtune.confirmations")
+    (``lrtune.tuning.confirmations``), so importing it rebinds nothing."""
+    importlib.import_module("lrtune.tuning.confirmations")
     package = sys.modules["lrtune"]
-    assert callable(package.confirm) and package.confirm.__module__ == "lrtune.own_confirm"
+    assert callable(package.confirm) and package.confirm.__module__ == "lrtune.tuning.own_confirm"
     with pytest.raises(ValueError, match="seeds must be an integer ≥ 1"):
         package.confirm(optuna.create_study(), lambda t: 0.0, seeds=0)
-    assert "confirm" in package.__all__ and package.own_confirm.confirm.__module__ == "lrtune.own_confirm"
+    assert (
+        "confirm" in package.__all__
+        and package.tuning.own_confirm.confirm.__module__ == "lrtune.tuning.own_confirm"
+    )
 
 
 def test_a_storage_with_both_kinds_analyses_the_named_own_study(storage, tmp_path, capsys):
     """lrtune's own studies are the default; --study names a user's study next to them."""
-    from lrtune.config import TaskConfig
+    from lrtune.tuning.config import TaskConfig
 
     s = optuna.create_study(study_name="digits-mlp-cosine", storage=storage, direction="maximize")
     s.set_user_attr("lrtune_config", {**TaskConfig(dataset="digits").to_dict(), "family": "cosine"})
