@@ -57,7 +57,7 @@ def objective(trial: optuna.Trial, data) -> float:
     scheduler = schedule.build(optimizer, total_steps=EPOCHS * steps_per_epoch)
 
     accuracy = 0.0
-    for epoch in range(EPOCHS):
+    for epoch in range(1, EPOCHS + 1):  # 1-based: the step lrtune.pruner's bounds count in
         model.train()
         for idx in torch.randperm(len(x_train), generator=order).split(BATCH):
             loss = torch.nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
@@ -70,7 +70,7 @@ def objective(trial: optuna.Trial, data) -> float:
             accuracy = (model(x_val).argmax(1) == y_val).float().mean().item()
         scheduler.epoch_end(accuracy)  # only reduce-on-plateau reacts; harmless for the rest
         trial.report(accuracy, epoch)
-        if trial.should_prune():
+        if trial.should_prune():  # lrtune.pruner: False before epoch ⌈E/2⌉ and at the final epoch
             raise optuna.TrialPruned()
     return accuracy
 
@@ -97,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         direction="maximize",
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=0),
-        pruner=optuna.pruners.MedianPruner(n_warmup_steps=EPOCHS // 2),
+        pruner=lrtune.pruner(EPOCHS),  # lrtune's bounds: prune only at epochs ⌈E/2⌉..E−1
     )
+    study.set_metric_names(["validation accuracy"])  # optuna-dashboard labels the value with it
     missing = args.trials - len(study.trials)  # --trials is the total: re-running resumes
     if missing > 0:
         study.optimize(lambda t: objective(t, data), n_trials=missing)

@@ -13,6 +13,8 @@ Schedule families are Optuna search spaces you can import into your own study::
 and rebuild the winner with ``lrtune.Schedule.from_params(study.best_trial.params, family="cosine")``.
 ``lrtune.confirm(study, objective, seeds=5)`` re-runs each family's best trial with fresh seeds
 (read them with ``lrtune.trial_seed(trial)``); ``python -m lrtune.analyze`` then gives the verdict.
+``lrtune.pruner(epochs)`` is the pruner lrtune's own studies use: never before ⌈E/2⌉ epochs, never
+at the final one. Lightning and Hugging Face ``Trainer`` users: :mod:`lrtune.integrations`.
 ``lrtune.Task`` describes your own data and model for ``python -m lrtune.study --task``.
 
 The public names are loaded on first use (PEP 562 ``__getattr__``), so ``import lrtune.tuning.storage``
@@ -34,6 +36,7 @@ _HOMES = {
     "ScheduleSpace": "lrtune.core.recognize",
     "Task": "lrtune.training.tasks",
     "confirm": "lrtune.tuning.own_confirm",
+    "pruner": "lrtune.tuning.pruning",
     "recognize_space": "lrtune.core.recognize",
     "search_space": "lrtune.core.spaces",
     "suggest_schedule": "lrtune.core.spaces",
@@ -49,6 +52,7 @@ __all__ = [
     "Task",
     "__version__",
     "confirm",
+    "pruner",
     "recognize_space",
     "search_space",
     "suggest_schedule",
@@ -61,6 +65,7 @@ if TYPE_CHECKING:
     from lrtune.core.spaces import search_space, suggest_schedule
     from lrtune.training.tasks import Task
     from lrtune.tuning.own_confirm import confirm, trial_seed
+    from lrtune.tuning.pruning import pruner
 
 
 def __getattr__(name: str) -> Any:

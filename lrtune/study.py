@@ -44,6 +44,7 @@ from lrtune.tuning.config import (
     split_values,
 )
 from lrtune.tuning.objective import Objective, curve_steps, make_pruner, make_sampler
+from lrtune.tuning.optuna_compat import name_metric
 from lrtune.tuning.pruning import pruning_start
 from lrtune.tuning.runner import FamilyRun, print_summary, run_round_robin, summary_rows
 from lrtune.tuning.storage import DEFAULT_STORAGE, StorageError, check_storage_url, open_storage
@@ -212,6 +213,7 @@ def open_family_study(
         study.set_user_attr(keys.FAMILY, family)
         study.set_user_attr(keys.TASK, task.task)
         study.set_user_attr(keys.KIND, keys.KIND_SEARCH)
+        name_metric(study, f"validation {task.metric}" + ("" if task.default_metric else f" ({task.direction})"))
     return study, True
 
 

@@ -43,6 +43,7 @@ from lrtune.training.user_task import build_task_model, load_task_data, task_met
 from lrtune.tuning import keys
 from lrtune.tuning.config import TaskConfig
 from lrtune.tuning.objective import trial_attrs
+from lrtune.tuning.optuna_compat import name_metric
 from lrtune.tuning.own_confirm import CONFIRM_SEED_BASE  # far from every search seed (base_seed·1000003 + n)
 from lrtune.tuning.storage import open_storage
 
@@ -107,6 +108,8 @@ def _confirm_study(
         study.set_user_attr(keys.HORIZON, horizon)
     study.set_user_attr(keys.SOURCE_STUDY, search.study_name)
     study.set_user_attr(keys.CONFIRMED_TRIAL, best.number)
+    metric = attrs.get(keys.CONFIG, {}).get("metric", "accuracy")
+    name_metric(study, (search.metric_names or [f"validation {metric}"])[0])  # the value: the search's metric
     return study
 
 

@@ -8,11 +8,13 @@ this module, so an upgrade that renames one breaks here, visibly, and nowhere el
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
-__all__ = ["first_note_keys", "frozen_trial", "storage_of", "study_id", "trial_id"]
+__all__ = ["first_note_keys", "frozen_trial", "name_metric", "storage_of", "study_id", "trial_id"]
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:
@@ -46,3 +48,13 @@ def first_note_keys(markdown: str, trial_id: int) -> dict[str, object] | None:
     except ImportError:  # a future optuna-dashboard
         return None
     return {note_ver_key(trial_id): 1, **split_body(markdown, trial_id)}
+
+
+def name_metric(study: optuna.Study, name: str) -> None:
+    """``study.set_metric_names([name])`` (what optuna-dashboard labels the value with), without
+    the ExperimentalWarning Optuna 5 still attaches to it; a no-op when the name is already set."""
+    if study.metric_names == [name]:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([name])

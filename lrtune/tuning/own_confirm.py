@@ -27,7 +27,7 @@ import optuna
 
 from lrtune.core.recognize import recognize_space
 from lrtune.tuning import keys
-from lrtune.tuning.optuna_compat import storage_of
+from lrtune.tuning.optuna_compat import name_metric, storage_of
 
 __all__ = ["CONFIRM_SEED_BASE", "confirm", "trial_seed", "own_confirm_study_name"]
 
@@ -120,6 +120,7 @@ def confirm(
     target.set_user_attr(keys.KIND, keys.KIND_CONFIRM)
     target.set_user_attr(keys.SOURCE_STUDY, study.study_name)
     target.set_user_attr(keys.PREFIX, space.prefix)
+    name_metric(target, (study.metric_names or ["objective"])[0])  # the value is the user's objective
     confirmed = dict(target.user_attrs.get(keys.CONFIRMED_TRIALS) or {})
     confirmed.update({f: t.number for f, t in best_of.items()})
     target.set_user_attr(keys.CONFIRMED_TRIALS, dict(sorted(confirmed.items())))
