@@ -28,6 +28,9 @@ LAYERS: dict[str, str] = {
     "lrtune.errors": CORE,
     "lrtune.training": TRAINING,
     "lrtune.tuning": TUNING,
+    # Lightning / transformers glue: where an Optuna trial meets a third-party trainer, as tuning is
+    # where it meets lrtune's own (imports core, training.schedule_free, tuning.pruning; never report)
+    "lrtune.integrations": TUNING,
     "lrtune.stats": REPORT,
     "lrtune.report": REPORT,
     "lrtune.study": COMMANDS,
@@ -39,7 +42,14 @@ LAYERS: dict[str, str] = {
     "lrtune": TOOLS,
     "lrtune.__main__": TOOLS,
 }
-LAYER_FOLDERS = {"core": CORE, "training": TRAINING, "tuning": TUNING, "report": REPORT, "stats": REPORT}
+LAYER_FOLDERS = {
+    "core": CORE,
+    "training": TRAINING,
+    "tuning": TUNING,
+    "integrations": TUNING,
+    "report": REPORT,
+    "stats": REPORT,
+}
 MAX_TOP_MODULES = 12
 
 SCHEDULE_MATHS = ("lrtune.core.schedules", "lrtune.core.shapes", "lrtune.core.families")

@@ -16,6 +16,7 @@ from lightning_net import DigitsNet, digits_loaders, fast_trainer
 import lrtune
 from lrtune.integrations.lightning import PruningCallback, ScheduleFreeCallback, scheduler_config
 
+pytestmark = pytest.mark.slow  # real training loops: seconds each
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*number of training batches.*")
@@ -50,7 +51,8 @@ def test_lightning_applies_the_schedule_at_every_optimizer_step(schedule):
     assert [step for step, _ in record.seen] == list(range(total))
     for step, lr in record.seen:
         assert abs(lr - schedule.lr_at(step, total)) <= 1e-9, (step, lr, schedule.lr_at(step, total))
-    assert len({round(lr, 12) for _, lr in record.seen}) > 3  # more values than epochs: stepped per step
+    curve_values = {round(float(v), 12) for v in schedule.curve(total)}
+    assert {round(lr, 12) for _, lr in record.seen} == curve_values  # every value, within epochs too
 
 
 def test_scheduler_config_steps_per_optimizer_step():
