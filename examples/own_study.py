@@ -22,6 +22,7 @@ stored in the study ``own-digits:confirm``; finished seeds are not redone.
 from __future__ import annotations
 
 import argparse
+import warnings
 
 import optuna
 import torch
@@ -99,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         sampler=optuna.samplers.TPESampler(seed=0),
         pruner=lrtune.pruner(EPOCHS),  # lrtune's bounds: prune only at epochs ⌈E/2⌉..E−1
     )
-    study.set_metric_names(["validation accuracy"])  # optuna-dashboard labels the value with it
+    with warnings.catch_warnings():  # set_metric_names is still "experimental" in Optuna 5
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["validation accuracy"])  # optuna-dashboard labels the value with it
     missing = args.trials - len(study.trials)  # --trials is the total: re-running resumes
     if missing > 0:
         study.optimize(lambda t: objective(t, data), n_trials=missing)

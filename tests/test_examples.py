@@ -89,3 +89,51 @@ def test_own_study_analyze_confirm_analyze_rebuild(tmp_path):
         "100",
     )
     assert lrtune.Schedule.from_params(study.best_trial.params, prefix="sched_").describe() in out_text
+
+
+def pruning_within_bounds(study: optuna.Study, epochs: int) -> int:
+    """Assert every PRUNED trial stopped at an epoch in [⌈E/2⌉, E−1] and every COMPLETE one
+    reported all E epochs; return the number pruned."""
+    pruned = 0
+    for trial in study.trials:
+        last = max(trial.intermediate_values)
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            pruned += 1
+            assert -(-epochs // 2) <= last <= epochs - 1, (trial.number, last)
+        else:
+            assert trial.state == optuna.trial.TrialState.COMPLETE and last == epochs, (trial.number, last)
+    return pruned
+
+
+@pytest.mark.slow
+def test_own_study_prunes_only_inside_lrtunes_bounds(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'own.db'}"
+    run_script("own_study.py", "--trials", "14", "--storage", storage)
+    study = optuna.load_study(study_name="own-digits", storage=storage)
+    assert pruning_within_bounds(study, epochs=8) > 0  # the bounds were exercised
+    assert study.metric_names == ["validation accuracy"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("script", "study_name", "epochs"),
+    [("lightning_study.py", "lightning-digits", 6), ("transformers_study.py", "transformers-digits", 4)],
+    ids=["lightning", "transformers"],
+)
+def test_integration_study_confirms_and_analyses(tmp_path, script, study_name, epochs):
+    """The integration examples' whole path: search (bounded pruning) → confirm → confirmed verdict."""
+    from lrtune import analyze
+
+    storage = f"sqlite:///{tmp_path / 'i.db'}"
+    printed = run_script(script, "--trials", "5", "--confirm", "2", "--storage", storage)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    pruning_within_bounds(study, epochs)
+    families = {t.params["sched_family"] for t in study.trials if t.state.name == "COMPLETE"}
+    confirmations = optuna.load_study(study_name=f"{study_name}:confirm", storage=storage)
+    assert len(confirmations.trials) == 2 * len(families)
+    assert f"{2 * len(families)} confirmation runs stored" in printed
+    assert confirmations.metric_names == ["validation accuracy"]  # carried over from the search
+    out = tmp_path / "report"
+    assert len(families) >= 2  # TPESampler(seed=0)'s first trials: a comparison exists
+    assert analyze.main(["--storage", storage, "--out", str(out)]) == 0
+    assert "**Confirmed verdict:" in (out / "report.md").read_text()

@@ -66,7 +66,11 @@ def report_epoch(trial: optuna.trial.BaseTrial, score: float, epoch: int, epochs
 
 
 def recompute_batchnorm_over(
-    model: nn.Module, batches: Iterable[Any], forward: Callable[[nn.Module, Any], Any], *, n_batches: int = BN_BATCHES
+    model: nn.Module,
+    batches: Iterable[Any],
+    forward: Callable[[nn.Module, Any], Any],
+    *,
+    n_batches: int = BN_BATCHES,
 ) -> int:
     """Reset every BatchNorm's running statistics and average them exactly (``momentum=None``) over
     the first ``n_batches`` of ``batches``, calling ``forward(model, batch)`` in train mode without

@@ -91,7 +91,9 @@ class ScheduleTrainer(Trainer):
         """``schedule.build(optimizer, num_training_steps)``: the Trainer steps it after every
         optimizer step, so step t runs at ``schedule.lr_at(t, num_training_steps)``."""
         if self.lr_scheduler is None:
-            self.lr_scheduler = self.schedule.build(optimizer or self.optimizer, total_steps=int(num_training_steps))
+            self.lr_scheduler = self.schedule.build(
+                optimizer or self.optimizer, total_steps=int(num_training_steps)
+            )
             self._created_lr_scheduler = True
         return self.lr_scheduler
 
@@ -135,7 +137,9 @@ class PruningCallback(TrainerCallback):
     def on_evaluate(self, args, state, control, metrics=None, **kwargs) -> None:
         metrics = metrics or {}
         if self.metric not in metrics:
-            raise IntegrationError(f"no metric {self.metric!r} in the evaluation; got: {', '.join(sorted(metrics))}")
+            raise IntegrationError(
+                f"no metric {self.metric!r} in the evaluation; got: {', '.join(sorted(metrics))}"
+            )
         if state.epoch is None:  # an evaluation outside training
             return
         epochs = self.epochs if self.epochs is not None else math.ceil(args.num_train_epochs)

@@ -15,7 +15,9 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 def test_optimizer_starts_at_the_peak_lr_and_schedule_free_for_schedulefree():
     params = [torch.zeros(2, requires_grad=True)]
     sgd = build_optimizer(lrtune.Schedule("cosine", peak_lr=0.3), params, momentum=0.9)
-    assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["lr"] == 0.3 and sgd.param_groups[0]["nesterov"]
+    assert (
+        isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["lr"] == 0.3 and sgd.param_groups[0]["nesterov"]
+    )
     adamw = build_optimizer(lrtune.Schedule("cosine", peak_lr=0.01), params, optimizer="adamw")
     assert isinstance(adamw, torch.optim.AdamW)
     free = build_optimizer(lrtune.Schedule("schedulefree", peak_lr=0.5), params)

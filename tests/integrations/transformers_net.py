@@ -30,7 +30,9 @@ def digit_datasets(n_train: int, n_val: int) -> tuple[DigitTokens, DigitTokens]:
     x, y = load_digits(return_X_y=True)
     order = np.random.default_rng(0).permutation(len(x))
     x, y = x[order].astype(int), y[order]
-    return DigitTokens(x[:n_train], y[:n_train]), DigitTokens(x[n_train : n_train + n_val], y[n_train : n_train + n_val])
+    return DigitTokens(x[:n_train], y[:n_train]), DigitTokens(
+        x[n_train : n_train + n_val], y[n_train : n_train + n_val]
+    )
 
 
 def tiny_bert(seed: int = 0) -> BertForSequenceClassification:
