@@ -26,9 +26,11 @@ from lrtune.cli import ArgumentParser, UsageError, fail
 from lrtune.report import (
     AnalysisError,
     analyze_own,
+    load_own_trials,
     load_trials,
     markdown_table,
     notes,
+    seed_view,
     wants_own_analysis,
     write_report,
 )
@@ -233,6 +235,11 @@ def _analyze_own_studies(storage, args) -> bool:
         label=display_url(args.storage),
         write_notes=args.notes,
     )
+    if args.notes:  # the confirmation seeds side by side on the confirm study's dashboard page
+        seed_view.write_seed_views(
+            open_storage(args.storage, heartbeat=False),
+            load_own_trials(storage, studies=args.study, prefix=args.prefix)[0],
+        )
     print("\n".join(lines))
     return True
 
@@ -253,6 +260,7 @@ def _write_verdict_notes(url: str, report, df) -> None:
         text += f"\n\nFull report: `{report.path}`"
         for name in sorted(set(df.loc[df["task"] == task, "study"])):
             notes.append_verdict_to_note(optuna.load_study(study_name=name, storage=storage), text)
+    seed_view.write_seed_views(storage, df)  # the confirmation seeds side by side on each confirm study's page
 
 
 if __name__ == "__main__":

@@ -134,3 +134,66 @@ def test_dashboard_shows_study_trials_notes_and_lr_curves(page, base_url: str, t
     expect(page.get_by_text("never before half the epochs", exact=False).first).to_be_visible()
     _save_screenshot(page, "dashboard-note.png", tmp_path)
     assert not errors, errors
+
+
+SEED_STUDY = "lrtune-browser-own"
+
+
+def _own_study_with_confirmations(url: str) -> None:
+    """A user's own study over three families, confirmed with 4 seeds by ``lrtune.confirm``, then
+    analysed by ``python -m lrtune.analyze`` (which stores the seed view). The objective is a cheap
+    deterministic function of the schedule and the seed, so the test needs no training."""
+    import numpy as np
+
+    import lrtune
+    from lrtune import analyze
+
+    def objective(trial):
+        schedule = lrtune.suggest_schedule(trial, ["cosine", "onecycle", "constant"], lr=(1e-3, 1.0))
+        rng = np.random.default_rng(lrtune.trial_seed(trial))
+        base = {"cosine": 0.92, "onecycle": 0.9, "constant": 0.85}[schedule.family]
+        return base - 0.02 * abs(np.log10(schedule.peak_lr) + 1) + rng.normal(0, 0.01)
+
+    study = optuna.create_study(
+        study_name=SEED_STUDY, storage=url, direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1)
+    )
+    study.set_metric_names(["validation accuracy"])
+    study.optimize(objective, n_trials=12)
+    lrtune.confirm(study, objective, seeds=4)
+    assert analyze.main(["--storage", url, "--out", str(Path(url.removeprefix("sqlite:///")).parent / "r")]) == 0
+
+
+def test_dashboard_shows_the_seed_view_of_a_confirmation_study(page, tmp_path: Path, serve_dashboard) -> None:
+    from playwright.sync_api import expect
+
+    from lrtune.report.seed_view import GRAPH_ID
+
+    url = f"sqlite:///{tmp_path / 'own.db'}"
+    _own_study_with_confirmations(url)
+    confirm = optuna.load_study(study_name=f"{SEED_STUDY}:confirm", storage=url)
+    assert confirm.metric_names == ["validation accuracy"]  # carried over from the user's study
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    with serve_dashboard(url) as base:
+        page.goto(f"{base}/dashboard")
+        page.get_by_role("heading", name=re.compile(rf"^\d+\. {re.escape(SEED_STUDY)}:confirm$")).click()
+        expect(page).to_have_url(re.compile(r"/dashboard/studies/\d+$"))
+        title = page.locator(".gtitle", has_text="Seed view")
+        title.scroll_into_view_if_needed()
+        expect(title).to_be_visible()
+        expect(title).to_contain_text("validation accuracy per confirmation seed")
+        graph = page.locator(f'[id="user-defined-plot:{GRAPH_ID}"]')  # optuna-dashboard's id for it
+        expect(graph).to_be_visible()
+        for family in ("cosine", "onecycle", "constant"):
+            expect(graph.locator(".xtick", has_text=family)).to_be_visible()  # one column per family
+        expect(graph.locator(".legendtext", has_text="seed 4")).to_be_visible()  # one line per seed
+        expect(graph.locator(".legendtext", has_text="median, interval")).to_be_visible()
+        assert graph.locator(".scatterlayer .trace").count() == 5  # 4 seeds + the medians
+        graph.scroll_into_view_if_needed()
+        shot = out = REPO / "test-artifacts" / "dashboard-seed-view.png"
+        out.parent.mkdir(exist_ok=True)
+        graph.screenshot(path=str(out))
+        shutil.copyfile(out, tmp_path / out.name)
+        assert shot.stat().st_size > 10_000
+        _save_screenshot(page, "dashboard-seed-view-page.png", tmp_path)
+    assert not errors, errors

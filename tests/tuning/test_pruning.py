@@ -8,7 +8,15 @@ import optuna
 import pytest
 
 from lrtune.study import main as study_main
-from lrtune.tuning.pruning import make_pruner, may_prune, pruning_start
+import lrtune
+from lrtune.tuning.pruning import (
+    BoundedHyperbandPruner,
+    BoundedMedianPruner,
+    PrunerError,
+    make_pruner,
+    may_prune,
+    pruning_start,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -32,6 +40,37 @@ def test_pruners_carry_the_same_lower_bound():
     assert isinstance(make_pruner("none", epochs=15), optuna.pruners.NopPruner)
     with pytest.raises(ValueError, match="valid: median, hyperband, none"):
         make_pruner("sometimes", epochs=5)
+
+
+def test_public_pruner_is_the_internal_rule():
+    assert isinstance(lrtune.pruner(15), BoundedMedianPruner) and lrtune.pruner(15)._n_warmup_steps == 8
+    hyperband = lrtune.pruner(15, kind="hyperband")
+    assert isinstance(hyperband, BoundedHyperbandPruner) and hyperband._min_resource == 8
+    assert isinstance(lrtune.pruner(15, kind="none"), optuna.pruners.NopPruner)
+    with pytest.raises(PrunerError, match="valid: median, hyperband, none"):
+        lrtune.pruner(15, kind="sometimes")
+    with pytest.raises(PrunerError, match="epochs must be an integer ≥ 1"):
+        lrtune.pruner(0)
+
+
+@pytest.mark.parametrize("kind", ["median", "hyperband"])
+def test_public_pruner_refuses_epochs_outside_the_bounds_even_when_asked(kind):
+    """A loop that asks should_prune() after every epoch, the final one included: a trial far
+    below five complete ones is pruned only at epochs ⌈E/2⌉..E−1 (E = 6: 3, 4, 5)."""
+    epochs = 6
+    study = optuna.create_study(direction="maximize", pruner=lrtune.pruner(epochs, kind=kind))
+    for _ in range(5):
+        good = study.ask()
+        for epoch in range(1, epochs + 1):
+            good.report(0.9, epoch)
+            good.should_prune()  # hyperband records its rungs when asked
+        study.tell(good, 0.9)
+    bad = study.ask()
+    asked = {}
+    for epoch in range(1, epochs + 1):
+        bad.report(0.1, epoch)
+        asked[epoch] = bad.should_prune()
+    assert [e for e, yes in asked.items() if yes] == ([3, 4, 5] if kind == "median" else [3])
 
 
 @pytest.mark.slow
@@ -87,3 +126,4 @@ def test_no_pruned_trial_ran_fewer_than_half_or_all_of_its_epochs(tmp_path, extr
                 assert trial.state == optuna.trial.TrialState.COMPLETE
                 assert ran == epochs or trial.user_attrs["diverged"]
     assert pruned > 0  # the bounds were exercised
+    assert study.metric_names == ["validation accuracy"]  # optuna-dashboard's label for the value
