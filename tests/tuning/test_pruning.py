@@ -7,8 +7,8 @@ import math
 import optuna
 import pytest
 
-from lrtune.study import main as study_main
 import lrtune
+from lrtune.study import main as study_main
 from lrtune.tuning.pruning import (
     BoundedHyperbandPruner,
     BoundedMedianPruner,
