@@ -8,6 +8,7 @@ import math
 
 import optuna
 import pytest
+import torch
 from transformers import TrainerCallback
 from transformers_net import accuracy, digit_datasets, fast_args, tiny_bert
 
@@ -97,3 +98,46 @@ def test_trainer_pruning_only_from_half_the_epochs_and_never_at_the_last(tmp_pat
     else:
         assert trial.state == optuna.trial.TrialState.COMPLETE
         assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))
+
+
+class BatchNormNet(torch.nn.Module):
+    """Any ``nn.Module`` the Trainer accepts (a dict with the loss), with a BatchNorm layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(17, 4)
+        self.linear = torch.nn.Linear(64 * 4, 16)
+        self.norm = torch.nn.BatchNorm1d(16)
+        self.head = torch.nn.Linear(16, 10)
+
+    def hidden(self, input_ids):
+        return self.linear(self.embed(input_ids).flatten(1))
+
+    def forward(self, input_ids, labels=None):
+        logits = self.head(torch.relu(self.norm(self.hidden(input_ids))))
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = torch.nn.functional.cross_entropy(logits, labels)
+        return out
+
+
+def test_schedule_free_trainer_evaluates_at_the_average_with_batchnorm_recomputed(tmp_path):
+    torch.manual_seed(0)
+    train, val = digit_datasets(64, 32)  # batch 16: 4 equal batches, so their mean is the data's
+    model = BatchNormNet()
+    args = fast_args(tmp_path, 2, batch_size=16, optim="sgd")
+    trainer = ScheduleTrainer(
+        model=model,
+        args=args,
+        schedule=lrtune.Schedule("schedulefree", peak_lr=0.05, warmup_frac=0.1),
+        train_dataset=train,
+        eval_dataset=val,
+        compute_metrics=accuracy,
+    )
+    trainer.train()
+    assert type(trainer.optimizer.optimizer).__name__ == "SGDScheduleFree"  # args.optim "sgd"
+    assert trainer.optimizer.param_groups[0]["train_mode"] is False  # the trained model is x
+    with torch.no_grad():
+        expected = model.hidden(train.x).mean(0)
+    assert model.norm.num_batches_tracked.item() == 4
+    torch.testing.assert_close(model.norm.running_mean, expected, rtol=1e-4, atol=1e-5)

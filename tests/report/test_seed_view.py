@@ -55,3 +55,17 @@ def test_every_confirmation_study_of_the_task_gets_the_view_once(confirmed):
         assert list(get_plotly_graph_objects(attrs)) == [GRAPH_ID]
     search = confirmed.get_study_id_from_name(f"{TASK}:cosine")
     assert get_plotly_graph_objects(confirmed.get_study_system_attrs(search)) == {}
+
+
+def test_analyze_stores_the_seed_view_unless_no_notes(confirmed, url, tmp_path):
+    from lrtune import analyze
+
+    names = [f"{TASK}:{f}:confirm" for f in ("cosine", "step", "wsd")]
+
+    def graphs(name):
+        return get_plotly_graph_objects(confirmed.get_study_system_attrs(confirmed.get_study_id_from_name(name)))
+
+    assert analyze.main(["--storage", url, "--out", str(tmp_path / "r"), "--no-notes"]) == 0
+    assert all(graphs(name) == {} for name in names)  # --no-notes: the database is only read
+    assert analyze.main(["--storage", url, "--out", str(tmp_path / "r")]) == 0
+    assert all(list(graphs(name)) == [GRAPH_ID] for name in names)
