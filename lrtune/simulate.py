@@ -1,8 +1,9 @@
-"""Monte-Carlo checks of the verdict rule: false winners under the null, power, seed correlation.
+"""Monte-Carlo checks of the verdict *procedure*: looks at every seed, racing, stopping.
 
-The verdict (:func:`lrtune.stats.verdict`) picks its leader from the data, so it must be
-checked by simulation, through the same code (:func:`lrtune.stats.decide` shares the tests and
-the Holm rule with ``verdict``). Scores are simulated as
+The verdict (:func:`lrtune.stats.verdict`) is meant to be recomputed as seeds are added, and
+``--confirm auto`` stops giving seeds to beaten families and stops at a winner; both must be
+checked by simulation of the whole procedure, through the same code (:func:`lrtune.stats.race`
+is the vectorised rule ``verdict`` runs). Scores are simulated as
 
     x[k, s] = μ_k + √ρ · b_s + √(1 − ρ) · e_{k,s},    b_s, e_{k,s} ~ N(0, 1) independent,
 
@@ -11,13 +12,14 @@ so every run has unit variance and two families' runs on the same seed s have co
 is the reader's effect — the chance that an independent run of A beats one of B —
 Φ((μ_A − μ_B)/√2); on paired seeds the same gap gives P(A_s > B_s) = Φ((μ_A − μ_B)/√(2(1 − ρ))).
 
-``python -m lrtune.simulate`` prints the null table (2–8 families × 3–10 seeds) and the power
-table of docs/verdict.md; ``--storage URL`` first measures ρ from the confirmation runs there.
+``python -m lrtune.simulate`` prints the tables of docs/verdict.md: the candidate rules, the
+false-winner rate under continuation (2–8 families, ρ ∈ {0, 0.1, 0.5}, looks at every seed up
+to 32), the legacy rule's, and ``--confirm auto`` against the best fixed design;
+``--storage URL`` first measures ρ from the confirmation runs there.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Iterable, Sequence
 
@@ -26,16 +28,18 @@ import pandas as pd
 from scipy import stats as _sps
 
 from lrtune import stats
-from lrtune.cli import fail
+from lrtune.cli import ArgumentParser, UsageError, fail
 from lrtune.report.frame import CONFIRM, load_trials, rows_of_kind
 from lrtune.tuning.storage import open_read_only
 
 __all__ = [
-    "false_winner_rates",
+    "RULES",
+    "auto_vs_fixed",
+    "candidate_table",
+    "false_winner_under_continuation",
+    "first_winner",
     "main",
-    "one_sided_leader_rate",
-    "power",
-    "power_table",
+    "scenario_means",
     "seed_correlation",
     "simulate_scores",
 ]
@@ -51,92 +55,148 @@ def simulate_scores(
     return means[None, :, None] + math.sqrt(rho) * seed_effect + math.sqrt(1.0 - rho) * noise
 
 
-def false_winner_rates(
+RULES = ("anytime", "sign bets", "legacy", "legacy, α spent over looks")
+"""The rules the simulation compares: lrtune's (magnitude-weighted betting e-processes), the same
+race with bets on signs only, the rule lrtune used before (exact two-sided tests of the
+data-chosen leader, Holm, α at every look), and that rule with α split evenly over the planned
+looks (a valid group-sequential design with Bonferroni α-spending)."""
+
+
+def first_winner(
+    x: np.ndarray, rule: str, *, first_look: int = 3, alpha: float = 0.05, racing: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(winner, seed at which it was named) per replicate of ``x[r, k, s]`` when the verdict is
+    looked at after every seed from ``first_look`` on and the user stops at the first winner
+    (−1, 0: none within the seeds of x). ``anytime``/``sign bets`` race (beaten families stop
+    receiving seeds when ``racing``); the legacy rules see every family's seeds."""
+    if rule in ("anytime", "sign bets"):
+        result = stats.race(x, alpha=alpha, racing=racing, bet="magnitude" if rule == "anytime" else "sign")
+        return result.first_winner, result.decided_at
+    looks = range(first_look, x.shape[2] + 1)
+    level = alpha if rule == "legacy" else alpha / len(looks)
+    winner = np.full(x.shape[0], -1)
+    at = np.zeros(x.shape[0], dtype=int)
+    for n in looks:
+        open_ = winner < 0
+        if not open_.any():
+            break
+        named = stats.legacy_decide(x[open_, :, :n], paired=True, alpha=level)
+        idx = np.nonzero(open_)[0]
+        winner[idx] = named
+        at[idx] = np.where(named >= 0, n, 0)
+    return winner, at
+
+
+def false_winner_under_continuation(
     families: Iterable[int],
-    seeds: Iterable[int],
+    rhos: Iterable[float],
     *,
-    paired: bool,
+    max_seeds: int = 32,
+    rule: str = "anytime",
     reps: int = 2000,
     seed: int = 0,
-    rho: float = 0.0,
     alpha: float = 0.05,
-    min_effect: float = 0.75,
+    first_look: int = 3,
 ) -> pd.DataFrame:
-    """Share of replicates in which a winner is named although all families are equal;
-    rows = number of families, columns = seeds per family."""
+    """Share of replicates in which a winner is *ever* named although all families are equal, the
+    verdict being looked at after every seed from ``first_look`` to ``max_seeds`` (the user adds
+    seeds and looks again); rows = families, columns = ρ."""
     rng = np.random.default_rng(seed)
-    families, seeds = list(families), list(seeds)
-    out = pd.DataFrame(
-        index=pd.Index(families, name="families"), columns=pd.Index(seeds, name="seeds"), dtype=float
-    )
+    families, rhos = list(families), list(rhos)
+    out = pd.DataFrame(index=pd.Index(families, name="families"), columns=pd.Index(rhos, name="ρ"), dtype=float)
     for k in families:
-        for n in seeds:
-            x = simulate_scores(rng, reps, np.zeros(k), n, rho)
-            out.loc[k, n] = float(np.mean(stats.decide(x, paired=paired, alpha=alpha, min_effect=min_effect) >= 0))
+        for rho in rhos:
+            x = simulate_scores(rng, reps, np.zeros(k), max_seeds, rho)
+            out.loc[k, rho] = float(np.mean(first_winner(x, rule, first_look=first_look, alpha=alpha)[0] >= 0))
     return out
 
 
-def one_sided_leader_rate(
-    *, n_seeds: int, reps: int = 4000, seed: int = 0, alpha: float = 0.05, min_effect: float = 0.75
-) -> float:
-    """False-winner rate of the rule lrtune used before (two equal families, unpaired): the
-    best-median family tested one-sided in its own direction (exact Mann–Whitney) at α."""
-    rng = np.random.default_rng(seed)
-    x = simulate_scores(rng, reps, np.zeros(2), n_seeds, 0.0)
-    med = np.median(x, axis=2)
-    lead = np.where(med[:, 0] >= med[:, 1], 0, 1)
-    a = x[np.arange(reps), lead]
-    b = x[np.arange(reps), 1 - lead]
-    result = _sps.mannwhitneyu(a, b, axis=-1, alternative="greater", method="exact")
-    p_hat = np.asarray(result.statistic) / n_seeds**2
-    return float(np.mean((result.pvalue <= alpha) & (p_hat >= min_effect)))
-
-
-def power(
-    *,
-    n_families: int,
-    n_seeds: int,
-    theta: float,
-    rho: float,
-    paired: bool,
-    reps: int = 2000,
-    seed: int = 0,
-    alpha: float = 0.05,
-    min_effect: float = 0.75,
-) -> tuple[float, float]:
-    """(P(the true best is named), P(another family is named)) when one family beats each of
-    the others with θ = P(A > B) and the others are equal."""
+def scenario_means(n_families: int, theta: float, *, rest: float | None = None) -> np.ndarray:
+    """Family means: family 0 beats family 1 with P(A > B) = θ; the others are as good as family 1,
+    or, with ``rest``, worse than family 0 with P(A > B) = ``rest`` ("the rest clearly worse")."""
     gap = math.sqrt(2.0) * float(_sps.norm.ppf(theta))
     means = np.zeros(n_families)
     means[0] = gap
-    x = simulate_scores(np.random.default_rng(seed), reps, means, n_seeds, rho)
-    winners = stats.decide(x, paired=paired, alpha=alpha, min_effect=min_effect)
-    return float(np.mean(winners == 0)), float(np.mean(winners > 0))
+    if rest is not None:
+        means[2:] = gap - math.sqrt(2.0) * float(_sps.norm.ppf(rest))
+    return means
 
 
-def power_table(
+def auto_vs_fixed(
+    n_families: int,
+    theta: float,
     *,
-    thetas: Sequence[float] = (0.8, 0.9),
-    seeds: Sequence[int] = (5, 8),
-    families: Sequence[int] = (2, 4),
-    rho: float = 0.5,
+    rho: float = 0.1,
+    rest: float | None = None,
+    max_seeds: int = 16,
+    reps: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    fixed_reps: int | None = None,
+) -> dict[str, float]:
+    """``--confirm auto --max-seeds N`` against the best fixed design at equal α.
+
+    auto: the race (beaten families stop receiving seeds, stop at a winner or one family left or
+    N seeds). Fixed: every family runs n seeds and the legacy rule (valid at one planned look)
+    decides once; the smallest n whose power reaches auto's (None if none ≤ 2N does).
+    Returns power, wrong-winner rate and mean runs of both.
+    """
+    rng = np.random.default_rng(seed)
+    means = scenario_means(n_families, theta, rest=rest)
+    x = simulate_scores(rng, reps, means, max_seeds, rho)
+    result = stats.race(x, alpha=alpha, racing=True)
+    auto_power = float(np.mean(result.winner == 0))
+    row = {
+        "families": n_families,
+        "P(A>B)": theta,
+        "rest": rest if rest is not None else theta,
+        "auto power": auto_power,
+        "auto wrong": float(np.mean(result.winner > 0)),
+        "auto mean runs": float(result.runs.sum(axis=1).mean()),
+        "fixed seeds": math.nan,
+        "fixed power": math.nan,
+        "fixed runs": math.nan,
+    }
+    fixed_reps = fixed_reps or reps
+    for n in range(2, 2 * max_seeds + 1):
+        xf = simulate_scores(rng, fixed_reps, means, n, rho)
+        winners = stats.legacy_decide(xf, paired=True, alpha=alpha)
+        fixed_power = float(np.mean(winners == 0))
+        if fixed_power >= auto_power:
+            row.update({"fixed seeds": n, "fixed power": fixed_power, "fixed runs": n * n_families})
+            break
+    row["runs auto / fixed"] = row["auto mean runs"] / row["fixed runs"]
+    return row
+
+
+def candidate_table(
+    *,
+    n_families: int = 4,
+    theta: float = 0.9,
+    rho: float = 0.1,
+    max_seeds: int = 16,
     reps: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Power of the paired and the unpaired design, one row per (families, θ, seeds)."""
+    """The candidates of :data:`RULES` on one workload: false winners with all families equal
+    (looks at every seed 3 … N) and, with one family better by θ, the share of first winners
+    that are the true best, and the mean seed at which it was named."""
+    rng = np.random.default_rng(seed)
+    null = simulate_scores(rng, reps, np.zeros(n_families), max_seeds, rho)
+    alt = simulate_scores(rng, reps, scenario_means(n_families, theta), max_seeds, rho)
     rows = []
-    for k in families:
-        for theta in thetas:
-            for n in seeds:
-                row = {"families": k, "P(A>B)": theta, "seeds": n}
-                for paired in (True, False):
-                    hit, wrong = power(
-                        n_families=k, n_seeds=n, theta=theta, rho=rho, paired=paired, reps=reps, seed=seed
-                    )
-                    name = "paired" if paired else "unpaired"
-                    row[f"{name} finds best"] = hit
-                    row[f"{name} wrong winner"] = wrong
-                rows.append(row)
+    for rule in RULES:
+        null_winner, _ = first_winner(null, rule)
+        winner, at = first_winner(alt, rule)
+        rows.append(
+            {
+                "rule": rule,
+                "false winner (all equal)": float(np.mean(null_winner >= 0)),
+                "first winner is the best": float(np.mean(winner == 0)),
+                "wrong winner": float(np.mean(winner > 0)),
+                "mean seeds to the winner": float(at[winner == 0].mean()) if (winner == 0).any() else math.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -188,27 +248,31 @@ def markdown(frame: pd.DataFrame, *, index: bool = True, floatfmt: str = ".3f") 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m lrtune.simulate", description="Null and power simulation of lrtune's verdict rule."
+    parser = ArgumentParser(
+        prog="python -m lrtune.simulate",
+        description="Simulate lrtune's verdict procedure: false winners when seeds are added and the "
+        "verdict recomputed, power and runs of --confirm auto against fixed designs.",
     )
     parser.add_argument("--reps", type=int, default=2000, help="replicates per cell (default 2000)")
     parser.add_argument(
-        "--rho",
-        type=float,
+        "--storage",
         default=None,
-        help="seed correlation for the power table (default: measured from --storage, else 0.5)",
-    )
-    parser.add_argument(
-        "--storage", default=None, help="measure the seed correlation from the confirmation runs in this storage"
-    )
-    parser.add_argument(
-        "--null-rho", type=float, default=0.0, help="seed correlation in the null simulation (default 0)"
+        help="first measure the seed correlation from the confirmation runs in this storage",
     )
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--max-seeds", type=int, default=32, help="looks at every seed up to this many (default 32)"
+    )
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        return fail("lrtune.simulate", str(exc))
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
     if args.reps < 1:
         return fail("lrtune.simulate", "--reps must be ≥ 1")
-    rho = args.rho
+    if args.max_seeds < 3:
+        return fail("lrtune.simulate", f"--max-seeds must be ≥ 3, but got {args.max_seeds}")
     if args.storage:
         try:
             matrix, families = _confirmation_matrix(args.storage)
@@ -219,26 +283,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"seed correlation from {matrix.shape[1]} paired seeds of {', '.join(families)}: "
             f"ICC = {measured['icc']:.2f}, mean Pearson = {measured['mean_pearson']:.2f}"
         )
-        if rho is None:
-            rho = min(max(measured["icc"], 0.0), 0.95)
-    rho = 0.5 if rho is None else rho
-    if not (0.0 <= rho < 1.0 and 0.0 <= args.null_rho < 1.0):
-        return fail("lrtune.simulate", f"--rho must be in [0, 1), but got {rho}")
-    for paired in (True, False):
-        table = false_winner_rates(
-            range(2, 9), range(3, 11), paired=paired, reps=args.reps, seed=args.seed, rho=args.null_rho
-        )
-        print(
-            f"\nfalse-winner rate, all families equal ({'paired' if paired else 'unpaired'}, ρ = {args.null_rho:g}; "
-            f"{args.reps} replicates per cell)"
-        )
-        print(markdown(table.rename_axis(index="families \\ seeds")))
+    reps, seed = args.reps, args.seed
     print(
-        f"\nold rule (one-sided test of the data-chosen leader), 2 families, 8 seeds: "
-        f"{one_sided_leader_rate(n_seeds=8, reps=args.reps * 2, seed=args.seed):.3f}"
+        f"\ncandidates: 4 families, ρ = 0.1, verdict looked at after every seed 3 … 16, stop at the first "
+        f"winner; one family better with P(A>B) = 0.9 for the power columns ({reps} replicates)"
     )
-    print(f"\npower (ρ = {rho:.2f}, {args.reps} replicates per cell)")
-    print(markdown(power_table(rho=rho, reps=args.reps, seed=args.seed), index=False))
+    print(markdown(candidate_table(reps=reps, seed=seed), index=False))
+    print(
+        f"\nfalse-winner rate of lrtune's rule, all families equal, looks at every seed 3 … {args.max_seeds} "
+        f"(stop at the first winner; beaten families stop receiving seeds; {reps} replicates per cell)"
+    )
+    table = false_winner_under_continuation(
+        range(2, 9), (0.0, 0.1, 0.5), max_seeds=args.max_seeds, reps=reps, seed=seed
+    )
+    print(markdown(table.rename_axis(index="families \\ ρ")))
+    print(f"\nthe same for the legacy rule, looks at every seed 3 … 16 ({reps} replicates per cell)")
+    legacy = false_winner_under_continuation(
+        range(2, 5), (0.1, 0.5), max_seeds=16, rule="legacy", reps=reps, seed=seed
+    )
+    print(markdown(legacy.rename_axis(index="families \\ ρ")))
+    print(
+        "\n--confirm auto against the smallest fixed design (legacy rule, one look) of at least the same "
+        f"power, ρ = 0.1 ({reps} replicates; fixed: {max(reps // 2, 1)} per n)"
+    )
+    rows = []
+    for k, theta, rest, cap in (
+        (4, 0.8, None, 32),
+        (4, 0.9, None, 16),
+        (4, 0.9, 0.99, 16),
+        (8, 0.9, 0.99, 16),
+        (4, 0.99, 0.99, 16),
+    ):
+        row = auto_vs_fixed(k, theta, rest=rest, max_seeds=cap, reps=reps, seed=seed, fixed_reps=max(reps // 2, 1))
+        rows.append({"max seeds": cap, **row})
+    print(markdown(pd.DataFrame(rows), index=False, floatfmt=".3f"))
     return 0
 
 

@@ -1,6 +1,8 @@
-"""lrtune.simulate: seed correlation, power, the CLI (the null grid itself is in test_stats)."""
+"""lrtune.simulate: seed correlation, the procedure under continuation, auto vs fixed, the CLI."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -21,22 +23,53 @@ def test_seed_correlation_of_pure_seed_effects_is_one_and_of_noise_about_zero():
         simulate.seed_correlation(np.zeros((3, 2)))
 
 
-def test_power_grows_with_the_effect_and_pairing_helps_when_seeds_correlate():
-    weak, _ = simulate.power(n_families=2, n_seeds=8, theta=0.7, rho=0.8, paired=True, reps=400)
-    strong, wrong = simulate.power(n_families=2, n_seeds=8, theta=0.95, rho=0.8, paired=True, reps=400)
-    assert weak < strong and wrong == 0.0
-    unpaired, _ = simulate.power(n_families=2, n_seeds=8, theta=0.8, rho=0.8, paired=False, reps=400)
-    paired, _ = simulate.power(n_families=2, n_seeds=8, theta=0.8, rho=0.8, paired=True, reps=400)
-    assert paired > unpaired
-    assert simulate.power(n_families=4, n_seeds=5, theta=0.99, rho=0.5, paired=True, reps=50) == (0.0, 0.0)
+# --------------------------------------------------------------------------------------------
+# the procedure under continuation: add seeds, look again, stop at the first winner
+# --------------------------------------------------------------------------------------------
+
+REPS = 600
+LIMIT = 0.05 + 3 * math.sqrt(0.05 * 0.95 / REPS)  # a true 5 % exceeds this in 0.1 % of cells
+
+
+def test_lrtune_rule_keeps_false_winners_below_alpha_however_often_one_looks():
+    table = simulate.false_winner_under_continuation(range(2, 5), (0.1, 0.5), max_seeds=16, reps=REPS, seed=0)
+    assert table.shape == (3, 2)
+    assert (table.to_numpy() <= LIMIT).all(), table
+
+
+def test_the_legacy_rule_fails_the_same_simulation():
+    """The check can fail: today's rule, recomputed after every seed 3 … 16, names a false winner
+    between two equal families far more often than 5 %."""
+    table = simulate.false_winner_under_continuation([2], [0.1], max_seeds=16, rule="legacy", reps=REPS, seed=0)
+    assert table.loc[2, 0.1] > LIMIT, table
+
+
+def test_power_target_and_auto_against_a_fixed_design():
+    row = simulate.auto_vs_fixed(4, 0.9, max_seeds=16, reps=400, fixed_reps=200, seed=1)
+    assert row["auto power"] >= 0.75 and row["auto wrong"] <= 0.02
+    assert 30 < row["auto mean runs"] < 64
+    assert row["fixed seeds"] >= 7  # no fixed design below 7 paired seeds can name a winner of 4
+
+
+def test_scenario_means_give_the_stated_effects():
+    means = simulate.scenario_means(8, 0.9, rest=0.99)
+    from scipy import stats as sps
+
+    assert sps.norm.cdf((means[0] - means[1]) / math.sqrt(2)) == pytest.approx(0.9)
+    assert sps.norm.cdf((means[0] - means[5]) / math.sqrt(2)) == pytest.approx(0.99)
+
+
+def test_candidates_table_names_every_rule():
+    table = simulate.candidate_table(reps=40, max_seeds=8)
+    assert list(table["rule"]) == list(simulate.RULES)
 
 
 def test_cli(capsys, tmp_path):
-    assert simulate.main(["--reps", "20", "--rho", "0.3"]) == 0
+    assert simulate.main(["--reps", "10", "--max-seeds", "8"]) == 0
     out = capsys.readouterr().out
-    assert "false-winner rate, all families equal (paired" in out and "| families \\ seeds | 3 |" in out
-    assert "power (ρ = 0.30" in out
-    assert simulate.main(["--rho", "1.5"]) == 2
+    assert "false-winner rate of lrtune's rule" in out and "| families \\ ρ | 0.0 | 0.1 | 0.5 |" in out
+    assert "--confirm auto against the smallest fixed design" in out
+    assert simulate.main(["--max-seeds", "2"]) == 2
     missing = tmp_path / "missing.db"
     assert simulate.main(["--storage", f"sqlite:///{missing}", "--reps", "5"]) == 2
     assert "lrtune.simulate: error: no SQLite database" in capsys.readouterr().err

@@ -7,23 +7,35 @@ Four ideas live here.
 * **Effect size P(A > B)** (the probability that a random run of family A beats a random run of
   family B; Mann–Whitney U / (n·m)) with an *exact* interval, and, on paired seeds, the share
   of seeds A wins and the median paired difference with its sign-test interval.
-* **Two-sided tests** for one comparison: the exact sign-flip Wilcoxon signed-rank test of
-  per-seed differences when every family ran the same seeds (paired), else the exact
-  Mann–Whitney test (unpaired); Holm's step-down correction over the leader's comparisons.
-* **The verdict rule**: the leader (best median confirmed score) is chosen from the data, so
-  its tests are two-sided; it wins only when it is separated from *every* other family,
-  otherwise the result is "inconclusive between ..." naming the leading group. With all
-  families equal a winner is named at most α of the time (``lrtune.simulate`` checks 2–8
-  families × 3–10 seeds through :func:`decide`, which shares the tests and the rule).
+* **Two-sided tests** for one comparison at one look: the exact sign-flip Wilcoxon signed-rank
+  test (paired) and the exact Mann–Whitney test (unpaired); Holm's step-down correction. Used
+  by the legacy rule (:func:`legacy_decide`, kept for the simulation that shows it fails when
+  seeds are added and the verdict recomputed).
+* **The verdict rule** (anytime valid): betting e-processes on paired per-seed differences
+  (``anytime``), a race in which a family is beaten once another's evidence against it reaches
+  K/α and a winner is the family that has beaten every other one (``elimination``, :func:`verdict`).
+  A false winner has probability ≤ α however often the verdict is recomputed on growing data
+  (``lrtune.simulate`` checks 2–8 families with looks at every seed up to 32).
 
 All functions take plain sequences of finite floats and raise ``ValueError`` ("must ..., but
 got ...") on bad input. Modules: ``samples`` (input check, expected maximum), ``superiority``
-(P(A > B)), ``rank_tests`` (paired and unpaired tests, effect intervals), ``decision`` (Holm,
-the rule, :class:`Verdict`), ``wording`` (the verdict in words); this package re-exports their
+(P(A > B)), ``rank_tests`` (paired and unpaired tests, effect intervals), ``anytime`` (the
+betting e-process), ``elimination`` (the rule as a race, vectorised), ``decision`` (the verdict, :class:`Verdict`,
+Holm and the legacy rule), ``wording`` (the verdict in words); this package re-exports their
 public names.
 """
 
-from lrtune.stats.decision import Verdict, decide, holm, seeds_needed, separation, verdict
+from lrtune.stats.anytime import log_evidence, sign_log_evidence
+from lrtune.stats.decision import (
+    Verdict,
+    holm,
+    legacy_decide,
+    seed_matrix,
+    seeds_needed,
+    separation,
+    verdict,
+)
+from lrtune.stats.elimination import RaceResult, race, threshold
 from lrtune.stats.rank_tests import (
     EXACT_MAX_SIGNS,
     median_difference_interval,
@@ -48,13 +60,19 @@ __all__ = [
     "EXACT_MAX_PAIRS",
     "EXACT_MAX_SIGNS",
     "Verdict",
-    "decide",
     "design_text",
     "expected_max",
     "expected_max_curve",
     "format_effect",
     "format_interval",
     "holm",
+    "legacy_decide",
+    "log_evidence",
+    "race",
+    "RaceResult",
+    "seed_matrix",
+    "sign_log_evidence",
+    "threshold",
     "lehmann_u_distribution",
     "median_difference_interval",
     "paired_pvalue",

@@ -1,10 +1,13 @@
-"""The verdict rule: the leader against every other family, two-sided tests, Holm.
+"""The verdict rule: anytime-valid betting evidence on paired seeds, a race between families.
 
-The leader (best median confirmed score) is chosen from the data, so its tests are two-sided;
-it wins only when it is separated from *every* other family, otherwise the result is
-"inconclusive between ..." naming the leading group. With all families equal a winner is named
-at most α of the time (``lrtune.simulate`` checks 2–8 families × 3–10 seeds through
-:func:`decide`, which shares the tests and the rule with :func:`verdict`).
+Every ordered pair of families (i, j) carries an e-process E_{i>j} on the per-seed differences
+(:mod:`lrtune.stats.anytime`); i has *beaten* j once E_{i>j} reached K/α, and W *wins* once it
+has beaten every other family (:mod:`lrtune.stats.elimination`). A false winner then has probability
+≤ α however often the verdict is computed on growing data — after 5 seeds, again after 8, or
+after every seed — which :func:`verdict` shows by being a pure function of the stored runs in
+run order: call it on every prefix. ``lrtune.simulate`` checks it, and keeps the rule lrtune
+used before (:func:`legacy_decide`: exact two-sided tests of the data-chosen leader, Holm, at
+one look) to show that it breaks under "add seeds and look again".
 """
 
 from __future__ import annotations
@@ -16,21 +19,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from lrtune.stats.anytime import log_evidence
+from lrtune.stats.elimination import race, threshold
 from lrtune.stats.rank_tests import (
     mann_whitney_pvalues,
     median_difference_interval,
-    paired_pvalue,
     paired_superiority,
-    shift_interval,
     signed_rank_pvalues,
-    smallest_pvalue,
-    unpaired_pvalue,
 )
 from lrtune.stats.samples import REL_TOL, as_scores
-from lrtune.stats.superiority import prob_superiority, superiority_interval
 from lrtune.stats.wording import verdict_text
 
-__all__ = ["Verdict", "decide", "holm", "seeds_needed", "separation", "verdict"]
+__all__ = ["Verdict", "holm", "legacy_decide", "seed_matrix", "seeds_needed", "separation", "verdict"]
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -78,14 +78,16 @@ def separation(
     return p_holm, separated
 
 
-def decide(
+def legacy_decide(
     scores: np.ndarray, *, paired: bool, alpha: float = 0.05, min_effect: float = 0.75, center: str = "median"
 ) -> np.ndarray:
-    """Vectorised verdict for simulations: ``scores[r, k, s]`` = replicate r, family k, seed s.
+    """The rule lrtune used before the anytime one, vectorised: ``scores[r, k, s]`` = replicate r,
+    family k, seed s. For the simulation only (it is valid at one planned look, not when seeds are
+    added and the verdict computed again).
 
-    Same rule as :func:`verdict` (leader by ``center``, then mean, then index; two-sided tests
-    against every other family; :func:`separation`). Returns, per replicate, the index of the
-    winning family or −1 (inconclusive).
+    Leader by ``center`` (then mean, then index); exact two-sided tests (paired: sign-flip
+    Wilcoxon; unpaired: Mann–Whitney) against every other family, Holm, and P̂ ≥ ``min_effect``
+    (:func:`separation`). Returns, per replicate, the index of the winning family or −1.
     """
     x = np.asarray(scores, dtype=float)
     if x.ndim != 3 or x.shape[1] < 2:
@@ -118,15 +120,19 @@ def decide(
 class Verdict:
     """Which family wins, on what evidence.
 
-    winner: the leader when it is separated from every other family, else None.
-    leading_group: the leader followed by the families not separated from it (best first).
+    winner: the family that has beaten every other one (see :func:`verdict`), else None.
+    leading_group: the leader followed by the other families nobody has beaten (best first).
     text: one sentence for people ("the best configuration found for cosine in 12 trials beats
         ..." or "inconclusive between cosine, wsd ...").
     comparisons: one row per other family (leader vs other), see :func:`verdict`.
     budget: what the verdict rests on (samples per family, and whatever the caller adds).
-    design: "paired" (per-seed differences, sign-flip test) or "unpaired" (Mann–Whitney).
-    reachable: False when no outcome of this many seeds could clear the rule (see
-        :func:`smallest_pvalue`); the text then says how many seeds are needed.
+    design: "paired" (per-seed differences) or "run order" (no common seeds: the i-th runs of
+        two families are paired, valid when runs are independent).
+    reachable: False when no outcome of this many seeds could reach the threshold; the text then
+        says how many seeds are needed (``seeds_needed``).
+    race: one row per family: runs, when (at which seed of the run order) and by whom it was
+        beaten, the strongest evidence against it (see :func:`verdict`).
+    threshold: the e-value t = K/α at which one family has beaten another.
     """
 
     winner: str | None
@@ -137,9 +143,11 @@ class Verdict:
     metric: str = "score"
     alpha: float = 0.05
     min_effect: float = 0.75
-    design: str = "unpaired"
+    design: str = "paired"
     reachable: bool = True
     seeds_needed: int | None = None
+    race: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    threshold: float = math.nan
 
 
 def _center(values: np.ndarray, how: str) -> float:
@@ -161,93 +169,132 @@ def _default_budget(samples: Mapping[str, np.ndarray], ranked: list[str]) -> str
     return "runs per family: " + ", ".join(f"{f} {n}" for f, n in sizes.items())
 
 
-def _pair_by_seed(
+def _seed_lists(
     samples: Mapping[str, np.ndarray], seeds: Mapping[str, Sequence[int]] | None
-) -> dict[str, np.ndarray] | None:
-    """Scores re-ordered by seed when every family ran exactly the same distinct seeds, else None."""
-    if seeds is None:
+) -> tuple[dict[str, list[int]], bool]:
+    """Each family's seed ids in run order, and whether they are real seeds (else positions).
+
+    Real seeds when every family has a distinct seed per run; otherwise the runs are paired by
+    position in run order (0, 1, 2, ...).
+    """
+    if seeds is not None:
+        lists = {}
+        for family, values in samples.items():
+            ids = [int(s) for s in seeds.get(family, [])]
+            if len(ids) != values.size or len(set(ids)) != len(ids):
+                break
+            lists[family] = ids
+        else:
+            if len(set().union(*map(set, lists.values()))) < sum(map(len, lists.values())):  # shared seeds
+                return lists, True
+    return {f: list(range(v.size)) for f, v in samples.items()}, False
+
+
+def seed_matrix(
+    samples: Mapping[str, np.ndarray], seed_lists: Mapping[str, Sequence[int]]
+) -> tuple[np.ndarray, list[int]]:
+    """``x[family, position]`` in the global run order (NaN where a family lacks a seed), and that
+    order: seeds by their earliest position in any family's list, then by id."""
+    first: dict[int, tuple[int, int]] = {}
+    for ids in seed_lists.values():
+        for position, s in enumerate(ids):
+            first[s] = min(first.get(s, (position, s)), (position, s))
+    order = sorted(first, key=lambda s: first[s])
+    column = {s: c for c, s in enumerate(order)}
+    x = np.full((len(samples), len(order)), np.nan)
+    for row, (family, values) in enumerate(samples.items()):
+        for s, v in zip(seed_lists[family], values):
+            x[row, column[s]] = v
+    return x, order
+
+
+def seeds_needed(n_families: int, *, paired: bool = True, alpha: float = 0.05) -> int:
+    """The fewest paired seeds with which one family can beat another at all: the first n at which
+    n equal wins give an e-value ≥ K/α (2 families: 4, 4 families: 6, 8 families: 7)."""
+    log_t = math.log(threshold(n_families, alpha))
+    evidence = log_evidence(np.ones(64))
+    reached = np.nonzero(evidence >= log_t - 1e-12)[0]
+    return int(reached[0]) + 1 if reached.size else 65
+
+
+def _seeds_likely_needed(log_e: np.ndarray, log_t: float) -> int | None:
+    """Rough: extrapolate the pair's log-evidence at its mean growth per seed so far (None when it
+    does not grow)."""
+    n = log_e.size
+    if n == 0 or log_e[-1] <= 0:
         return None
-    keys: list[int] | None = None
-    paired = {}
-    for family, values in samples.items():
-        if family not in seeds:
-            return None
-        ids = [int(s) for s in seeds[family]]
-        if len(ids) != values.size or len(set(ids)) != len(ids):
-            return None
-        if keys is None:
-            keys = sorted(ids)
-        elif sorted(ids) != keys:
-            return None
-        position = {s: i for i, s in enumerate(ids)}
-        paired[family] = values[[position[s] for s in keys]]
-    return paired
-
-
-def seeds_needed(n_families: int, *, paired: bool, alpha: float = 0.05) -> int:
-    """The fewest seeds per family for which a verdict is possible at all: the smallest
-    two-sided p must clear Holm's first step, 2/2^n ≤ α/(K−1) paired, 2/C(2n, n) ≤ α/(K−1)
-    unpaired (4 families: 7 paired, 5 unpaired)."""
-    n = 1
-    while smallest_pvalue(n, n, paired=paired) > alpha / (n_families - 1) * (1 + REL_TOL):
-        n += 1
-    return n
+    if log_e.max() >= log_t:
+        return n
+    return int(math.ceil(n * log_t / log_e[-1]))
 
 
 def _compare_with_leader(
-    samples: Mapping[str, np.ndarray],
+    arrays: Mapping[str, np.ndarray],
+    x: np.ndarray,
+    names: list[str],
+    result,
     leader: str,
     others: list[str],
     *,
-    paired: bool,
-    alpha: float,
-    min_effect: float,
     center: str,
+    design: str,
 ) -> pd.DataFrame:
-    """Rows leader-vs-other: P̂, two-sided p, Holm-adjusted p, effect with a 95 % interval."""
-    lead = samples[leader]
+    """Rows leader-vs-other on their common seeds: effect, P̂, evidence both ways, separated."""
+    li = names.index(leader)
+    log_t = result.log_threshold
     rows = []
     for other in others:
-        b = samples[other]
-        if paired:
-            p, p_method = paired_pvalue(lead, b)
-            p_hat = paired_superiority(lead, b)
+        oi = names.index(other)
+        common = np.isfinite(x[li]) & np.isfinite(x[oi])
+        lead, b = x[li, common], x[oi, common]
+        pair_log_e = log_evidence(lead - b)
+        row = {
+            "leader": leader,
+            "other": other,
+            "n_leader": int(arrays[leader].size),
+            "n_other": int(arrays[other].size),
+            "n_pairs": int(common.sum()),
+            f"{center}_leader": _center(arrays[leader], center),
+            f"{center}_other": _center(arrays[other], center),
+            "design": design,
+        }
+        if common.any():
             effect, low, high, coverage = median_difference_interval(lead, b)
-            ci_low = ci_high = math.nan
-            ci_method = "none"
+            row.update(p_superiority=paired_superiority(lead, b), effect=effect, effect_low=low)
+            row.update(effect_high=high, effect_coverage=coverage)
         else:
-            p, p_method = unpaired_pvalue(lead, b)
-            p_hat = prob_superiority(lead, b)
-            effect, low, high, coverage = shift_interval(lead, b)
-            ci_low, ci_high, ci_method = superiority_interval(lead, b, tail=0.025)
+            row.update(p_superiority=math.nan, effect=math.nan, effect_low=math.nan)
+            row.update(effect_high=math.nan, effect_coverage=math.nan)
+        row.update(
+            evidence=float(math.exp(result.evidence[0, li, oi])),
+            evidence_against=float(math.exp(result.evidence[0, oi, li])),
+            threshold=float(math.exp(log_t)),
+            separated=bool(result.evidence[0, li, oi] >= log_t - 1e-12),
+            seeds_likely_needed=_seeds_likely_needed(pair_log_e, log_t),
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _race_table(names: list[str], x: np.ndarray, order: list[int], result, real_seeds: bool) -> pd.DataFrame:
+    """One row per family: runs, when and by whom beaten, the strongest evidence against it."""
+    rows = []
+    for k, family in enumerate(names):
+        at = int(result.beaten_at[0, k])
+        by = int(result.beaten_by[0, k])
+        against = np.delete(result.evidence[0, :, k], k)
         rows.append(
             {
-                "leader": leader,
-                "other": other,
-                "n_leader": int(lead.size),
-                "n_other": int(b.size),
-                f"{center}_leader": _center(lead, center),
-                f"{center}_other": _center(b, center),
-                "design": "paired" if paired else "unpaired",
-                "p_superiority": p_hat,
-                "ci_low": ci_low,
-                "ci_high": ci_high,
-                "ci_method": ci_method,
-                "effect": effect,
-                "effect_low": low,
-                "effect_high": high,
-                "effect_coverage": coverage,
-                "p_value": p,
-                "p_method": p_method,
+                "family": family,
+                "runs": int(np.isfinite(x[k]).sum()),
+                "beaten_at": at if at else None,
+                "beaten_at_seed": (order[at - 1] if real_seeds else at - 1) if at else None,
+                "beaten_by": names[by] if by >= 0 else None,
+                "evidence_against": float(math.exp(against.max())) if against.size else math.nan,
+                "won": bool(result.winner[0] == k),
             }
         )
-    frame = pd.DataFrame(rows)
-    p_holm, separated = separation(
-        frame["p_value"].to_numpy(), frame["p_superiority"].to_numpy(), alpha=alpha, min_effect=min_effect
-    )
-    frame["p_holm"] = p_holm
-    frame["separated"] = separated
-    return frame
+    return pd.DataFrame(rows)
 
 
 def verdict(
@@ -265,26 +312,26 @@ def verdict(
 ) -> Verdict:
     """Decide whether one family wins, from per-family samples of a final score (higher = better).
 
-    Rule (the leader is chosen from the data, so its tests are two-sided):
+    ``seeds[family]``: the seed of each sample, **in the order the runs were made**. The rule:
 
-    * leader = best ``center`` (median or mean; ties broken by mean, then name);
-    * design: **paired** when ``seeds`` shows that every family ran exactly the same seeds
-      (then the samples are aligned by seed and each comparison is the exact sign-flip
-      Wilcoxon signed-rank test of the per-seed differences), else **unpaired** (exact
-      two-sided Mann–Whitney);
-    * against every other family B: two-sided p, Holm's adjustment over the m = K − 1
-      comparisons; B is *separated* when p_holm ≤ α and P̂(leader > B) ≥ ``min_effect``
-      (paired: the share of seeds the leader wins; unpaired: U/(n·m));
-    * the leader wins only if every B is separated, else "inconclusive between" the leader and
-      the families not separated from it.
+    * **pairs**: two families are compared on the seeds both ran, in run order (seeds ordered by
+      their earliest position in any family's list); without seeds (or with repeated ones) the
+      i-th runs are paired ("run order" design, valid when runs are independent);
+    * **evidence**: for every ordered pair, the betting e-process E_{i>j} on the per-seed
+      differences (:mod:`lrtune.stats.anytime`: the stake on "i wins this seed" grows with the
+      size of the difference; under "i does not beat j" the wealth is a supermartingale);
+    * **beaten**: j is beaten once some i had E_{i>j} ≥ t = K/α (K families) at some seed;
+    * **winner**: the family that has beaten every other one; otherwise "inconclusive between"
+      the leader (best ``center`` among the families nobody beat) and the other unbeaten ones.
 
-    A winner is then declared with probability ≤ α when all families are equal, for any number
-    of families and seeds (``lrtune.simulate`` checks 2–8 families × 3–10 seeds): a one-sided
-    test in the leader's own direction would be "paid" only half. Small samples cannot clear the
-    rule at all (paired: 2/2^n ≤ α/(K − 1), so 4 families need 7 seeds); the verdict says so.
-    ``trials`` (search trials per family) words the claim as what it is: "the best
-    configuration found for X in N trials beats the best found for ...". Effects are reported
-    × ``unit_scale`` in ``unit`` (e.g. 100, "points" for accuracies).
+    **Guarantee**: if some family is at least as good as every other, the chance that *any*
+    verdict computed on any prefix of the runs (seeds added one at a time or in batches, looked
+    at as often as one likes) names a winner that is not strictly better than every other family
+    is ≤ α (Ville's inequality over K e-processes, see :mod:`lrtune.stats.elimination`; simulated by
+    ``lrtune.simulate``). ``min_effect`` is no longer part of the rule (the evidence threshold
+    already demands a large, consistent effect); it is kept for callers. ``trials`` (search trials
+    per family) words the claim as what it is: "the best configuration found for X in N trials
+    beats the best found for ...". Effects are reported × ``unit_scale`` in ``unit``.
     """
     if center not in ("median", "mean"):
         raise ValueError(f"center must be 'median' or 'mean', but got {center!r}")
@@ -295,21 +342,23 @@ def verdict(
     arrays = {str(f): as_scores(v, f"scores of {f!r}") for f, v in samples.items()}
     if len(arrays) < 2:
         raise ValueError(f"a verdict needs at least two families, but got {len(arrays)}: {sorted(arrays)}")
-    by_seed = _pair_by_seed(arrays, {str(f): s for f, s in seeds.items()} if seeds is not None else None)
-    paired = by_seed is not None
-    if paired:
-        arrays = by_seed
-    ranked = _rank_families(arrays, center)
-    leader, others = ranked[0], ranked[1:]
-    comparisons = _compare_with_leader(
-        arrays, leader, others, paired=paired, alpha=alpha, min_effect=min_effect, center=center
+    seed_lists, real_seeds = _seed_lists(
+        arrays, {str(f): s for f, s in seeds.items()} if seeds is not None else None
     )
-    not_separated = [o for o, s in zip(comparisons["other"], comparisons["separated"]) if not s]
-    leading_group = [leader] + not_separated
-    best_p = min(smallest_pvalue(arrays[leader].size, arrays[o].size, paired=paired) for o in others)
-    reachable = best_p <= alpha / len(others) * (1 + REL_TOL)
-    needed = None if reachable else seeds_needed(len(arrays), paired=paired, alpha=alpha)
-    winner = leader if not not_separated else None
+    design = "paired" if real_seeds else "run order"
+    names = list(arrays)
+    x, order = seed_matrix(arrays, seed_lists)
+    result = race(x[None], alpha=alpha)
+    ranked = _rank_families(arrays, center)
+    unbeaten = [f for f in ranked if result.beaten_at[0, names.index(f)] == 0]
+    winner = names[int(result.winner[0])] if result.winner[0] >= 0 else None
+    leader = winner or (unbeaten or ranked)[0]
+    others = [f for f in ranked if f != leader]
+    leading_group = [leader] + ([] if winner else [f for f in unbeaten if f != leader])
+    comparisons = _compare_with_leader(arrays, x, names, result, leader, others, center=center, design=design)
+    most_pairs = int(comparisons["n_pairs"].max())
+    needed = seeds_needed(len(arrays), alpha=alpha)
+    reachable = most_pairs >= needed
     text = verdict_text(
         winner,
         leading_group,
@@ -317,14 +366,14 @@ def verdict(
         arrays,
         metric=metric,
         center=center,
-        paired=paired,
+        paired=real_seeds,
         alpha=alpha,
         trials=trials,
         unit_scale=unit_scale,
         unit=unit,
         reachable=reachable,
         needed=needed,
-        best_p=best_p,
+        best_p=None,
     )
     return Verdict(
         winner=winner,
@@ -335,7 +384,9 @@ def verdict(
         metric=metric,
         alpha=alpha,
         min_effect=min_effect,
-        design="paired" if paired else "unpaired",
+        design=design,
         reachable=reachable,
-        seeds_needed=needed,
+        seeds_needed=None if reachable else needed,
+        race=_race_table(names, x, order, result, real_seeds),
+        threshold=threshold(len(arrays), alpha),
     )

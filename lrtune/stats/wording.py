@@ -22,21 +22,21 @@ def format_effect(row: Mapping, *, unit_scale: float = 1.0, unit: str = "") -> s
     )
 
 
-def design_text(paired: bool, alpha: float) -> str:
+def design_text(paired: bool, alpha: float, n_families: int | None = None) -> str:
     """How the comparisons were made, in words."""
-    test = (
-        "paired: exact sign-flip Wilcoxon signed-rank test on per-seed differences"
-        if paired
-        else "unpaired: exact Mann–Whitney test"
+    pairs = "paired seeds" if paired else "runs paired in run order"
+    t = f" ≥ {n_families / alpha:g}" if n_families else " ≥ K/α"
+    return (
+        f"{pairs}: anytime-valid betting evidence on the per-seed differences (e-value{t} to beat "
+        f"a family), valid however often the verdict is recomputed, α = {alpha:g}"
     )
-    return f"{test}, two-sided, Holm over the leader's comparisons, α = {alpha:g}"
 
 
 def _format_comparison(row: Mapping, *, paired: bool, unit_scale: float, unit: str) -> str:
-    what = "median paired difference" if paired else "Hodges–Lehmann shift"
+    what = "median paired difference" if paired else "median difference in run order"
     return (
         f"{row['leader']} − {row['other']}: {what} {format_effect(row, unit_scale=unit_scale, unit=unit)}, "
-        f"P({row['leader']} > {row['other']}) = {row['p_superiority']:.2f}, Holm p = {row['p_holm']:.3g}"
+        f"P({row['leader']} > {row['other']}) = {row['p_superiority']:.2f}, evidence {row['evidence']:.3g}"
     )
 
 
@@ -69,7 +69,7 @@ def verdict_text(
         if len(sizes) == 1
         else "fresh seeds (" + ", ".join(f"{f} {arrays[f].size}" for f in sorted(arrays)) + ")"
     )
-    how = design_text(paired, alpha)
+    how = design_text(paired, alpha, len(arrays))
 
     def found(family: str, first: bool) -> str:
         if trials is None or family not in trials:
@@ -86,7 +86,7 @@ def verdict_text(
         else:
             subject = found(winner, True)
             objects = _and_list([found(o, False) for o in others])
-        weakest = comparisons.sort_values(["p_holm", "other"], kind="stable").iloc[-1]
+        weakest = comparisons.sort_values(["evidence", "other"], ascending=[False, True], kind="stable").iloc[-1]
         return (
             f"{subject} beats {objects} on {metric} over {seeds_text} ({how}; weakest: "
             f"{_format_comparison(weakest, paired=paired, unit_scale=unit_scale, unit=unit)})."
@@ -94,12 +94,12 @@ def verdict_text(
     others = ", ".join(leading_group[1:])
     text = (
         f"inconclusive between {', '.join(leading_group)}: the leader {leader} (best {center} "
-        f"{metric} over {seeds_text}) is not separated from {others} ({how})."
+        f"{metric} over {seeds_text}) has not beaten {others} ({how})."
     )
     if not reachable:
         text += (
-            f" No outcome could have separated them: the smallest possible two-sided p is "
-            f"{best_p:.3g} > α/{len(arrays) - 1} = {alpha / (len(arrays) - 1):.3g}; "
-            f"{len(arrays)} families need at least {needed} {'paired ' if paired else ''}seeds."
+            f" No outcome could have separated them yet: {len(arrays)} families need at least "
+            f"{needed} {'paired ' if paired else ''}seeds (more seeds can be added and the verdict "
+            "recomputed at no cost in error rate)."
         )
     return text

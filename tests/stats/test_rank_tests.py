@@ -47,9 +47,6 @@ def test_smallest_two_sided_pvalues():
     assert stats.smallest_pvalue(5, 5, paired=False) == pytest.approx(2 / 252)
     assert stats.paired_pvalue([2, 3, 4, 5, 6], [1, 1, 1, 1, 1])[0] == 2 / 32
     assert stats.unpaired_pvalue([4, 5, 6], [1, 2, 3])[0] == pytest.approx(0.1)
-    # 4 families: 7 paired or 5 unpaired seeds; 2 families: 6 paired, 4 unpaired
-    assert [stats.seeds_needed(k, paired=True) for k in (2, 4, 8)] == [6, 7, 9]
-    assert [stats.seeds_needed(k, paired=False) for k in (2, 4, 8)] == [4, 5, 6]
 
 
 def _brute_coverage_sign_interval(n, c):
