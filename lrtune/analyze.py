@@ -2,6 +2,8 @@
 
     python -m lrtune.analyze                                   # sqlite:///studies/lrtune.db
     python -m lrtune.analyze --storage sqlite:///runs/x.db --study mnist1d/cnn/20ep/sgd:cosine
+    python -m lrtune.analyze --confirm auto                    # race fresh seeds until a winner
+    python -m lrtune.analyze --confirm auto --max-seeds 24     # ... continue a race further
     python -m lrtune.analyze --confirm 5                       # re-train the best configs first
     python -m lrtune.analyze --storage sqlite:///own.db        # your own Optuna study (lrtune spaces)
     python -m lrtune.analyze --confirm 5 --horizon 3           # ... and at 3x the epochs
@@ -10,7 +12,8 @@ The report goes to ``--out`` (default: ``report/`` next to the SQLite file, e.g.
 ``studies/report``). Problems with the storage (malformed URL, missing SQLite file, a file
 without Optuna's tables, no lrtune studies, a single family) end with one line on stderr and
 exit code 2; the database file is never created or modified (SQLite is opened read-only).
-So do bad arguments (``--horizon`` below 2 or without ``--confirm``), before anything is read.
+So do bad arguments (``--horizon`` below 2 or without ``--confirm``, ``--max-seeds`` below 1 or
+without ``--confirm auto``), before anything is read.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from lrtune.report import (
     wants_own_analysis,
     write_report,
 )
+from lrtune.tuning.auto_confirm import DEFAULT_MAX_SEEDS, race_confirmations
 from lrtune.tuning.confirmations import run_confirmations
 from lrtune.tuning.storage import (
     DEFAULT_STORAGE,
@@ -70,10 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--confirm",
-        type=_positive_int,
+        type=_confirm_value,
         default=None,
-        metavar="K",
-        help="first re-train each family's best configuration with K fresh seeds (lrtune.confirm), then analyse",
+        metavar="K|auto",
+        help="first re-train each family's best configuration with K fresh seeds, or 'auto': race "
+        "(one fresh seed per round for every family not yet beaten, until a winner or --max-seeds), then analyse",
+    )
+    parser.add_argument(
+        "--max-seeds",
+        type=_integer,
+        default=None,
+        metavar="N",
+        help=f"with --confirm auto: at most N seeds per family (default {DEFAULT_MAX_SEEDS}); "
+        "a later call with a larger N continues from the stored runs",
     )
     parser.add_argument(
         "--prefix",
@@ -107,6 +120,15 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, but got {text!r}") from None
 
 
+def _confirm_value(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', but got {text!r}") from None
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -127,17 +149,37 @@ def default_out_dir(url: str) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def _run_confirmations(url: str, studies: list[str], k: int, horizon: int = 1) -> None:
+def _run_confirmations(url: str, studies: list[str], k: int | str, horizon: int = 1, max_seeds: int = 0) -> list:
+    """Fixed K seeds, or the race of ``--confirm auto``; returns the races (empty for fixed K)."""
     try:
+        if k == "auto":
+            return race_confirmations(url, studies, max_seeds, horizon=horizon)
         if horizon == 1:
             run_confirmations(url, studies, k)
         else:
             run_confirmations(url, studies, k, horizon=horizon)
+        return []
     except ValueError as exc:  # bad input, by the project's convention; bugs keep a traceback
         at = "" if horizon == 1 else f" --horizon {horizon}"
         raise UsageError(f"--confirm {k}{at}: {exc}") from None
     except ImportError as exc:  # e.g. the schedulefree package, for a schedulefree study
         raise UsageError(f"--confirm {k}: {exc}") from None
+
+
+def _race_lines(races: list, horizon: int = 1) -> list[str]:
+    """One line per task's race: seeds per family, the winner or why it stopped, runs vs fixed."""
+    at = "" if horizon == 1 else f" at {horizon}x the epochs"
+    lines = []
+    for race in races:
+        seeds = ", ".join(f"{f} {n}" for f, n in sorted(race.seeds.items(), key=lambda kv: (-kv[1], kv[0])))
+        end = f"winner {race.winner}" if race.winner else (
+            "inconclusive at --max-seeds, still racing: " + ", ".join(race.racing) if race.racing else "inconclusive"
+        )
+        lines.append(
+            f"  race{at}: seeds per family {seeds}; {end}; {race.runs} runs "
+            f"({race.trained} new) vs {race.fixed_runs} for every family at {max(race.seeds.values(), default=0)} seeds"
+        )
+    return lines
 
 
 def _check_families(df) -> None:
@@ -182,6 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
 
+    if args.max_seeds is not None and (args.confirm != "auto" or args.max_seeds < 1):
+        why = (
+            "must be an integer >= 1"
+            if args.confirm == "auto"
+            else f"goes with --confirm auto, not with {'--confirm ' + str(args.confirm) if args.confirm else 'no --confirm'}"
+        )
+        return fail(PROG, f"--max-seeds {args.max_seeds} {why}")
     if args.horizon is not None and (args.confirm is None or args.horizon < 2):
         why = (
             "needs --confirm K (the horizon runs use the K confirmation seeds)"
@@ -198,11 +247,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         df = load_trials(storage, studies=args.study)
         _check_families(df)
+        race_lines = []
         if args.confirm is not None:
             names = sorted(set(df.loc[df["kind"] == "search", "study"]))
-            _run_confirmations(args.storage, names, args.confirm)
+            max_seeds = args.max_seeds or DEFAULT_MAX_SEEDS
+            race_lines += _race_lines(_run_confirmations(args.storage, names, args.confirm, max_seeds=max_seeds))
             if args.horizon is not None:
-                _run_confirmations(args.storage, names, args.confirm, args.horizon)
+                races = _run_confirmations(args.storage, names, args.confirm, args.horizon, max_seeds=max_seeds)
+                race_lines += _race_lines(races, args.horizon)
             storage = open_read_only(args.storage)
             df = load_trials(storage, studies=args.study)
         out_dir = Path(args.out) if args.out else default_out_dir(args.storage)
@@ -211,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(PROG, str(exc))
     if args.notes:
         _write_verdict_notes(args.storage, report, df)
-    print("\n".join(_summary(report, df)))
+    print("\n".join(_summary(report, df) + race_lines))
     return 0
 
 
@@ -223,7 +275,7 @@ def _analyze_own_studies(storage, args) -> bool:
         raise UsageError(
             "--confirm re-trains lrtune's own studies; confirm your own study "
             "with your objective: lrtune.confirm(study, objective, "
-            f"seeds={args.confirm}), then run this command without --confirm"
+            f"seeds={args.confirm!r}), then run this command without --confirm"
         )
     out_dir = Path(args.out) if args.out else default_out_dir(args.storage)
     _, lines = analyze_own(

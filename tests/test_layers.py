@@ -19,8 +19,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lrtune"
 CORE, TRAINING, TUNING, REPORT, COMMANDS, TOOLS = "core", "training", "tuning", "report", "commands", "tools"
 RANK = {CORE: 0, TRAINING: 1, TUNING: 2, REPORT: 3, COMMANDS: 4, TOOLS: 5}
 
-# One folder per layer: a module's layer is its folder's. The statistics package sits beside
-# the report it serves; the commands users type (`python -m lrtune.study`, ...) sit directly in
+# One folder per layer: a module's layer is its folder's. The statistics package (pure
+# numpy/scipy, no other lrtune import) sits at the bottom with core, so that the confirmation
+# rounds in tuning can ask the verdict rule which families still race; the commands users type (`python -m lrtune.study`, ...) sit directly in
 # lrtune/, above every layer, next to the two modules every command shares.
 LAYERS: dict[str, str] = {
     "lrtune.core": CORE,
@@ -31,7 +32,7 @@ LAYERS: dict[str, str] = {
     # Lightning / transformers glue: where an Optuna trial meets a third-party trainer, as tuning is
     # where it meets lrtune's own (imports core, training.schedule_free, tuning.pruning; never report)
     "lrtune.integrations": TUNING,
-    "lrtune.stats": REPORT,
+    "lrtune.stats": CORE,
     "lrtune.report": REPORT,
     "lrtune.study": COMMANDS,
     "lrtune.analyze": COMMANDS,
@@ -48,7 +49,7 @@ LAYER_FOLDERS = {
     "tuning": TUNING,
     "integrations": TUNING,
     "report": REPORT,
-    "stats": REPORT,
+    "stats": CORE,
 }
 MAX_TOP_MODULES = 12
 

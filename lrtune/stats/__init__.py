@@ -33,6 +33,7 @@ from lrtune.stats.decision import (
     seed_matrix,
     seeds_needed,
     separation,
+    still_racing,
     verdict,
 )
 from lrtune.stats.elimination import RaceResult, race, threshold
@@ -83,6 +84,7 @@ __all__ = [
     "shift_interval",
     "signed_ranks",
     "smallest_pvalue",
+    "still_racing",
     "superiority_interval",
     "superiority_pvalue",
     "unpaired_pvalue",

@@ -30,7 +30,7 @@ from lrtune.stats.rank_tests import (
 from lrtune.stats.samples import REL_TOL, as_scores
 from lrtune.stats.wording import verdict_text
 
-__all__ = ["Verdict", "holm", "legacy_decide", "seed_matrix", "seeds_needed", "separation", "verdict"]
+__all__ = ["Verdict", "holm", "legacy_decide", "seed_matrix", "seeds_needed", "separation", "still_racing", "verdict"]
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -295,6 +295,34 @@ def _race_table(names: list[str], x: np.ndarray, order: list[int], result, real_
             }
         )
     return pd.DataFrame(rows)
+
+
+def still_racing(
+    samples: Mapping[str, Sequence[float]],
+    seeds: Mapping[str, Sequence[int]],
+    *,
+    alpha: float = 0.05,
+) -> list[str]:
+    """The families that receive the next seed in ``--confirm auto`` (best first by median).
+
+    The race of :mod:`lrtune.stats.elimination` replayed on the stored runs (``seeds`` in run
+    order): a family is dropped once the leader, or every unbeaten family, has beaten it; the
+    list is empty once a winner is named (or every family is dropped). A family with no runs yet
+    races. Runs a dropped family made later are ignored by the replay (they do not exist when
+    every round asks this function).
+    """
+    arrays = {str(f): as_scores(v, f"scores of {f!r}") for f, v in samples.items() if len(v)}
+    names = [str(f) for f in samples]
+    if len(arrays) < 2:
+        return names
+    seed_lists, _ = _seed_lists(arrays, {str(f): seeds[f] for f in samples if len(samples[f])})
+    x, _ = seed_matrix(arrays, seed_lists)
+    result = race(x[None], alpha=alpha, racing=True)
+    racing = {f for k, f in enumerate(arrays) if not result.dropped[0, k]}
+    fresh = [f for f in names if f not in arrays]
+    if result.winner[0] >= 0 or not racing:
+        return []
+    return [f for f in _rank_families(arrays, "median") if f in racing] + fresh
 
 
 def verdict(

@@ -49,7 +49,8 @@ class RaceResult:
     decided_at[r]: the seed (1-based) at which first_winner was named, 0 if none; beaten_at[r, k]: the seed at which family k was first beaten (0: never);
     beaten_by[r, k]: the family that beat it then (−1: none); evidence[r, i, j]: the largest
     log E_{i>j} reached; runs[r, k]: the seeds family k ran (racing: until it was dropped); rounds[r]: seeds used by the race
-    (N when it never stopped); log_threshold: log t.
+    (N when it never stopped); dropped[r, k]: racing: family k receives no more seeds;
+    log_threshold: log t.
     """
 
     winner: np.ndarray
@@ -60,6 +61,7 @@ class RaceResult:
     evidence: np.ndarray
     runs: np.ndarray
     rounds: np.ndarray
+    dropped: np.ndarray
     log_threshold: float
 
 
@@ -120,4 +122,6 @@ def race(x: np.ndarray, *, alpha: float = 0.05, racing: bool = False, bet: str =
             stop = active & ((winner >= 0) | dropped.all(axis=1))
             rounds = np.where(stop, s + 1, rounds)
             active &= ~stop
-    return RaceResult(winner, first_winner, decided_at, beaten_at, beaten_by, best, runs, rounds, log_t)
+    if racing:
+        dropped = dropped | ~active[:, None]  # a stopped race gives no family more seeds
+    return RaceResult(winner, first_winner, decided_at, beaten_at, beaten_by, best, runs, rounds, dropped, log_t)
