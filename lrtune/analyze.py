@@ -37,6 +37,7 @@ from lrtune.report import (
     wants_own_analysis,
     write_report,
 )
+from lrtune.report.race import race_note_lines
 from lrtune.tuning.auto_confirm import DEFAULT_MAX_SEEDS, race_confirmations
 from lrtune.tuning.confirmations import run_confirmations
 from lrtune.tuning.storage import (
@@ -305,10 +306,11 @@ def _write_verdict_notes(url: str, report, df) -> None:
     storage = open_storage(url, heartbeat=False)
     for task, verdict in report.verdicts.items():
         if verdict is None:
-            text = "No verdict yet: confirm at least two families (`python -m lrtune.analyze --confirm 5`)."
+            text = "No verdict yet: confirm at least two families (`python -m lrtune.analyze --confirm auto`)."
         else:
             table = markdown_table(verdict.comparisons) if len(verdict.comparisons) else ""
-            text = f"**{verdict.text}**\n\n{verdict.budget}\n\n{table}"
+            race = "\n".join(race_note_lines(verdict))
+            text = f"**{verdict.text}**\n\n{verdict.budget}\n\n{race}\n\n{table}"
         text += f"\n\nFull report: `{report.path}`"
         for name in sorted(set(df.loc[df["task"] == task, "study"])):
             notes.append_verdict_to_note(optuna.load_study(study_name=name, storage=storage), text)

@@ -337,3 +337,40 @@ def test_lrtune_studies_without_trials(tmp_path, capsys):
     storage.engine.dispose()
     assert main(["--storage", f"sqlite:///{path}"]) == 2
     assert_clean_error(capsys, "hold no trials yet")
+
+
+def test_bad_max_seeds_are_refused_before_anything_is_read(tmp_path, capsys):
+    missing = tmp_path / "none.db"
+    for argv, needle in (
+        (["--confirm", "auto", "--max-seeds", "0"], "--max-seeds 0 must be an integer >= 1"),
+        (["--confirm", "5", "--max-seeds", "8"], "--max-seeds 8 goes with --confirm auto, not with --confirm 5"),
+        (["--max-seeds", "8"], "--max-seeds 8 goes with --confirm auto, not with no --confirm"),
+        (["--confirm", "often"], "must be a positive integer or 'auto'"),
+    ):
+        assert main(["--storage", f"sqlite:///{missing}", *argv]) == 2
+        assert_clean_error(capsys, needle)
+    assert not missing.exists()
+
+
+@pytest.mark.slow
+def test_confirm_auto_races_and_continues_from_the_stored_runs(tmp_path, capsys):
+    """A real small task: search, --confirm auto capped at 2 seeds, then continued to 3."""
+    from lrtune.study import main as study_main
+
+    url = f"sqlite:///{tmp_path / 'auto.db'}"
+    argv = ["--dataset", "digits", "--model", "mlp", "--epochs", "2", "--family", "cosine,constant"]
+    argv += ["--trials", "2", "--storage", url, "--no-progress", "--no-artifacts", "--pruner", "none"]
+    assert study_main(argv) == 0
+    capsys.readouterr()
+    assert main(["--storage", url, "--confirm", "auto", "--max-seeds", "2", "--no-notes"]) == 0
+    out = capsys.readouterr().out
+    assert "race: seeds per family constant 2, cosine 2" in out and "8 runs" not in out
+    confirm = optuna.load_study(study_name="digits-mlp-cosine:confirm", storage=url)
+    first = [(t.user_attrs["seed"], t.value) for t in confirm.trials]
+    assert len(first) == 2
+    assert main(["--storage", url, "--confirm", "auto", "--max-seeds", "3", "--no-notes"]) == 0
+    out = capsys.readouterr().out
+    confirm = optuna.load_study(study_name="digits-mlp-cosine:confirm", storage=url)
+    assert [(t.user_attrs["seed"], t.value) for t in confirm.trials][:2] == first  # reused
+    assert len(confirm.trials) == 3
+    assert "(2 new)" in out and "inconclusive" in out

@@ -27,6 +27,7 @@ from lrtune.report.plots import (
     slug,
 )
 from lrtune.report.tables import budget_table, confirmation_table, markdown_table, score_table
+from lrtune.report.race import race_section
 from lrtune.report.verdicts import verdict_section, verdicts_by_task
 from lrtune.tuning.storage import display_url
 
@@ -91,6 +92,7 @@ def _task_section(
         metric_line += f"; `val_accuracy`/`test_accuracy` below hold the {name}"
     lines += [metric_line + ".", ""]
     lines += verdict_section(v, task_df)
+    lines += race_section(task, task_df, v, out_dir)
     val_label, test_label = metric_label(name, direction, "validation"), metric_label(name, direction)
     conf = confirmation_table(task_df)
     if not conf.empty:

@@ -50,9 +50,9 @@ def verdict_from_confirmations(
     """The verdict for one task from its confirmation runs (``kind == "confirm"``).
 
     Uses the ``test_accuracy`` of COMPLETE confirmation trials, one sample per family, and
-    :func:`lrtune.stats.verdict` (leader by median; two-sided tests, paired on per-seed
-    differences when every family ran the same seeds, Holm; wins only if every other family is
-    separated, with P̂(leader > other) ≥ ``min_effect``), worded with each family's search trials. ``metric`` names the score in the
+    :func:`lrtune.stats.verdict` (anytime-valid betting evidence on the per-seed differences of
+    the seeds families share, in run order; a family wins once it has beaten every other one),
+    worded with each family's search trials. ``metric`` names the score in the
     text (users' own studies: their objective, oriented so higher is better); default: the task's
     metric (:func:`lrtune.report.frame.metric_label`), read as percentage points only for accuracy.
     ``task`` may be omitted when the frame holds one task. Raises :class:`AnalysisError` when
@@ -79,7 +79,9 @@ def verdict_from_confirmations(
             f"families, but got {sorted(samples) or 'none'}"
         )
     seeds = None
-    if conf["seed"].notna().all():  # paired when every family ran the same seeds (stats decides)
+    if conf["seed"].notna().all():  # paired on the seeds families share, in run order
+        conf = conf.sort_values(["family", "number"] if "number" in conf.columns else ["family"], kind="stable")
+        samples = {f: g["test_accuracy"].to_numpy() for f, g in conf.groupby("family", sort=True)}
         seeds = {f: [int(s) for s in g["seed"]] for f, g in conf.groupby("family", sort=True)}
     budget = budget_table(df)
     budget = budget[budget["task"] == task].set_index("family")
@@ -156,26 +158,28 @@ def verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]
             ]
         return lines
     paired = v.design == "paired"
-    effect_name = "median paired difference" if paired else "Hodges–Lehmann shift"
+    effect_name = "median paired difference" if paired else "median difference in run order"
+    k = len(v.comparisons) + 1
     lines += [
         f"**{v.text}**",
         "",
         f"Budget: {v.budget}.",
         "",
-        f"Rule ({stats.design_text(paired, v.alpha)}): the leader is the family with the "
-        f"best median {v.metric}; because it is chosen from the data its tests are "
-        f"two-sided, and it wins only if every other family is separated from it (Holm p ≤ "
-        f"{v.alpha:g} and P(leader > other) ≥ {v.min_effect:g}). With all families equal "
-        "this names a winner at most 5 % of the time (simulated: docs/verdict.md). The "
-        "claim is about the best configuration each search found, re-trained on fresh "
-        "seeds; the expected-maximum curves below are the family-level view.",
+        f"Rule ({stats.design_text(paired, v.alpha, k)}): for every pair of families a betting "
+        "e-process on the per-seed differences (the stake grows with the size of the difference); "
+        f"a family is beaten once another's evidence against it reaches K/α = {v.threshold:g}, and "
+        "a family wins once it has beaten every other one. **Guarantee: however often this verdict "
+        "is recomputed as seeds are added (`--confirm auto`, or `--confirm 5` then 8 then 12), the "
+        f"chance that it ever names a family that is not truly better than all the others is ≤ {v.alpha:g}** "
+        "(simulated: docs/verdict.md). The claim is about the best configuration each search found, "
+        "re-trained on fresh seeds; the expected-maximum curves below are the family-level view.",
         "",
     ]
     if not v.reachable:
         lines += [
-            f"With these seeds no outcome could clear the rule: {len(v.comparisons) + 1} "
-            f"families need at least {v.seeds_needed} {'paired ' if paired else ''}seeds "
-            "(`python -m lrtune.analyze --confirm K` adds the missing ones).",
+            f"With these seeds no outcome could reach the threshold: {k} families need at least "
+            f"{v.seeds_needed} {'paired ' if paired else ''}seeds (`python -m lrtune.analyze --confirm auto` "
+            "adds seeds until the verdict is decided).",
             "",
         ]
     comp = v.comparisons.copy()
@@ -190,31 +194,36 @@ def verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]
         [
             "leader",
             "other",
-            "n_leader",
-            "n_other",
+            "n_pairs",
             *center_cols,
             effect_col,
             "p_superiority",
-            "p_value",
-            "p_holm",
+            "evidence",
+            "evidence_against",
             "separated",
         ]
     ]
     table = table.rename(
-        columns={"p_superiority": "P(leader>other)", "p_value": "p (two-sided)", "p_holm": "p (Holm)"}
+        columns={
+            "p_superiority": "P(leader>other)",
+            "n_pairs": "paired seeds",
+            "evidence": "evidence leader>other",
+            "evidence_against": "evidence other>leader",
+            "separated": "beaten by leader",
+        }
     )
     lines += [
         f"Effect: {effect_name} of the leader over the other, "
         f"in {'accuracy points' if points else ('−' if direction == 'minimize' else '') + name}, with "
-        "its distribution-free interval (coverage achieved in brackets); P(leader>other): "
-        + (
-            "the share of seeds on which the leader scored higher."
-            if paired
-            else "U/(n·m), the chance a run of the leader beats a run of the other."
-        ),
+        "its distribution-free interval (coverage achieved in brackets); P(leader>other): the share "
+        "of paired seeds on which the leader scored higher; evidence: the largest e-value reached "
+        f"(beaten at ≥ {v.threshold:g}).",
         "",
     ]
     lines.append(
-        markdown_table(table, formats={"P(leader>other)": ".2f", "p (two-sided)": ".4f", "p (Holm)": ".4f"})
+        markdown_table(
+            table,
+            formats={"P(leader>other)": ".2f", "evidence leader>other": ".3g", "evidence other>leader": ".3g"},
+        )
     )
     return lines
