@@ -173,8 +173,14 @@ def _race_lines(races: list, horizon: int = 1) -> list[str]:
     lines = []
     for race in races:
         seeds = ", ".join(f"{f} {n}" for f, n in sorted(race.seeds.items(), key=lambda kv: (-kv[1], kv[0])))
-        end = f"winner {race.winner}" if race.winner else (
-            "inconclusive at --max-seeds, still racing: " + ", ".join(race.racing) if race.racing else "inconclusive"
+        end = (
+            f"winner {race.winner}"
+            if race.winner
+            else (
+                "inconclusive at --max-seeds, still racing: " + ", ".join(race.racing)
+                if race.racing
+                else "inconclusive"
+            )
         )
         lines.append(
             f"  race{at}: seeds per family {seeds}; {end}; {race.runs} runs "

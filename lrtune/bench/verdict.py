@@ -13,8 +13,11 @@ once as lrtune ran before trials were fused by default (``--fuse 1``, confirmati
 code (``lrtune.study.main``, ``lrtune.tuning.confirmations.run_confirmations``, ``lrtune.report``); wall
 times cover the search, the confirmation runs and the analysis. Both verdicts are printed: they
 are two independent experiments (different batch orders per trial, different sampler histories),
-so they must agree in substance, not to the last digit. ``--quick`` runs the same workflow on
-digits (MLP, 2 epochs, constant and cosine × 4 trials, ``--confirm 2``).
+so they must agree in substance, not to the last digit. Then, from a copy of the default leg's
+searched storage, once ``--confirm auto --max-seeds 16`` (racing: beaten families stop receiving
+seeds) and once ``--confirm 8`` (every family 8 seeds): confirmation wall time, runs and both
+verdicts. ``--quick`` runs the same workflow on digits (MLP, 2 epochs, constant and cosine × 4
+trials, ``--confirm 2``, auto capped at 2 seeds).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,6 +36,7 @@ import torch
 
 from lrtune.report import load_trials, write_report
 from lrtune.study import main as study_main
+from lrtune.tuning.auto_confirm import race_confirmations
 from lrtune.tuning.confirmations import run_confirmations
 from lrtune.tuning.storage import open_storage
 
@@ -47,6 +52,8 @@ _FULL = {
     "families": "constant,step,cosine,onecycle",
     "trials": 12,
     "confirm": 5,
+    "fixed_confirm": 8,
+    "max_seeds": 16,
 }
 _QUICK = {
     "dataset": "digits",
@@ -55,6 +62,8 @@ _QUICK = {
     "families": "constant,cosine",
     "trials": 4,
     "confirm": 2,
+    "fixed_confirm": 2,
+    "max_seeds": 2,
 }
 LEGS: dict[str, int | None] = {"unfused": 1, "default": None}
 """Leg name → ``--fuse`` (None: lrtune's default, measured)."""
@@ -100,6 +109,8 @@ def _leg(
     probe = [
         line.split("lrtune: ", 1)[1] for line in stderr.getvalue().splitlines() if line.startswith("lrtune: fuse ")
     ]
+    searched = os.path.join(folder, f"{name}-searched.db")
+    shutil.copyfile(os.path.join(folder, f"{name}.db"), searched)  # the auto leg starts from here
     log(f"  verdict: {name} confirmation ({spec['confirm']} seeds per family)")
     started = time.perf_counter()
     runs = run_confirmations(url, k=spec["confirm"], fuse=fuse, device=device)
@@ -114,6 +125,7 @@ def _leg(
     best = {f: float(g.loc[g["state"] == "COMPLETE", "value"].max()) for f, g in search.groupby("family")}
     return {
         "fuse": fuse,
+        "searched": searched,
         "probe": probe[0] if probe else None,
         "storage": url,
         "search_s": search_s,
@@ -128,6 +140,37 @@ def _leg(
     }
 
 
+def _confirm_leg(name: str, searched: str, spec: dict[str, Any], *, device: str) -> dict[str, Any]:
+    """From a copy of the searched storage: ``--confirm auto`` or ``--confirm K``, then the report."""
+    folder = tempfile.mkdtemp(prefix=f"lrtune-bench-verdict-{name}-")
+    path = os.path.join(folder, f"{name}.db")
+    shutil.copyfile(searched, path)
+    url = f"sqlite:///{path}"
+    started = time.perf_counter()
+    if name == "auto":
+        races = race_confirmations(url, max_seeds=spec["max_seeds"], device=device)
+        seeds = {f: n for race in races for f, n in race.seeds.items()}
+    else:
+        runs = run_confirmations(url, k=spec["fixed_confirm"], device=device)
+        seeds = {}
+        for run in runs:
+            seeds[run.family] = seeds.get(run.family, 0) + 1
+    confirm_s = time.perf_counter() - started
+    started = time.perf_counter()
+    storage = open_storage(url, heartbeat=False)
+    trials = load_trials(storage)
+    report = write_report(storage, os.path.join(folder, "report"), trials=trials, storage_label=url)
+    return {
+        "storage": url,
+        "confirm_s": confirm_s,
+        "analyse_s": time.perf_counter() - started,
+        "runs": int(sum(seeds.values())),
+        "seeds": seeds,
+        "verdicts": {task: (v.text if v else "no verdict") for task, v in report.verdicts.items()},
+        "winners": {task: (v.winner if v else None) for task, v in report.verdicts.items()},
+    }
+
+
 def run_verdict(*, quick: bool, device: str, threads: int, log: Callable[[str], None]) -> dict[str, Any]:
     """Both legs of the verdict task; the JSON-able record (wall times in seconds, the verdicts)."""
     spec = _QUICK if quick else _FULL
@@ -138,6 +181,12 @@ def run_verdict(*, quick: bool, device: str, threads: int, log: Callable[[str], 
         record["legs"][name] = _leg(name, fuse, spec, device=device, threads=threads, log=log)
     unfused, default = record["legs"]["unfused"], record["legs"]["default"]
     record["time_ratio"] = default["total_s"] / unfused["total_s"]
+    log(
+        f"  verdict: --confirm auto (max {spec['max_seeds']} seeds) and --confirm {spec['fixed_confirm']} on the default search"
+    )
+    record["confirm_legs"] = {
+        name: _confirm_leg(name, default["searched"], spec, device=device) for name in ("auto", "fixed")
+    }
     return record
 
 
@@ -177,4 +226,20 @@ def format_verdict(record: dict[str, Any]) -> str:
     for name, leg in record["legs"].items():
         for task, text in leg["verdicts"].items():
             out.append(f"{name} verdict ({task}): {text}")
+    legs = record.get("confirm_legs")
+    if legs:
+        out.append(
+            f"on the default leg's search: --confirm auto --max-seeds {record['max_seeds']} vs --confirm "
+            f"{record['fixed_confirm']}"
+        )
+        for name, leg in legs.items():
+            label = "auto" if name == "auto" else f"--confirm {record['fixed_confirm']}"
+            seeds = ", ".join(f"{f} {n}" for f, n in sorted(leg["seeds"].items()))
+            out.append(
+                f"  {label}: confirm {leg['confirm_s']:.0f} s + analyse {leg['analyse_s']:.1f} s, "
+                f"{leg['runs']} runs (seeds: {seeds})"
+            )
+        for name, leg in legs.items():
+            for task, text in leg["verdicts"].items():
+                out.append(f"{name} verdict ({task}): {text}")
     return "\n".join(out)

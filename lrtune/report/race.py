@@ -45,7 +45,7 @@ def race_table(v: stats.Verdict) -> pd.DataFrame:
 
 
 def runs_text(v: stats.Verdict) -> str:
-    """"58 runs; a fixed design with every family at 16 seeds: 64" (the race's saving)."""
+    """ "58 runs; a fixed design with every family at 16 seeds: 64" (the race's saving)."""
     if v.race.empty:
         return ""
     runs = int(v.race["runs"].sum())

@@ -30,7 +30,16 @@ from lrtune.stats.rank_tests import (
 from lrtune.stats.samples import REL_TOL, as_scores
 from lrtune.stats.wording import verdict_text
 
-__all__ = ["Verdict", "holm", "legacy_decide", "seed_matrix", "seeds_needed", "separation", "still_racing", "verdict"]
+__all__ = [
+    "Verdict",
+    "holm",
+    "legacy_decide",
+    "seed_matrix",
+    "seeds_needed",
+    "separation",
+    "still_racing",
+    "verdict",
+]
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:

@@ -146,11 +146,20 @@ def race_confirmations(
             if not race.racing or n >= max_seeds and all(race.seeds[f] >= max_seeds for f in race.racing):
                 break
             target = min(n + 1, max_seeds) if all(race.seeds[f] == n for f in race.racing) else n
-            names = [name for name, family in group.items() if family in race.racing and race.seeds[family] < target]
+            names = [
+                name for name, family in group.items() if family in race.racing and race.seeds[family] < target
+            ]
             if progress:
                 progress(f"race round {target}: {', '.join(race.racing)} ({len(names)} run(s))")
             run_confirmations(
-                storage, names, target, device=device, data_dir=data_dir, progress=progress, fuse=fuse, horizon=horizon
+                storage,
+                names,
+                target,
+                device=device,
+                data_dir=data_dir,
+                progress=progress,
+                fuse=fuse,
+                horizon=horizon,
             )
             race.trained += len(names)
             race.rounds += 1

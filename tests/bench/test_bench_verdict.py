@@ -25,5 +25,10 @@ def test_verdict_task_times_both_legs_and_prints_both_verdicts(tmp_path, capsys)
     assert record["time_ratio"] == pytest.approx(
         record["legs"]["default"]["total_s"] / record["legs"]["unfused"]["total_s"]
     )
+    auto, fixed = record["confirm_legs"]["auto"], record["confirm_legs"]["fixed"]
+    assert fixed["runs"] == 2 * 2 and fixed["seeds"] == {"constant": 2, "cosine": 2}
+    assert 2 <= auto["runs"] <= 2 * 2 and max(auto["seeds"].values()) <= 2  # capped at 2 seeds
+    assert auto["confirm_s"] > 0 and auto["verdicts"] and fixed["verdicts"]
     out = capsys.readouterr().out
     assert "unfused verdict" in out and "default verdict" in out and "x unfused" in out
+    assert "--confirm auto --max-seeds 2 vs --confirm 2" in out and "auto verdict" in out

@@ -26,9 +26,7 @@ def objective(trial: optuna.Trial) -> float:
 
 @pytest.fixture()
 def study(tmp_path) -> optuna.Study:
-    study = optuna.create_study(
-        study_name="own", storage=f"sqlite:///{tmp_path / 'own.db'}", direction="maximize"
-    )
+    study = optuna.create_study(study_name="own", storage=f"sqlite:///{tmp_path / 'own.db'}", direction="maximize")
     for family in sorted(QUALITY):
         study.enqueue_trial({"family": family})
     study.optimize(objective, n_trials=3)
