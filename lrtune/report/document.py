@@ -26,8 +26,8 @@ from lrtune.report.plots import (
     plot_lr_curves,
     slug,
 )
-from lrtune.report.tables import budget_table, confirmation_table, markdown_table, score_table
 from lrtune.report.race import race_section
+from lrtune.report.tables import budget_table, confirmation_table, markdown_table, score_table
 from lrtune.report.verdicts import verdict_section, verdicts_by_task
 from lrtune.tuning.storage import display_url
 
