@@ -96,6 +96,16 @@ def verdict_text(
         f"inconclusive between {', '.join(leading_group)}: the leader {leader} (best {center} "
         f"{metric} over {seeds_text}) has not beaten {others} ({how})."
     )
+    if reachable and "seeds_likely_needed" in comparisons:
+        parts = []
+        for _, row in comparisons[~comparisons["separated"].astype(bool)].iterrows():
+            n = row["seeds_likely_needed"]
+            grows = n is not None and n == n
+            parts.append(
+                f"about {int(n)} seeds against {row['other']}" if grows else f"no growth against {row['other']}"
+            )
+        if parts:
+            text += " Extrapolating the evidence's growth so far (rough): " + "; ".join(parts) + "."
     if not reachable:
         text += (
             f" No outcome could have separated them yet: {len(arrays)} families need at least "
