@@ -321,7 +321,7 @@ def test_study_then_analyze_confirm_end_to_end(tmp_path, capsys):
         assert notes.VERDICT_HEADING in note and "2 fresh seeds" in note
     report = (tmp_path / "studies" / "report" / "report.md").read_text()
     # two paired seeds can never separate two families: the verdict says so instead of guessing
-    assert "inconclusive between" in report and "(paired: exact sign-flip" in report
+    assert "inconclusive between" in report and "(paired seeds: anytime-valid" in report
     assert "2 families need at least 6 paired seeds" in report
     assert "inconclusive between" in out
     # a second run reuses the stored confirmations

@@ -144,7 +144,7 @@ def verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]
         lines += [
             "No verdict: this task lacks confirmation runs of at least two families "
             "(re-train each family's best configuration with fresh seeds: "
-            "`python -m lrtune.analyze --confirm 5`).",
+            "`python -m lrtune.analyze --confirm auto`).",
             "",
         ]
         scores = score_table(task_df)
