@@ -374,3 +374,10 @@ def test_confirm_auto_races_and_continues_from_the_stored_runs(tmp_path, capsys)
     assert [(t.user_attrs["seed"], t.value) for t in confirm.trials][:2] == first  # reused
     assert len(confirm.trials) == 3
     assert "(2 new)" in out and "inconclusive" in out
+    # with --horizon: the runs at 2x the epochs race in their own studies (capped at 1 seed here)
+    assert main(["--storage", url, "--confirm", "auto", "--max-seeds", "1", "--horizon", "2", "--no-notes"]) == 0
+    out = capsys.readouterr().out
+    assert "race at 2x the epochs: seeds per family constant 1, cosine 1" in out
+    horizon = optuna.load_study(study_name="digits-mlp-cosine:confirm@x2", storage=url)
+    assert [t.user_attrs["epochs_run"] for t in horizon.trials] == [4]
+    assert len(optuna.load_study(study_name="digits-mlp-cosine:confirm", storage=url).trials) == 3
