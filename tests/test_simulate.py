@@ -37,6 +37,19 @@ def test_lrtune_rule_keeps_false_winners_below_alpha_however_often_one_looks():
     assert (table.to_numpy() <= LIMIT).all(), table
 
 
+def test_the_pure_verdict_on_every_prefix_of_all_seeds_keeps_false_winners_below_alpha():
+    """The same with every family's runs stored (a fixed --confirm 16 recomputed after each seed);
+    test_decision checks that this vectorised race is stats.verdict on every prefix."""
+    from lrtune import stats
+
+    rng = np.random.default_rng(5)
+    for k in (2, 3, 4):
+        for rho in (0.1, 0.5):
+            x = simulate.simulate_scores(rng, REPS, np.zeros(k), 16, rho)
+            rate = float(np.mean(stats.race(x, racing=False).first_winner >= 0))
+            assert rate <= LIMIT, (k, rho, rate)
+
+
 def test_the_legacy_rule_fails_the_same_simulation():
     """The check can fail: today's rule, recomputed after every seed 3 … 16, names a false winner
     between two equal families far more often than 5 %."""
