@@ -32,7 +32,7 @@ def race_table(v: stats.Verdict) -> pd.DataFrame:
         {
             "family": race["family"],
             "seeds run": race["runs"],
-            "beaten at seed": [None if pd.isna(a) else int(a) for a in race["beaten_at"]],
+            "beaten at seed": ["—" if pd.isna(a) else str(int(a)) for a in race["beaten_at"]],
             "beaten by": race["beaten_by"],
             "evidence against": race["evidence_against"],
             "outcome": [

@@ -27,6 +27,7 @@ def test_race_table_plot_and_notes(url, storage, tmp_path):
     assert v.winner == "cosine"
     table = race_table(v).set_index("family")
     assert table.loc["constant", "seeds run"] == 7 and table.loc["cosine", "seeds run"] == 12
+    assert table.loc["constant", "beaten at seed"] == "7" and table.loc["cosine", "beaten at seed"] == "—"
     assert table.loc["constant", "beaten by"] == "cosine" and table.loc["constant", "outcome"] == "beaten"
     assert table.loc["cosine", "outcome"] == "winner"
     assert runs_text(v) == "31 confirmation runs; every family at 12 seeds (a fixed design) would be 36"
