@@ -43,6 +43,7 @@ from lrtune.tuning.config import (
     load_preset,
     split_values,
 )
+from lrtune.tuning.leases import study_attr_once_set
 from lrtune.tuning.objective import Objective, curve_steps, make_pruner, make_sampler
 from lrtune.tuning.optuna_compat import name_metric
 from lrtune.tuning.pruning import pruning_start
@@ -196,7 +197,7 @@ def open_family_study(
     pruner = make_pruner(task.pruner, epochs=task.epochs)
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     if name in existing:
-        stored = existing[name].user_attrs.get(keys.CONFIG)
+        stored = existing[name].user_attrs.get(keys.CONFIG) or study_attr_once_set(storage, name, keys.CONFIG)
         if stored is None:
             raise UsageError(
                 f"study {name!r} exists in this storage but was not created by lrtune; pick another --study-name"

@@ -4,13 +4,19 @@ The proxy (``optuna.storages.run_grpc_proxy_server``) forwards the storage opera
 heartbeat operation, so Optuna's stale-trial detection does not work through it. A lease is a
 trial system attribute the worker rewrites while the trial runs:
 
-* ``record_heartbeat(trial_id)`` sets ``LEASE_KEY`` to the worker's wall clock (Unix seconds)
-  every ``heartbeat_interval`` seconds (Optuna's own heartbeat thread calls it);
-* a RUNNING trial is stale when ``now − lease > grace_period`` (a trial without a lease yet:
-  ``now − datetime_start > grace_period``);
+* ``record_heartbeat(trial_id)`` sets ``LEASE_KEY`` to ``{"renewed": Unix seconds of the
+  worker's clock, "holder": "host:pid"}`` every ``heartbeat_interval`` seconds (Optuna's own
+  heartbeat thread calls it; ``holder`` tells an operator which process runs the trial);
+* a RUNNING trial is stale when ``now − max(lease, datetime_start) > grace_period`` (the start
+  counts for a trial not yet renewed, and for a retry, which inherits its original's old lease);
 * ``optuna.storages.fail_stale_trials`` then marks it FAIL — exactly one process wins, the
   storage refuses to finish a trial twice — and the retry callback enqueues it once, WAITING,
   with the same parameters (lrtune's trial seed is the original trial's number).
+
+The budget of independent processes (torch-free, so the scale benchmark's light workers run the
+same code as ``python -m lrtune.study``): :func:`open_slots` — how many trials a process may start —
+and :func:`wait_for_leases` — an idle process stays while trials of others run, so the last live
+process retries a killed worker's trial once its lease expires.
 
 Because :class:`LeasedGrpcStorage` *is* a ``BaseHeartbeat``, everything Optuna and lrtune do for
 RDB heartbeats (the heartbeat thread in ``study.optimize``, ``fail_stale_trials``,
@@ -21,36 +27,72 @@ is 180 s).
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
-from datetime import datetime
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import GrpcStorageProxy
 from optuna.trial import FrozenTrial, TrialState
 
-from lrtune.tuning.optuna_compat import BaseHeartbeat, frozen_trial_id
+from lrtune.tuning.keys import COUNTED_STATES, FINISHED_STATES
+from lrtune.tuning.optuna_compat import BaseHeartbeat, frozen_trial_id, storage_of
 
-__all__ = ["LEASE_KEY", "LeasedGrpcStorage", "RetryOnce", "claimable_retries", "lease_age", "stale"]
+__all__ = [
+    "LEASE_KEY",
+    "LeasedGrpcStorage",
+    "RetryOnce",
+    "adopted_retries",
+    "claimable_retries",
+    "counted_trials",
+    "finished_trials",
+    "lease_age",
+    "lease_holder",
+    "lease_poll_seconds",
+    "open_slots",
+    "study_attr_once_set",
+    "running_trials",
+    "stale",
+    "this_holder",
+    "wait_for_leases",
+    "waiting_trials",
+]
 
 LEASE_KEY = "lrtune:lease"
-"""Trial system attribute: Unix time of the running trial's latest renewal."""
+"""Trial system attribute: ``{"renewed": Unix time of the latest renewal, "holder": "host:pid"}``."""
+
+
+def this_holder() -> str:
+    """``host:pid`` of this process, as its leases name it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lease_holder(trial: FrozenTrial) -> str | None:
+    """``host:pid`` of the process that last renewed ``trial``'s lease (``None`` before the first)."""
+    lease = trial.system_attrs.get(LEASE_KEY)
+    return lease.get("holder") if isinstance(lease, dict) else None
 
 
 def lease_age(trial: FrozenTrial, now: float) -> float:
-    """Seconds since ``trial``'s lease was last renewed (since it started, before the first renewal).
+    """Seconds since ``trial``'s lease was last renewed, or since the trial started if that is later.
+
+    The start counts because a retry inherits its failed original's system attributes, lease
+    included: a WAITING retry that a worker has just started must not look expired before its
+    first renewal.
 
     >>> from optuna.trial import create_trial
-    >>> t = create_trial(state=TrialState.RUNNING, system_attrs={LEASE_KEY: 100.0})
+    >>> t = create_trial(state=TrialState.RUNNING, system_attrs={LEASE_KEY: {"renewed": 100.0, "holder": "h:1"}})
+    >>> t.datetime_start = None
     >>> lease_age(t, now=130.0)
     30.0
     """
-    renewed = trial.system_attrs.get(LEASE_KEY)
-    if renewed is None:
-        started = trial.datetime_start or datetime.now()
-        renewed = started.timestamp()
-    return now - float(renewed)
+    lease = trial.system_attrs.get(LEASE_KEY)
+    marks = [float(lease["renewed"])] if isinstance(lease, dict) and "renewed" in lease else []
+    if trial.datetime_start is not None:
+        marks.append(trial.datetime_start.timestamp())
+    return now - max(marks) if marks else 0.0
 
 
 def stale(trial: FrozenTrial, now: float, grace_period: float) -> bool:
@@ -110,7 +152,7 @@ class LeasedGrpcStorage(GrpcStorageProxy, BaseHeartbeat):
     def record_heartbeat(self, trial_id: int) -> None:
         """Renew the trial's lease; a trial already finished (another worker failed it) is left alone."""
         try:
-            self.set_trial_system_attr(trial_id, LEASE_KEY, time.time())
+            self.set_trial_system_attr(trial_id, LEASE_KEY, {"renewed": time.time(), "holder": this_holder()})
         except (UpdateFinishedTrialError, KeyError):
             pass
 
@@ -124,3 +166,95 @@ class LeasedGrpcStorage(GrpcStorageProxy, BaseHeartbeat):
 
     def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
         return self._stale_trial_callback
+
+
+# ------------------------------------------------------------------------------ the budget
+
+
+WAITING = (TrialState.WAITING,)
+LEASE_POLL_MAX_S = 10.0
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """Trials that count towards ``--trials``: finished, running, or waiting for a retry."""
+    return len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
+
+
+def waiting_trials(study: optuna.Study) -> int:
+    """Counted trials nobody runs yet: enqueued retries of dead workers' trials (asked first)."""
+    return len(study.get_trials(deepcopy=False, states=WAITING))
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """Trials that ran to their end (completed or pruned)."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
+
+
+def running_trials(study: optuna.Study) -> int:
+    """Trials some process runs now (or ran until it died, before its lease or heartbeat expired)."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+def adopted_retries(study: optuna.Study) -> set[int]:
+    """Numbers of the WAITING trials at a process's start (a dead process's retries it may run)."""
+    return {t.number for t in study.get_trials(deepcopy=False, states=WAITING)}
+
+
+def _retry_callback(study: optuna.Study) -> object:
+    storage = storage_of(study)
+    return storage.get_heartbeat_stale_trial_callback() if isinstance(storage, BaseHeartbeat) else None
+
+
+def open_slots(study: optuna.Study, trials: int, adopted: set[int]) -> int:
+    """Trials this process may start now: ``max(0, trials − counted) + its claimable retries``.
+
+    Independent processes that count at the same moment may each start one: the study can end
+    with up to one extra finished trial per concurrently starting process (never fewer).
+    """
+    return max(0, trials - counted_trials(study)) + claimable_retries(study, _retry_callback(study), adopted)
+
+
+def lease_poll_seconds(study: optuna.Study) -> float | None:
+    """How often an idle process looks for expired leases: the heartbeat interval, at most 10 s;
+    ``None`` for a storage without heartbeats (journal, in-memory), where nobody can expire."""
+    storage = storage_of(study)
+    interval = storage.get_heartbeat_interval() if isinstance(storage, BaseHeartbeat) else None
+    return None if interval is None else min(float(interval), LEASE_POLL_MAX_S)
+
+
+def wait_for_leases(studies: list[optuna.Study]) -> bool:
+    """Nothing to start, but trials of other processes RUN: wait one lease poll and fail the
+    expired ones (a dead worker's; its retry is this process's if it wins the race to fail it, and
+    runs next). ``False`` when nothing can change any more (no trial RUNNING, or no heartbeats).
+
+    Rule: an idle process stays while some trial is RUNNING, so a live process is there to fail
+    and retry a killed worker's trial once its lease expires: after a clean exit no trial is
+    RUNNING or WAITING, and the lost trial was run again with its parameters and seed.
+    """
+    pending = [s for s in studies if running_trials(s) > 0]
+    polls = [p for p in (lease_poll_seconds(s) for s in pending) if p is not None]
+    if not polls:
+        return False
+    time.sleep(min(polls))
+    for s in pending:
+        optuna.storages.fail_stale_trials(s)
+    return True
+
+
+CREATION_WAIT_S = 10.0
+
+
+def study_attr_once_set(storage: optuna.storages.BaseStorage, name: str, key: str) -> object | None:
+    """The user attribute ``key`` of study ``name``, waiting up to 10 s for it to appear.
+
+    A process that creates a study sets its attributes right after; an independent process that
+    starts at the same moment may see the study before them. ``None`` if it never appears (a
+    study lrtune did not create).
+    """
+    deadline = time.monotonic() + CREATION_WAIT_S
+    while True:
+        study_id = storage.get_study_id_from_name(name)
+        value = storage.get_study_user_attrs(study_id).get(key)
+        if value is not None or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)

@@ -17,10 +17,15 @@ from tqdm import tqdm
 
 from lrtune.core.schedules import Schedule
 from lrtune.tuning import keys
-from lrtune.tuning.keys import COUNTED_STATES, FINISHED_STATES
-from lrtune.tuning.leases import claimable_retries
+from lrtune.tuning.leases import (
+    adopted_retries,
+    counted_trials,
+    finished_trials,
+    open_slots,
+    wait_for_leases,
+    waiting_trials,
+)
 from lrtune.tuning.objective import run_fused_trials
-from lrtune.tuning.optuna_compat import BaseHeartbeat, storage_of
 from lrtune.tuning.storage import display_url
 
 __all__ = [
@@ -28,50 +33,11 @@ __all__ = [
     "counted_trials",
     "finished_trials",
     "format_summary",
-    "lease_poll_seconds",
     "progress_bar",
     "run_round_robin",
     "summary_rows",
     "waiting_trials",
 ]
-
-
-def counted_trials(study: optuna.Study) -> int:
-    """Trials that count towards ``--trials``: finished, running, or waiting for a retry."""
-    return len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
-
-
-def waiting_trials(study: optuna.Study) -> int:
-    """Counted trials nobody runs yet: enqueued retries of dead workers' trials (asked first)."""
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
-
-
-def finished_trials(study: optuna.Study) -> int:
-    """Trials that ran to their end (completed or pruned)."""
-    return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
-
-
-def running_trials(study: optuna.Study) -> int:
-    """Trials some process runs now (or ran until it died, before its lease or heartbeat expired)."""
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
-
-
-LEASE_POLL_MAX_S = 10.0
-WAITING = (optuna.trial.TrialState.WAITING,)
-
-
-def lease_poll_seconds(study: optuna.Study) -> float | None:
-    """How often an idle worker looks for expired leases: the heartbeat interval, at most 10 s;
-    ``None`` for a storage without heartbeats (journal, in-memory), where nobody can expire."""
-    storage = storage_of(study)
-    interval = storage.get_heartbeat_interval() if isinstance(storage, BaseHeartbeat) else None
-    return None if interval is None else min(float(interval), LEASE_POLL_MAX_S)
-
-
-def _retries_of(study: optuna.Study, adopted: set[int]) -> int:
-    storage = storage_of(study)
-    callback = storage.get_heartbeat_stale_trial_callback() if isinstance(storage, BaseHeartbeat) else None
-    return claimable_retries(study, callback, adopted)
 
 
 @dataclass
@@ -104,7 +70,7 @@ def run_round_robin(
         optuna.storages.fail_stale_trials(r.study)
     left = {r.family: (quota or {}).get(r.family, trials) for r in runs}
     # WAITING now: retries of a dead process, which this process may run even when --trials are counted
-    adopted = {r.family: {t.number for t in r.study.get_trials(deepcopy=False, states=WAITING)} for r in runs}
+    adopted = {r.family: adopted_retries(r.study) for r in runs}
     total = sum(min(left[r.family], max(0, trials - counted_trials(r.study))) for r in runs)
     bar = progress_bar(total, progress)
     try:
@@ -113,11 +79,7 @@ def run_round_robin(
             for r in runs:
                 if timeout is not None and time.monotonic() - started > timeout:
                     return
-                n = min(
-                    fuse,
-                    left[r.family],
-                    trials - counted_trials(r.study) + _retries_of(r.study, adopted[r.family]),
-                )
+                n = min(fuse, left[r.family], open_slots(r.study, trials, adopted[r.family]))
                 if n <= 0:
                     continue
                 left[r.family] -= n
@@ -129,31 +91,10 @@ def run_round_robin(
                 bar.update(n)
                 best = _best_trial(r.study)
                 bar.set_postfix_str(f"{r.family}: best {best.value:.4f}" if best is not None else r.family)
-            if not ran and not _wait_for_leases(runs, trials, left):
+            if not ran and not wait_for_leases([r.study for r in runs if left[r.family] > 0]):
                 return
     finally:
         bar.close()
-
-
-def _wait_for_leases(runs: list[FamilyRun], trials: int, left: dict[str, int]) -> bool:
-    """Nothing to start, but a family misses finished trials while trials of other processes RUN:
-    wait one lease poll and fail the expired ones (a dead worker's; the retry is this process's
-    if it wins the race to fail it). ``False`` when nothing can change any more: return.
-
-    Rule: an idle worker stays while ``finished < trials`` and some trial is RUNNING, so the last
-    live worker is there to retry a killed worker's trial once its lease expires — the study ends
-    with exactly ``trials`` finished, none RUNNING or WAITING.
-    """
-    pending = [
-        r for r in runs if left[r.family] > 0 and finished_trials(r.study) < trials and running_trials(r.study) > 0
-    ]
-    polls = [p for p in (lease_poll_seconds(r.study) for r in pending) if p is not None]
-    if not polls:
-        return False
-    time.sleep(min(polls))
-    for r in pending:
-        optuna.storages.fail_stale_trials(r.study)
-    return True
 
 
 def progress_bar(total: int, enabled: bool) -> tqdm:
