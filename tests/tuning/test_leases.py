@@ -56,7 +56,9 @@ def test_leases_through_the_proxy(tmp_path) -> None:
     with running_proxy(f"sqlite:///{tmp_path / 'l.db'}") as url:
         host, port = grpc_address(url)
         mine = RetryOnce()
-        storage = LeasedGrpcStorage(host=host, port=port, heartbeat_interval=1, grace_period=2, stale_trial_callback=mine)
+        storage = LeasedGrpcStorage(
+            host=host, port=port, heartbeat_interval=1, grace_period=2, stale_trial_callback=mine
+        )
         storage.wait_server_ready(timeout=10)
         study = optuna.create_study(study_name="leases", storage=storage)
 
