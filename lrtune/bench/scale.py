@@ -12,7 +12,7 @@ A light worker imports only Optuna and lrtune's storage/lease code (no torch: ~6
 RandomSampler and a sleep of ``--sleep`` seconds as its objective, so the storage is the
 bottleneck. One trial (number ``N × trials_per_worker // 3``) sleeps ``--victim-sleep`` seconds and
 its worker is killed with SIGKILL while it runs: its trial must be failed (heartbeat/lease expired,
-1 s interval, 10 s grace: a 3 s grace expired live trials under this load) and retried once.
+1 s interval, 10 s grace: a margin for a loaded machine) and retried once.
 
 Measured per run: trials/s (finished trials that are not retries, over first trial start → last
 of them done, from the storage's timestamps: process start-up and the wait for the killed trial's
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import optuna
 
-from lrtune.tuning.leases import adopted_retries, open_slots, wait_for_leases
+from lrtune.tuning.leases import adopted_retries, open_slots, optimize_one, wait_for_leases
 from lrtune.tuning.storage import open_storage, resolve_storage_url
 
 __all__ = ["ScaleRun", "main", "measure", "worker_main"]
@@ -70,7 +70,7 @@ def worker_main(trials: int, sleep: float, victim: int, victim_sleep: float) -> 
     adopted = adopted_retries(study)
     while True:
         if open_slots(study, trials, adopted) > 0:
-            study.optimize(objective, n_trials=1)
+            optimize_one(study, objective)
         elif not wait_for_leases([study]):
             return 0
 

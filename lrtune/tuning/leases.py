@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 
@@ -51,6 +52,7 @@ __all__ = [
     "lease_age",
     "lease_holder",
     "lease_poll_seconds",
+    "optimize_one",
     "open_slots",
     "study_attr_once_set",
     "running_trials",
@@ -238,6 +240,32 @@ def wait_for_leases(studies: list[optuna.Study]) -> bool:
     time.sleep(min(polls))
     for s in pending:
         optuna.storages.fail_stale_trials(s)
+    return True
+
+
+TAKEN_OVER = "Cannot tell a FAIL trial"
+
+
+def optimize_one(study: optuna.Study, objective: Callable[[optuna.Trial], float]) -> bool:
+    """``study.optimize(objective, n_trials=1)``; ``False`` (and one line on stderr) when another
+    process failed this trial meanwhile because its lease or heartbeat expired.
+
+    That happens when this process stalled for longer than the grace period: the trial has been
+    failed and retried elsewhere, so this process goes on with the next one instead of dying with
+    Optuna's ``Cannot tell a FAIL trial`` (which Optuna re-raises as an ``AssertionError``).
+    """
+    try:
+        study.optimize(objective, n_trials=1)
+    except (ValueError, AssertionError) as exc:
+        causes = [exc, exc.__context__]
+        if not any(isinstance(c, ValueError) and TAKEN_OVER in str(c) for c in causes):
+            raise
+        print(
+            "lrtune: a trial of this process was failed by another worker (its lease expired: this "
+            "process stalled longer than LRTUNE_GRACE_PERIOD); it is retried there, going on",
+            file=sys.stderr,
+        )
+        return False
     return True
 
 

@@ -22,6 +22,7 @@ from lrtune.tuning.leases import (
     counted_trials,
     finished_trials,
     open_slots,
+    optimize_one,
     wait_for_leases,
     waiting_trials,
 )
@@ -86,7 +87,7 @@ def run_round_robin(
                 if fuse > 1:
                     run_fused_trials(r.study, r.objective, n)
                 else:
-                    r.study.optimize(r.objective, n_trials=1)
+                    optimize_one(r.study, r.objective)  # one line, not a crash, if its lease was lost
                 ran = True
                 bar.update(n)
                 best = _best_trial(r.study)

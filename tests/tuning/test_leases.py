@@ -18,10 +18,12 @@ from lrtune.tuning.leases import (
     lease_age,
     lease_holder,
     open_slots,
+    optimize_one,
     stale,
     this_holder,
     wait_for_leases,
 )
+from lrtune.tuning.optuna_compat import trial_id
 from lrtune.tuning.storage import grpc_address
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -92,3 +94,20 @@ def test_leases_through_the_proxy(tmp_path) -> None:
         assert study.trials[-1].state == TrialState.COMPLETE and len(study.trials) == 3
         assert open_slots(study, trials=2, adopted=set()) == 0 and not wait_for_leases([study])
         storage.close()
+
+
+def test_a_trial_failed_by_another_process_meanwhile_is_one_line_not_a_crash(tmp_path, capsys) -> None:
+    """A worker that stalled past the grace period finds its trial failed by another: it goes on."""
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 't.db'}", heartbeat_interval=60)
+    study = optuna.create_study(storage=storage)
+
+    def objective(trial: optuna.Trial) -> float:
+        other = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 't.db'}")  # "another process"
+        other.set_trial_state_values(trial_id(trial), TrialState.FAIL)
+        return 1.0
+
+    assert not optimize_one(study, objective)
+    assert "failed by another worker" in capsys.readouterr().err
+    assert optimize_one(study, lambda t: 2.0) and study.trials[-1].value == 2.0
+    with pytest.raises(ZeroDivisionError):  # anything else still raises
+        optimize_one(study, lambda t: 1 / 0)
