@@ -47,6 +47,7 @@ from lrtune.tuning.storage import (
     display_url,
     open_read_only,
     open_storage,
+    resolve_storage_url,
 )
 
 __all__ = ["main", "build_parser", "default_out_dir"]
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "write report.md, trials.csv and plots.",
     )
     parser.add_argument(
-        "--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default: {DEFAULT_STORAGE})"
+        "--storage", help=f"Optuna storage URL ('env' or none: $LRTUNE_STORAGE, else {DEFAULT_STORAGE})"
     )
     parser.add_argument(
         "--study",
@@ -249,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
+        args.storage = resolve_storage_url(args.storage)  # --storage env / $LRTUNE_STORAGE
         storage = open_read_only(args.storage)
         if _analyze_own_studies(storage, args):  # a study written with plain Optuna + lrtune spaces
             return 0

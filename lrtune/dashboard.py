@@ -29,7 +29,7 @@ from optuna_dashboard import wsgi
 from lrtune.cli import ArgumentParser, UsageError, fail
 from lrtune.errors import LrtuneError
 from lrtune.report.notes import artifact_store_for
-from lrtune.tuning.storage import DEFAULT_STORAGE, StorageError, open_existing
+from lrtune.tuning.storage import DEFAULT_STORAGE, StorageError, display_url, open_existing, resolve_storage_url
 
 __all__ = [
     "DEFAULT_HOST",
@@ -77,7 +77,7 @@ def _build_parser() -> ArgumentParser:
     """The command-line interface."""
     parser = ArgumentParser(prog=f"python -m {_PROG}", description="Serve optuna-dashboard over lrtune's studies.")
     parser.add_argument(
-        "--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default: {DEFAULT_STORAGE})"
+        "--storage", help=f"Optuna storage URL ('env' or none: $LRTUNE_STORAGE, else {DEFAULT_STORAGE})"
     )
     parser.add_argument(
         "--artifact-dir",
@@ -127,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code or 0)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
+        args.storage = resolve_storage_url(args.storage)  # --storage env / $LRTUNE_STORAGE
         server = make_dashboard_server(
             args.storage, artifact_dir=args.artifact_dir, host=args.host, port=args.port, quiet=args.quiet
         )
@@ -134,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(_PROG, str(e))
     host, port = server.server_address[:2]
     url = f"http://{host}:{port}/dashboard"
-    print(f"{_PROG}: serving {args.storage} at {url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    print(f"{_PROG}: serving {display_url(args.storage)} at {url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

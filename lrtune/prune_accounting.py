@@ -51,7 +51,7 @@ from lrtune.training.train import TrainConfig, train
 from lrtune.tuning import keys
 from lrtune.tuning.config import TaskConfig
 from lrtune.tuning.pruning import legacy_pruning_start, may_prune, pruning_start
-from lrtune.tuning.storage import check_storage_url, open_storage
+from lrtune.tuning.storage import check_storage_url, display_url, open_storage
 
 PROG = "lrtune.prune_accounting"
 
@@ -416,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         and keys.CONFIG in s.user_attrs
     ]
     if not summaries:
-        return fail(PROG, f"no lrtune search study of {', '.join(families)} in {args.storage}")
+        return fail(PROG, f"no lrtune search study of {', '.join(families)} in {display_url(args.storage)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     policies = args.policy or list(POLICIES)

@@ -43,11 +43,19 @@ from lrtune.tuning.config import (
     load_preset,
     split_values,
 )
+from lrtune.tuning.leases import study_attr_once_set
 from lrtune.tuning.objective import Objective, curve_steps, make_pruner, make_sampler
 from lrtune.tuning.optuna_compat import name_metric
 from lrtune.tuning.pruning import pruning_start
 from lrtune.tuning.runner import FamilyRun, print_summary, run_round_robin, summary_rows
-from lrtune.tuning.storage import DEFAULT_STORAGE, StorageError, check_storage_url, open_storage
+from lrtune.tuning.storage import (
+    DEFAULT_STORAGE,
+    StorageError,
+    check_storage_url,
+    display_url,
+    open_storage,
+    resolve_storage_url,
+)
 from lrtune.tuning.workers import run_workers
 
 __all__ = ["main", "build_parser", "resolve_device"]
@@ -90,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--sampler", help=f"one of {', '.join(SAMPLERS)} (default tpe)")
     add("--pruner", help=f"one of {', '.join(PRUNERS)} (default median; only at epochs ⌈E/2⌉..E−1)")
-    add("--storage", help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    add("--storage", help=f"Optuna storage URL; 'env' or none: $LRTUNE_STORAGE (else {DEFAULT_STORAGE})")
     add(
         "--study-name",
         help="base study name; each family's study is '<name>-<family>' (default '<dataset>-<model>')",
@@ -149,6 +157,7 @@ def parse_configs(argv: Sequence[str] | None) -> tuple[TaskConfig, RunConfig, di
         values.update(load_preset(args.config))
     flags = {k: v for k, v in vars(args).items() if v is not None and k not in ("config", "worker_quota")}
     values.update(flags)
+    values["storage"] = resolve_storage_url(values.get("storage"))  # --storage env / $LRTUNE_STORAGE
     task_kwargs, run_kwargs = split_values(values)
     quota = json.loads(args.worker_quota) if args.worker_quota else None
     return TaskConfig(**task_kwargs), RunConfig(**run_kwargs), quota
@@ -188,7 +197,7 @@ def open_family_study(
     pruner = make_pruner(task.pruner, epochs=task.epochs)
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     if name in existing:
-        stored = existing[name].user_attrs.get(keys.CONFIG)
+        stored = existing[name].user_attrs.get(keys.CONFIG) or study_attr_once_set(storage, name, keys.CONFIG)
         if stored is None:
             raise UsageError(
                 f"study {name!r} exists in this storage but was not created by lrtune; pick another --study-name"
@@ -299,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fuse = run.fuse if run.fuse is not None else default_group_size(task, data, run.trials, log=True)
     print(
         f"lrtune {__version__}: {task.task} on {device}, families {', '.join(run.families)}, "
-        f"{run.trials} trials each → {run.storage}",
+        f"{run.trials} trials each → {display_url(run.storage)}",
         file=sys.stderr,
     )
     started = time.monotonic()

@@ -39,6 +39,7 @@ LAYERS: dict[str, str] = {
     "lrtune.dashboard": COMMANDS,
     "lrtune.simulate": COMMANDS,
     "lrtune.prune_accounting": COMMANDS,
+    "lrtune.proxy": COMMANDS,
     "lrtune.bench": TOOLS,
     "lrtune": TOOLS,
     "lrtune.__main__": TOOLS,

@@ -12,9 +12,19 @@ import warnings
 
 import optuna
 from optuna.storages import BaseStorage
+from optuna.storages._heartbeat import BaseHeartbeat  # noqa: F401  (re-exported: a storage with heartbeats)
 from optuna.trial import FrozenTrial
 
-__all__ = ["first_note_keys", "frozen_trial", "name_metric", "storage_of", "study_id", "trial_id"]
+__all__ = [
+    "BaseHeartbeat",
+    "first_note_keys",
+    "frozen_trial",
+    "frozen_trial_id",
+    "name_metric",
+    "storage_of",
+    "study_id",
+    "trial_id",
+]
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:
@@ -29,6 +39,11 @@ def study_id(study: optuna.Study) -> int:
 
 def trial_id(trial: optuna.Trial) -> int:
     """The storage's id of a live trial (``Trial._trial_id``)."""
+    return trial._trial_id  # noqa: SLF001
+
+
+def frozen_trial_id(trial: FrozenTrial) -> int:
+    """The storage's id of a stored trial (``FrozenTrial._trial_id``)."""
     return trial._trial_id  # noqa: SLF001
 
 

@@ -17,8 +17,17 @@ from tqdm import tqdm
 
 from lrtune.core.schedules import Schedule
 from lrtune.tuning import keys
-from lrtune.tuning.keys import COUNTED_STATES, FINISHED_STATES
+from lrtune.tuning.leases import (
+    adopted_retries,
+    counted_trials,
+    finished_trials,
+    open_slots,
+    optimize_one,
+    wait_for_leases,
+    waiting_trials,
+)
 from lrtune.tuning.objective import run_fused_trials
+from lrtune.tuning.storage import display_url
 
 __all__ = [
     "FamilyRun",
@@ -30,21 +39,6 @@ __all__ = [
     "summary_rows",
     "waiting_trials",
 ]
-
-
-def counted_trials(study: optuna.Study) -> int:
-    """Trials that count towards ``--trials``: finished, running, or waiting for a retry."""
-    return len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
-
-
-def waiting_trials(study: optuna.Study) -> int:
-    """Counted trials nobody runs yet: enqueued retries of dead workers' trials (asked first)."""
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
-
-
-def finished_trials(study: optuna.Study) -> int:
-    """Trials that ran to their end (completed or pruned)."""
-    return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
 
 
 @dataclass
@@ -76,6 +70,8 @@ def run_round_robin(
     for r in runs:  # dead workers' trials → FAIL (+ a WAITING retry) before counting, for every path
         optuna.storages.fail_stale_trials(r.study)
     left = {r.family: (quota or {}).get(r.family, trials) for r in runs}
+    # WAITING now: retries of a dead process, which this process may run even when --trials are counted
+    adopted = {r.family: adopted_retries(r.study) for r in runs}
     total = sum(min(left[r.family], max(0, trials - counted_trials(r.study))) for r in runs)
     bar = progress_bar(total, progress)
     try:
@@ -84,19 +80,19 @@ def run_round_robin(
             for r in runs:
                 if timeout is not None and time.monotonic() - started > timeout:
                     return
-                n = min(fuse, left[r.family], trials - counted_trials(r.study) + waiting_trials(r.study))
+                n = min(fuse, left[r.family], open_slots(r.study, trials, adopted[r.family]))
                 if n <= 0:
                     continue
                 left[r.family] -= n
                 if fuse > 1:
                     run_fused_trials(r.study, r.objective, n)
                 else:
-                    r.study.optimize(r.objective, n_trials=1)
+                    optimize_one(r.study, r.objective)  # one line, not a crash, if its lease was lost
                 ran = True
                 bar.update(n)
                 best = _best_trial(r.study)
                 bar.set_postfix_str(f"{r.family}: best {best.value:.4f}" if best is not None else r.family)
-            if not ran:
+            if not ran and not wait_for_leases([r.study for r in runs if left[r.family] > 0]):
                 return
     finally:
         bar.close()
@@ -201,5 +197,5 @@ def print_summary(rows: list[dict[str, Any]], storage: str, seconds: float) -> N
     print(format_summary(rows))
     print(
         f"{sum(r['complete'] + r['pruned'] for r in rows)} finished trials in {seconds:.0f} s; "
-        f"inspect: python -m lrtune.dashboard --storage {storage}"
+        f"inspect: python -m lrtune.dashboard --storage {display_url(storage)}"
     )

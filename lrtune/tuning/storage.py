@@ -12,7 +12,13 @@ a CLI):
 * :func:`open_read_only` — for the analysis: an SQLite file is opened with ``mode=ro``, so it
   is never created or modified; other storages skip table creation.
 
-URLs: ``sqlite:///relative.db`` / ``sqlite:////absolute.db``; ``postgresql[+driver]://…`` and
+Where the URL comes from (:func:`resolve_storage_url`): ``--storage URL``; ``--storage env`` or no
+``--storage`` at all reads ``$LRTUNE_STORAGE`` (so a password need not be in argv, where ``ps``
+shows it; ``--workers`` children get ``--storage env``); else :data:`DEFAULT_STORAGE`.
+
+URLs: ``grpc://host:port`` (Optuna's gRPC storage proxy, ``python -m lrtune.proxy``, in front of
+an RDB: workers hold no database connection; running trials hold leases,
+:mod:`lrtune.tuning.leases`, instead of RDB heartbeats); ``sqlite:///relative.db`` / ``sqlite:////absolute.db``; ``postgresql[+driver]://…`` and
 ``mysql[+driver]://…`` (every worker on every machine points at the same URL);
 ``journal:///path.log`` or a path ending in ``.log``/``.journal`` (Optuna's JournalStorage on a
 file: one machine, no heartbeat). A file that exists must be an SQLite database holding Optuna's
@@ -35,19 +41,25 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from lrtune.errors import LrtuneError
+from lrtune.tuning.leases import LeasedGrpcStorage, RetryOnce
 
 __all__ = [
     "DEFAULT_STORAGE",
+    "FROM_ENVIRONMENT",
     "GRACE_PERIOD_S",
     "HEARTBEAT_INTERVAL_S",
+    "STORAGE_VARIABLE",
     "StorageError",
     "beside_database",
     "check_storage_url",
     "display_url",
+    "grpc_address",
+    "is_journal",
     "one_line",
     "open_existing",
     "open_read_only",
     "open_storage",
+    "resolve_storage_url",
     "sqlite_file",
 ]
 
@@ -63,11 +75,20 @@ and 3 s so they need not wait minutes)."""
 GRACE_PERIOD_S = int(os.environ.get("LRTUNE_GRACE_PERIOD", "180"))
 """A RUNNING trial whose heartbeat is older than this is considered dead."""
 
+STORAGE_VARIABLE = "LRTUNE_STORAGE"
+"""The environment variable holding the storage URL when ``--storage`` is absent or ``env``."""
+
+FROM_ENVIRONMENT = "env"
+"""``--storage env``: take the URL from ``$LRTUNE_STORAGE`` (what ``--workers`` children get)."""
+
+GRPC_READY_TIMEOUT_S = 10
 SQLITE_TIMEOUT_S = 60
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
 _OPTUNA_TABLES = frozenset({"studies", "trials", "version_info"})
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_EXAMPLE = "sqlite:///studies/lrtune.db, postgresql+psycopg://user@host/db or journal:///path.log"
+_EXAMPLE = (
+    "sqlite:///studies/lrtune.db, postgresql+psycopg://user@host/db, grpc://host:13000 or journal:///path.log"
+)
 
 
 class StorageError(LrtuneError, ValueError):
@@ -75,6 +96,50 @@ class StorageError(LrtuneError, ValueError):
 
 
 # ------------------------------------------------------------------------------ reading URLs
+
+
+def resolve_storage_url(value: str | None, environ: dict[str, str] | None = None) -> str:
+    """The storage URL a command uses: ``value``, or ``$LRTUNE_STORAGE`` for ``None``/``"env"``.
+
+    Order: ``--storage URL`` (or a preset's ``storage``) > ``$LRTUNE_STORAGE`` > ``DEFAULT_STORAGE``;
+    ``--storage env`` requires the variable. Raises :class:`StorageError`.
+
+    >>> resolve_storage_url(None, {})
+    'sqlite:///studies/lrtune.db'
+    >>> resolve_storage_url("env", {"LRTUNE_STORAGE": "grpc://h:1"}), resolve_storage_url("sqlite:///a.db", {})
+    ('grpc://h:1', 'sqlite:///a.db')
+    """
+    environ = os.environ if environ is None else environ
+    from_env = environ.get(STORAGE_VARIABLE, "").strip()
+    if value == FROM_ENVIRONMENT:
+        if not from_env:
+            raise StorageError(f"--storage {FROM_ENVIRONMENT} reads ${STORAGE_VARIABLE}, which is not set")
+        return from_env
+    if value is None:
+        return from_env or DEFAULT_STORAGE
+    return value
+
+
+def grpc_address(url: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``grpc://host:port`` URL, ``None`` for other schemes.
+
+    Raises :class:`StorageError` for a gRPC URL without a host or a port, or with a path.
+
+    >>> grpc_address("grpc://127.0.0.1:13000"), grpc_address("sqlite:///x.db")
+    (('127.0.0.1', 13000), None)
+    """
+    if not url.startswith("grpc://"):
+        return None
+    parsed = urlparse(url)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if not parsed.hostname or port is None or parsed.path not in ("", "/") or parsed.query:
+        raise StorageError(
+            f"malformed gRPC proxy URL {url!r}; expected grpc://host:port, e.g. grpc://127.0.0.1:13000"
+        )
+    return parsed.hostname, port
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -122,6 +187,11 @@ def _journal_file(url: str) -> Path | None:
     return None
 
 
+def is_journal(url: str) -> bool:
+    """Whether ``url`` names Optuna's JournalStorage on a file (``journal:///x.log``, ``x.log``)."""
+    return _journal_file(url) is not None
+
+
 def _is_in_memory_sqlite(url: str) -> bool:
     return url.startswith("sqlite") and sqlite_file(url) is None
 
@@ -142,13 +212,15 @@ def check_storage_url(url: str, *, create: bool = True) -> None:
             raise StorageError(f"no journal storage at {str(journal)!r}: the file does not exist")
         _check_writable_dir(journal.parent, "journal file")
         return
+    if grpc_address(url) is not None:  # nothing to check before connecting
+        return
     scheme = urlparse(url).scheme.split("+", 1)[0]
     if "://" not in url or not scheme:
         hint = f" (for an SQLite file use sqlite:///{url})" if Path(url).exists() or url.endswith(".db") else ""
         raise StorageError(f"malformed storage URL {url!r}; expected e.g. {_EXAMPLE}{hint}")
     if scheme not in _RDB_SCHEMES:
         raise StorageError(
-            f"unknown storage scheme {scheme!r} in {url!r}; valid: sqlite, postgresql, mysql, journal"
+            f"unknown storage scheme {scheme!r} in {url!r}; valid: sqlite, postgresql, mysql, grpc, journal"
         )
     if scheme != "sqlite":
         return
@@ -249,6 +321,38 @@ def _rdb(url: str, **kwargs) -> RDBStorage:
         raise StorageError(f"cannot open storage {display_url(url)!r}: {one_line(exc)}") from None
 
 
+def _grpc(url: str, *, lease: bool) -> LeasedGrpcStorage | None:
+    """The proxy client for a ``grpc://`` URL (``None`` for other URLs), once the proxy answers.
+
+    With ``lease``, running trials renew a lease every ``HEARTBEAT_INTERVAL_S`` and a trial whose
+    lease is older than ``GRACE_PERIOD_S`` is failed and retried once (:mod:`lrtune.tuning.leases`).
+    """
+    address = grpc_address(url)
+    if address is None:
+        return None
+    host, port = address
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    try:
+        storage = LeasedGrpcStorage(
+            host=host,
+            port=port,
+            heartbeat_interval=HEARTBEAT_INTERVAL_S if lease else None,
+            grace_period=GRACE_PERIOD_S,
+            stale_trial_callback=RetryOnce() if lease else None,
+        )
+        storage.wait_server_ready(timeout=GRPC_READY_TIMEOUT_S)
+    except ModuleNotFoundError as exc:
+        raise StorageError(
+            f"the gRPC storage proxy needs the package {exc.name!r} (pip install 'lrtune[grpc]')"
+        ) from None
+    except ConnectionError:
+        raise StorageError(
+            f"no gRPC storage proxy answers at {host}:{port} within {GRPC_READY_TIMEOUT_S} s "
+            "(start one: python -m lrtune.proxy --storage URL --host H --port P)"
+        ) from None
+    return storage
+
+
 def display_url(url: str) -> str:
     """``url`` as reports and messages show it: without its password."""
     try:
@@ -265,6 +369,9 @@ def open_storage(url: str, *, heartbeat: bool = True) -> BaseStorage:
     :class:`StorageError` for anything unusable, including a database Optuna cannot read.
     """
     check_storage_url(url)
+    proxy = _grpc(url, lease=heartbeat)
+    if proxy is not None:
+        return proxy
     journal = _journal_file(url)
     if journal is not None:
         journal.parent.mkdir(parents=True, exist_ok=True)
@@ -283,7 +390,7 @@ def open_storage(url: str, *, heartbeat: bool = True) -> BaseStorage:
         kwargs.update(
             heartbeat_interval=HEARTBEAT_INTERVAL_S,
             grace_period=GRACE_PERIOD_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+            heartbeat_stale_trial_callback=RetryOnce(),
         )
     return _rdb(url, **kwargs)
 
@@ -295,6 +402,10 @@ def open_existing(url: str) -> BaseStorage:
     lock, so it reads while workers write. Raises :class:`StorageError`.
     """
     check_storage_url(url, create=False)
+    proxy = _grpc(url, lease=False)
+    if proxy is not None:
+        _touch(proxy, url)
+        return proxy
     journal = _journal_file(url)
     if journal is not None:
         return JournalStorage(JournalFileBackend(str(journal)))
@@ -312,6 +423,10 @@ def open_read_only(url: str) -> BaseStorage:
     an outdated schema).
     """
     check_storage_url(url, create=False)
+    proxy = _grpc(url, lease=False)  # the proxy has no read-only mode: lrtune's readers only read
+    if proxy is not None:
+        _touch(proxy, url)
+        return proxy
     journal = _journal_file(url)
     if journal is not None:
         return JournalStorage(JournalFileBackend(str(journal)))

@@ -8,6 +8,10 @@ A worker on another machine is the same command with the same ``--study-name`` a
 ``--storage`` (PostgreSQL/MySQL); such independent workers stop when the family has ``--trials``
 counted trials, which can overshoot by at most one trial per concurrent worker.
 
+No password in argv: the children get ``--storage env`` and the URL in ``$LRTUNE_STORAGE``
+(:func:`worker_environment`), so ``ps`` shows no credential; every URL printed goes through
+``display_url``.
+
 Ctrl-C: the parent forwards SIGINT to the workers; each marks its running trial FAIL and exits;
 the parent prints the summary of what finished and exits 130.
 """
@@ -28,8 +32,9 @@ import optuna
 
 from lrtune.tuning.config import RunConfig, TaskConfig
 from lrtune.tuning.runner import counted_trials, finished_trials, print_summary, progress_bar, summary_rows
+from lrtune.tuning.storage import FROM_ENVIRONMENT, STORAGE_VARIABLE, display_url
 
-__all__ = ["run_workers", "split_quota", "worker_command"]
+__all__ = ["run_workers", "split_quota", "without_storage", "worker_command", "worker_environment"]
 
 POLL_S = 1.0
 
@@ -39,13 +44,42 @@ def split_quota(missing: dict[str, int], workers: int) -> list[dict[str, int]]:
     return [{f: n // workers + (1 if i < n % workers else 0) for f, n in missing.items()} for i in range(workers)]
 
 
+def without_storage(argv: Sequence[str]) -> list[str]:
+    """``argv`` without ``--storage URL`` / ``--storage=URL`` (the URL may hold a password).
+
+    >>> without_storage(["--trials", "3", "--storage", "postgresql://u:pw@h/db", "--storage=x"])
+    ['--trials', '3']
+    """
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--storage":
+            skip = True
+        elif not arg.startswith("--storage="):
+            out.append(arg)
+    return out
+
+
+def worker_environment(storage: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The child's environment: this one, unbuffered, with the resolved storage URL in ``$LRTUNE_STORAGE``."""
+    return {**(os.environ if environ is None else environ), "PYTHONUNBUFFERED": "1", STORAGE_VARIABLE: storage}
+
+
 def worker_command(argv: Sequence[str], quota: dict[str, int], threads: int | None) -> list[str]:
-    """The child process's command line: the parent's argv, overridden to be one quiet worker."""
+    """The child process's command line: the parent's argv, overridden to be one quiet worker.
+
+    The storage is ``--storage env`` (the URL travels in :func:`worker_environment`, not argv); the
+    flag still overrides a preset's ``storage``, as the parent's resolved URL did.
+    """
     cmd = [
         sys.executable,
         "-m",
         "lrtune.study",
-        *argv,
+        *without_storage(argv),
+        "--storage",
+        FROM_ENVIRONMENT,
         "--workers",
         "1",
         "--no-progress",
@@ -75,7 +109,7 @@ def run_workers(
     bar = progress_bar(sum(missing.values()), run.progress)
     logs = Path(tempfile.mkdtemp(prefix="lrtune-workers-"))
     procs: list[tuple[subprocess.Popen, Path]] = []
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = worker_environment(run.storage)
     code = 0
     try:
         for i, quota in enumerate(quotas):
@@ -90,7 +124,7 @@ def run_workers(
                     )
                 )
         print(
-            f"lrtune: {len(procs)} workers on {task.task}, families {', '.join(run.families)} → {run.storage}",
+            f"lrtune: {len(procs)} workers on {task.task}, families {', '.join(run.families)} → {display_url(run.storage)}",
             file=sys.stderr,
         )
         while any(p.poll() is None for p, _ in procs):

@@ -5,7 +5,15 @@ from __future__ import annotations
 import optuna
 from optuna_dashboard import get_note, save_note
 
-from lrtune.tuning.optuna_compat import first_note_keys, frozen_trial, storage_of, study_id, trial_id
+from lrtune.tuning.optuna_compat import (
+    BaseHeartbeat,
+    first_note_keys,
+    frozen_trial,
+    frozen_trial_id,
+    storage_of,
+    study_id,
+    trial_id,
+)
 
 
 def test_study_and_trial_ids_and_storage_match_the_public_views() -> None:
@@ -19,6 +27,14 @@ def test_study_and_trial_ids_and_storage_match_the_public_views() -> None:
     frozen = frozen_trial(trial)
     assert frozen.number == trial.number and frozen.user_attrs == {"k": 1}
     assert isinstance(frozen.system_attrs, dict)
+    assert frozen_trial_id(frozen) == trial_id(trial)
+
+
+def test_rdb_storage_is_the_heartbeat_base_optuna_checks() -> None:
+    """``fail_stale_trials`` and ``study.optimize`` look for this class: a lease storage derives from it."""
+    storage = optuna.storages.RDBStorage("sqlite://", heartbeat_interval=60)
+    assert isinstance(storage, BaseHeartbeat)
+    assert optuna.storages._heartbeat.is_heartbeat_enabled(storage)
 
 
 def test_first_note_keys_are_what_save_note_writes() -> None:

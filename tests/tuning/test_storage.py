@@ -14,10 +14,12 @@ from lrtune.tuning.storage import (
     beside_database,
     check_storage_url,
     display_url,
+    grpc_address,
     one_line,
     open_existing,
     open_read_only,
     open_storage,
+    resolve_storage_url,
     sqlite_file,
 )
 
@@ -162,3 +164,41 @@ def test_postgres_without_optuna_tables_is_refused_and_left_without_them(postgre
     reader = open_read_only(postgres_url)
     assert [s.study_name for s in reader.get_all_studies()] == ["pg"]
     reader.engine.dispose()
+
+
+# ------------------------------------------------------------------------------ gRPC proxy URLs, $LRTUNE_STORAGE
+
+
+@pytest.mark.parametrize(
+    "url", ["grpc://", "grpc://host", "grpc://:13000", "grpc://host:13000/db", "grpc://host:port"]
+)
+def test_malformed_grpc_urls_are_one_line_errors(url: str) -> None:
+    with pytest.raises(StorageError, match="expected grpc://host:port"):
+        check_storage_url(url)
+
+
+def test_no_proxy_listening_is_a_one_line_error(monkeypatch) -> None:
+    import socket
+
+    from lrtune.tuning import storage as storage_module
+
+    monkeypatch.setattr(storage_module, "GRPC_READY_TIMEOUT_S", 1)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for opener in (open_storage, open_existing, open_read_only):
+        with pytest.raises(StorageError, match=f"no gRPC storage proxy answers at 127.0.0.1:{port}"):
+            opener(f"grpc://127.0.0.1:{port}")
+
+
+def test_storage_url_from_the_environment() -> None:
+    env = {"LRTUNE_STORAGE": "postgresql+psycopg://u:secret@h/db"}
+    assert resolve_storage_url(None, env) == env["LRTUNE_STORAGE"]
+    assert resolve_storage_url("env", env) == env["LRTUNE_STORAGE"]
+    assert resolve_storage_url("sqlite:///x.db", env) == "sqlite:///x.db"  # a flag beats the variable
+    assert resolve_storage_url(None, {}) == "sqlite:///studies/lrtune.db"
+    with pytest.raises(StorageError, match="LRTUNE_STORAGE, which is not set"):
+        resolve_storage_url("env", {})
+    assert "secret" not in display_url(env["LRTUNE_STORAGE"])
+    assert display_url("grpc://10.0.0.5:13000") == "grpc://10.0.0.5:13000"
+    assert grpc_address("grpc://10.0.0.5:13000") == ("10.0.0.5", 13000)

@@ -7,12 +7,17 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import optuna
 import pytest
+from proxy_helpers import running_proxy
 
 from lrtune.study import main
-from lrtune.tuning.workers import split_quota
+from lrtune.tuning.storage import open_read_only
+from lrtune.tuning.workers import split_quota, worker_command, worker_environment
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 State = optuna.trial.TrialState
@@ -195,3 +200,100 @@ def test_sigint_with_workers_reaches_every_worker(tmp_path):
     trials = optuna.load_study(study_name=name, storage=storage).trials
     assert not [t for t in trials if t.state == State.RUNNING]
     assert {t.state for t in trials} <= {State.COMPLETE, State.PRUNED, State.FAIL}
+
+
+def test_worker_command_carries_no_storage_url() -> None:
+    """The URL (with its password) travels in $LRTUNE_STORAGE; argv says --storage env."""
+    argv = ["--trials", "4", "--storage", "postgresql+psycopg://u:s3cret@h/db", "--storage=mysql://u:s3cret@h/d"]
+    cmd = worker_command(argv, {"cosine": 2}, None)
+    assert not [a for a in cmd if "s3cret" in a]
+    assert cmd[cmd.index("--storage") + 1] == "env" and cmd.count("--storage") == 1
+    env = worker_environment("postgresql+psycopg://u:s3cret@h/db", {"PATH": "/bin"})
+    assert env["LRTUNE_STORAGE"] == "postgresql+psycopg://u:s3cret@h/db" and env["PATH"] == "/bin"
+
+
+def child_argvs(parent: int) -> dict[int, str]:
+    """``pid → command line`` of ``parent``'s children, read from /proc (what ``ps`` shows)."""
+    found = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if f"\nPPid:\t{parent}\n" in status.read_text():
+                cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if cmdline:  # empty once the child has exited (a zombie)
+                    found[int(status.parent.name)] = cmdline
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def mysql_user_url() -> Iterator[tuple[str, str]]:
+    """A fresh MariaDB database and a user with a password, both dropped afterwards: (url, password)."""
+    pymysql = pytest.importorskip("pymysql")
+    try:
+        admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
+    except pymysql.err.OperationalError as exc:
+        pytest.skip(f"MariaDB not reachable on 127.0.0.1:3306: {exc}")
+    tag = uuid.uuid4().hex[:10]
+    database, user, password = f"lrtune_test_{tag}", f"lrtune_{tag}", f"pw{uuid.uuid4().hex}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{database}`")
+        cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+        cur.execute(f"CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}'")
+        cur.execute(f"GRANT ALL ON `{database}`.* TO '{user}'@'%'")
+        cur.execute(f"GRANT ALL ON `{database}`.* TO '{user}'@'localhost'")
+    try:
+        yield f"mysql+pymysql://{user}:{password}@127.0.0.1:3306/{database}", password
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
+            cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+            cur.execute(f"DROP USER IF EXISTS '{user}'@'localhost'")
+        admin.close()
+
+
+@pytest.mark.slow
+def test_workers_on_mysql_with_a_password_never_show_it(tmp_path, mysql_user_url) -> None:
+    """--workers 2 on the local MariaDB as a user with a password: the study finishes exactly; the
+    password is in no stdout, stderr, child argv, report file, note or stored attribute; analyze
+    reads the same database through the gRPC proxy."""
+    url, password = mysql_user_url
+    args = [*FAST, "--family", "constant,cosine", "--trials", "2", "--fuse", "1", "--workers", "2"]
+    proc = start_cli(*args, "--artifact-dir", str(tmp_path / "art"), "--storage", url)
+    argvs: dict[int, str] = {}
+    try:
+        while proc.poll() is None:
+            argvs.update(child_argvs(proc.pid))
+            time.sleep(0.1)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert len(argvs) == 2 and all("--storage env" in a for a in argvs.values()), argvs
+    shown = [out, err, *argvs.values()]
+    stored = open_read_only(url)
+    frozen = {s.study_name: s for s in stored.get_all_studies()}
+    assert set(frozen) == {"digits-mlp-constant", "digits-mlp-cosine"}
+    for name, summary in frozen.items():  # notes are study system attrs (optuna-dashboard)
+        trials = optuna.load_study(study_name=name, storage=stored).trials
+        assert len(trials) == 2 and {t.state for t in trials} <= {State.COMPLETE, State.PRUNED}
+        shown += [repr(summary.user_attrs), repr(summary.system_attrs)]
+        shown += [repr((t.user_attrs, t.system_attrs)) for t in trials]
+    report = tmp_path / "report"
+    analyze_run = subprocess.run(
+        [sys.executable, "-m", "lrtune.analyze", "--storage", "env", "--out", str(report)],
+        env={**os.environ, "LRTUNE_STORAGE": url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert analyze_run.returncode == 0, analyze_run.stderr
+    shown += [analyze_run.stdout, analyze_run.stderr]
+    shown += [p.read_text(errors="replace") for p in report.rglob("*") if p.is_file()]
+    assert "***" in analyze_run.stdout + (report / "report.md").read_text()  # the URL, password hidden
+    assert not [text for text in shown if password in text]
+    with running_proxy(url) as proxy_url:  # MySQL behind the proxy: the same trials
+        through = optuna.load_study(study_name="digits-mlp-cosine", storage=open_read_only(proxy_url))
+        assert len(through.trials) == 2
