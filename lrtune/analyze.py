@@ -28,7 +28,6 @@ import optuna
 from lrtune.cli import ArgumentParser, UsageError, fail
 from lrtune.report import (
     AnalysisError,
-    analyze_own,
     load_own_trials,
     load_trials,
     markdown_table,
@@ -211,7 +210,7 @@ def _summary(report, df) -> list[str]:
         f"{int((df['kind'] == 'confirm').sum())} confirmation runs"
     ]
     for task, verdict in report.verdicts.items():
-        text = verdict.text if verdict else "no verdict yet (no confirmation runs of two families)"
+        text = verdict.text if verdict else report.no_verdict(task).replace("no verdict", "no verdict yet", 1)
         lines.append(f"  {task}: {text}")
         for m, by_task in sorted(getattr(report, "horizon_verdicts", {}).items()):
             if task in by_task:
@@ -277,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _analyze_own_studies(storage, args) -> bool:
-    """Users' own studies (lrtune.report.own_report); False when the storage holds lrtune's studies."""
+    """Users' own studies, loaded by lrtune.report.own_studies into the one frame, then the same
+    report, notes and summary as lrtune's; False when the storage holds lrtune's studies."""
     if not wants_own_analysis(storage, args.study, args.prefix):
         return False
     if args.confirm is not None:
@@ -286,22 +286,12 @@ def _analyze_own_studies(storage, args) -> bool:
             "with your objective: lrtune.confirm(study, objective, "
             f"seeds={args.confirm!r}), then run this command without --confirm"
         )
+    df, owns = load_own_trials(storage, studies=args.study, prefix=args.prefix)
     out_dir = Path(args.out) if args.out else default_out_dir(args.storage)
-    _, lines = analyze_own(
-        storage,
-        url=args.storage,
-        studies=args.study,
-        prefix=args.prefix,
-        out_dir=out_dir,
-        label=display_url(args.storage),
-        write_notes=args.notes,
-    )
-    if args.notes:  # the confirmation seeds side by side on the confirm study's dashboard page
-        seed_view.write_seed_views(
-            open_storage(args.storage, heartbeat=False),
-            load_own_trials(storage, studies=args.study, prefix=args.prefix)[0],
-        )
-    print("\n".join(lines))
+    report = write_report(storage, out_dir, trials=df, storage_label=display_url(args.storage), own=owns)
+    if args.notes:
+        _write_verdict_notes(args.storage, report, df)
+    print("\n".join(_summary(report, df)))
     return True
 
 
@@ -313,7 +303,9 @@ def _write_verdict_notes(url: str, report, df) -> None:
     """
     storage = open_storage(url, heartbeat=False)
     for task, verdict in report.verdicts.items():
-        if verdict is None:
+        if verdict is None and task in report.own_tasks:
+            text = "No verdict (one family)."
+        elif verdict is None:
             text = "No verdict yet: confirm at least two families (`python -m lrtune.analyze --confirm auto`)."
         else:
             table = markdown_table(verdict.comparisons) if len(verdict.comparisons) else ""

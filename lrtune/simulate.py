@@ -227,10 +227,8 @@ def _confirmation_matrix(storage: str) -> tuple[np.ndarray, list[str]]:
 
     df = load_trials(open_read_only(storage))
     conf = rows_of_kind(df, CONFIRM)
-    conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_accuracy"])]
-    table = conf.pivot_table(index="family", columns="seed", values="test_accuracy", aggfunc="first").dropna(
-        axis=1
-    )
+    conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_score"])]
+    table = conf.pivot_table(index="family", columns="seed", values="test_score", aggfunc="first").dropna(axis=1)
     return table.to_numpy(), list(table.index)
 
 

@@ -5,6 +5,9 @@ its command). The modules, in the order data flows through them:
 
 * ``frame``: :func:`load_trials` — every lrtune study as one typed frame, one row per trial,
   and the selectors of the rows that count (COMPLETE search scores, current confirmations).
+* ``own_studies``: :func:`load_own_trials` — *your own* Optuna studies that used
+  ``lrtune.suggest_schedule`` (recognised by their parameter names) loaded into the same frame;
+  everything below then treats them as it treats lrtune's.
 * ``tables``: budget, scores, expected-max curves, best so far, confirmations; markdown tables.
 * ``checks``: :func:`check_trials` — everything that weakens a conclusion, one sentence each.
 * ``verdicts``: :func:`verdict_from_confirmations` (``lrtune.stats.verdict`` on the
@@ -14,8 +17,6 @@ its command). The modules, in the order data flows through them:
 * ``document``: :func:`write_report` — ``report.md``, ``trials.csv`` and the plots.
 * ``notes``: optuna-dashboard notes and LR-curve artifacts (imported by the commands that
   write them; it needs no pandas).
-* ``own_studies``, ``own_report``, ``own_plots``: the same for *your own* Optuna studies that
-  used ``lrtune.suggest_schedule`` (recognised by their parameter names).
 
 This package re-exports the public names of those modules, each loaded on first use (PEP 562),
 so ``from lrtune.report import notes`` does not pay for pandas and the plots.
@@ -32,7 +33,6 @@ _HOMES = {
     "OwnStudy": "lrtune.report.own_studies",
     "Report": "lrtune.report.document",
     "TRIAL_COLUMNS": "lrtune.report.frame",
-    "analyze_own": "lrtune.report.own_report",
     "best_so_far": "lrtune.report.tables",
     "budget_table": "lrtune.report.tables",
     "check_trials": "lrtune.report.checks",
@@ -53,7 +53,7 @@ _HOMES = {
     "verdict_from_confirmations": "lrtune.report.verdicts",
     "verdicts_by_task": "lrtune.report.verdicts",
     "wants_own_analysis": "lrtune.report.own_studies",
-    "write_own_report": "lrtune.report.own_report",
+    "write_own_report": "lrtune.report.document",
     "write_report": "lrtune.report.document",
     "write_trials_csv": "lrtune.report.document",
 }
@@ -64,7 +64,6 @@ __all__ = [
     "OwnStudy",
     "Report",
     "TRIAL_COLUMNS",
-    "analyze_own",
     "best_so_far",
     "budget_table",
     "check_trials",
@@ -92,9 +91,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from lrtune.report.checks import check_trials
-    from lrtune.report.document import Report, write_report, write_trials_csv
+    from lrtune.report.document import Report, write_own_report, write_report, write_trials_csv
     from lrtune.report.frame import CONTRACT_ATTRS, TRIAL_COLUMNS, AnalysisError, load_trials
-    from lrtune.report.own_report import analyze_own, write_own_report
     from lrtune.report.own_studies import (
         OwnStudy,
         find_own_studies,

@@ -7,7 +7,17 @@ import math
 import numpy as np
 import pandas as pd
 
-from lrtune.report.frame import CONFIRM, SEARCH, best_row, complete_scores, rows_of_kind, trial_epochs
+from lrtune.report.frame import (
+    CONFIRM,
+    OWN_METRIC,
+    SEARCH,
+    best_row,
+    complete_scores,
+    confirm_command,
+    metric_of,
+    rows_of_kind,
+    trial_epochs,
+)
 from lrtune.report.tables import budget_table, confirmation_table, score_table
 
 __all__ = ["check_trials"]
@@ -18,6 +28,11 @@ def _edge_position(lr: float, low: float, high: float, log: bool) -> float:
     if log:
         lr, low, high = math.log(lr), math.log(low), math.log(high)
     return (lr - low) / (high - low) if high > low else 0.5
+
+
+def _is_own(df: pd.DataFrame, task: str) -> bool:
+    """Whether ``task`` is a user's own study (metric :data:`~lrtune.report.frame.OWN_METRIC`)."""
+    return metric_of(df[df["task"] == task])[0] == OWN_METRIC
 
 
 def _warn_budgets(df: pd.DataFrame, budget_tolerance: float) -> list[str]:
@@ -119,10 +134,11 @@ def _warn_confirmations(df: pd.DataFrame, min_seeds: int) -> list[str]:
         families = sorted(search_families.get(task, []))
         if confirmed.empty:
             if len(families) > 1:
+                why = "the verdict rests on search results only" if _is_own(df, task) else "no verdict"
                 out.append(
-                    f"{task}: no confirmation runs, so no verdict — re-train each "
+                    f"{task}: no confirmation runs, so {why} — re-train each "
                     "family's best configuration with fresh seeds "
-                    "(python -m lrtune.analyze --confirm 5)."
+                    f"({confirm_command(df[df['task'] == task])})."
                 )
             continue
         missing = sorted(set(families) - set(confirmed["family"]))
@@ -191,15 +207,15 @@ def _warn_test_selection(df: pd.DataFrame) -> list[str]:
     out = []
     scored = complete_scores(df)
     for (task, family), g in scored.groupby(["task", "family"], sort=True):
-        with_val = g.dropna(subset=["val_accuracy"])
-        off = ~np.isclose(with_val["value"], with_val["val_accuracy"], rtol=1e-9, atol=1e-12)
+        with_val = g.dropna(subset=["val_score"])
+        off = ~np.isclose(with_val["value"], with_val["val_score"], rtol=1e-9, atol=1e-12)
         if off.any():
             out.append(
                 f"{task}: {int(off.sum())} {family} trial value(s) differ from their "
                 "val_accuracy attr — the objective must return validation accuracy."
             )
-        with_test = g.dropna(subset=["test_accuracy"])
-        as_test = np.isclose(with_test["value"], with_test["test_accuracy"], rtol=1e-9, atol=1e-12)
+        with_test = g.dropna(subset=["test_score"])
+        as_test = np.isclose(with_test["value"], with_test["test_score"], rtol=1e-9, atol=1e-12)
         if len(with_test) and as_test.mean() > 0.5:
             out.append(
                 f"{task}: {int(as_test.sum())} of {len(with_test)} {family} trial values "
@@ -214,8 +230,8 @@ def _warn_test_selection(df: pd.DataFrame) -> list[str]:
         best_val = int(best_row(g)["number"])
         if not sources or best_val in sources:
             continue
-        ranked_test = g.dropna(subset=["test_accuracy"]).sort_values(
-            ["test_accuracy", "number"], ascending=[False, True], kind="stable"
+        ranked_test = g.dropna(subset=["test_score"]).sort_values(
+            ["test_score", "number"], ascending=[False, True], kind="stable"
         )
         best_test = int(ranked_test.iloc[0]["number"]) if len(ranked_test) else None
         if best_test in sources:
@@ -225,9 +241,10 @@ def _warn_test_selection(df: pd.DataFrame) -> list[str]:
                 "validation accuracy) — test-set selection."
             )
         else:
+            by = "objective value" if _is_own(df, task) else "validation accuracy"
             out.append(
                 f"{task}: the confirmed {family} configuration (search trial(s) "
-                f"#{', #'.join(map(str, sources))}) is not the best by validation accuracy "
+                f"#{', #'.join(map(str, sources))}) is not the best by {by} "
                 f"(#{best_val})."
             )
     return out

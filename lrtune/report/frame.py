@@ -10,9 +10,14 @@ and :func:`best_row`.
 
 A task whose metric is not accuracy (``metric``/``direction`` in its stored configuration, e.g.
 a user task minimising its loss) is read as *oriented* scores, higher is better: ``value``,
-``last_intermediate``, ``intermediate_values``, ``val_accuracy`` and ``test_accuracy`` hold
+``last_intermediate``, ``intermediate_values``, ``val_score`` and ``test_score`` hold
 ``sign · score`` of its metric (``sign`` = −1 when minimising), as for users' own studies; the
-``metric`` and ``metric_direction`` columns say which (:func:`metric_of`, :func:`metric_label`).
+``metric`` and ``metric_direction`` columns beside them say which (:func:`metric_of`,
+:func:`metric_label`). ``val_score``/``test_score`` are the stored ``val_accuracy``/
+``test_accuracy`` attrs of an accuracy task, the ``val_score``/``test_score`` attrs otherwise.
+
+Users' own studies (:mod:`lrtune.report.own_studies`) load into the same frame with the metric
+:data:`OWN_METRIC` ("objective": the value their objective returned, no split of lrtune's).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ __all__ = [
     "CONFIRM",
     "CONTRACT_ATTRS",
     "OBJECT_COLUMNS",
+    "OWN_METRIC",
     "SEARCH",
     "TRIAL_COLUMNS",
     "AnalysisError",
@@ -41,8 +47,10 @@ __all__ = [
     "metric_of",
     "best_row",
     "complete_scores",
+    "confirm_command",
     "is_lrtune_study",
     "load_trials",
+    "params_of",
     "rows_of_kind",
     "study_info",
     "trial_epochs",
@@ -50,10 +58,11 @@ __all__ = [
     "typed_frame",
 ]
 
-#: Scalar trial user attrs of the stored-data contract, with the dtype they get in the frame.
+#: Scalar trial columns from the stored-data contract's user attrs, with their dtype in the frame
+#: (``val_score``/``test_score``: the task's metric, see :func:`trial_row`).
 CONTRACT_ATTRS: dict[str, str] = {
-    "val_accuracy": "float64",
-    "test_accuracy": "float64",
+    "val_score": "float64",
+    "test_score": "float64",
     "epochs_run": "Int64",
     "seconds": "float64",
     "diverged": "boolean",
@@ -95,6 +104,8 @@ TRIAL_COLUMNS: list[str] = [
 OBJECT_COLUMNS = ["intermediate_values", "lr_curve", "lr_curve_steps"]
 #: The ``kind`` column of search trials and of confirmation runs (the stored ``lrtune_kind``).
 SEARCH, CONFIRM = keys.KIND_SEARCH, keys.KIND_CONFIRM
+#: The ``metric`` of a user's own study: the objective value itself (lrtune knows no split of it).
+OWN_METRIC = "objective"
 
 
 class AnalysisError(LrtuneError, ValueError):
@@ -213,6 +224,7 @@ def trial_row(info: dict[str, Any], trial: optuna.trial.FrozenTrial) -> dict[str
     )
     for name in CONTRACT_ATTRS:
         row[name] = attrs.get(name)
+    row["val_score"], row["test_score"] = attrs.get("val_accuracy"), attrs.get("test_accuracy")
     _orient(row, attrs, info.get("metric", "accuracy"), info.get("sign", 1.0))
     row.update(_lr_columns(trial))
     for name, param in trial.params.items():
@@ -223,10 +235,10 @@ def trial_row(info: dict[str, Any], trial: optuna.trial.FrozenTrial) -> dict[str
 def _orient(row: dict[str, Any], attrs: dict[str, Any], metric: str, sign: float) -> None:
     """A task's own metric: val/test columns take its scores; all scores become ``sign · score``."""
     if metric != "accuracy":
-        row["val_accuracy"], row["test_accuracy"] = attrs.get("val_score"), attrs.get("test_score")
+        row["val_score"], row["test_score"] = attrs.get("val_score"), attrs.get("test_score")
     if sign == 1.0:
         return
-    for key in ("value", "last_intermediate", "val_accuracy", "test_accuracy"):
+    for key in ("value", "last_intermediate", "val_score", "test_score"):
         row[key] = None if row[key] is None else sign * float(row[key])
     row["intermediate_values"] = {k: sign * v for k, v in row["intermediate_values"].items()}
 
@@ -241,12 +253,23 @@ def metric_of(df: pd.DataFrame) -> tuple[str, str]:
 
 def metric_label(metric: str, direction: str, split: str = "test") -> str:
     """``"test accuracy"``; otherwise the direction and that scores are oriented, e.g.
-    ``"test loss (minimised, compared as −loss)"``."""
+    ``"test loss (minimised, compared as −loss)"``. A user's own study (:data:`OWN_METRIC`)
+    has no split: ``"objective (maximised)"``, ``"objective (minimised, compared as −objective)"``."""
+    name = metric if metric == OWN_METRIC else f"{split} {metric}"
     if (metric, direction) == ("accuracy", "maximize"):
-        return f"{split} {metric}"
+        return name
     if direction == "minimize":
-        return f"{split} {metric} (minimised, compared as −{metric})"
-    return f"{split} {metric} (maximised)"
+        return f"{name} (minimised, compared as −{metric})"
+    return f"{name} (maximised)"
+
+
+def confirm_command(df: pd.DataFrame, seeds: str | int = 5) -> str:
+    """How to confirm a task's families with ``seeds`` fresh seeds: ``python -m lrtune.analyze
+    --confirm 5``, or for a user's own study (:data:`OWN_METRIC`) ``lrtune.confirm(study,
+    objective, seeds=5)`` with their objective."""
+    if metric_of(df)[0] == OWN_METRIC:
+        return f"lrtune.confirm(study, objective, seeds={seeds if isinstance(seeds, int) else repr(seeds)})"
+    return f"python -m lrtune.analyze --confirm {seeds}"
 
 
 def _select_studies(
@@ -302,7 +325,7 @@ def load_trials(storage: str | optuna.storages.BaseStorage, *, studies: list[str
     NaN otherwise), last_intermediate (the last reported value — for a PRUNED trial that is what
     Optuna stores as its value, kept here and never used as a score), the contract user attrs,
     the peak-LR parameter and its search range, datetimes, ``params_<name>`` per parameter and
-    the object columns intermediate_values (dict epoch → val accuracy), lr_curve, lr_curve_steps.
+    the object columns intermediate_values (dict epoch → validation score), lr_curve, lr_curve_steps.
     Sorted by task, kind, family, study, number. Raises :class:`AnalysisError` when the storage
     has no studies, no lrtune studies, or a named study is missing.
     """
@@ -362,3 +385,15 @@ def trial_epochs(df: pd.DataFrame) -> pd.Series:
     """Epochs a trial spent: the ``epochs_run`` attr, else the number of reported epochs."""
     reported = df["n_reported"].astype("float64")
     return df["epochs_run"].astype("float64").fillna(reported)
+
+
+def params_of(row: pd.Series) -> dict[str, Any]:
+    """{name: value} of a frame row's set ``params_<name>`` columns (NaN/None/NA left out)."""
+    return {
+        c[len("params_") :]: v
+        for c, v in row.items()
+        if c.startswith("params_")
+        and not (isinstance(v, float) and np.isnan(v))
+        and v is not None
+        and v is not pd.NA
+    }

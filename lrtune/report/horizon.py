@@ -176,7 +176,7 @@ def plot_horizons(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
                 for h, epochs in zip(f["horizon"], f["epochs"]):
                     runs = rows_of_kind(horizon_frame(df[df["task"] == task], int(h)), CONFIRM)
                     y = (
-                        runs.loc[(runs["family"] == family) & (runs["state"] == "COMPLETE"), "test_accuracy"]
+                        runs.loc[(runs["family"] == family) & (runs["state"] == "COMPLETE"), "test_score"]
                         .dropna()
                         .to_numpy()
                     )

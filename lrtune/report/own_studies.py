@@ -3,14 +3,14 @@
 lrtune's own studies carry study user attrs (``lrtune_config``, ``lrtune_family``); a study
 written with plain Optuna has none, only the parameter names of lrtune's spaces. This module
 recognises them (:func:`lrtune.core.recognize.recognize_space`: joint or one-family space, any
-prefix, next to the caller's own parameters), loads the trials into the same frame as
-:func:`lrtune.report.load_trials` (:func:`load_own_trials`); :mod:`lrtune.report.own_report`
-writes their report with the same building blocks.
+prefix, next to the caller's own parameters) and loads their trials into the frame of
+:func:`lrtune.report.load_trials` (:func:`load_own_trials`): the loader step of the one report
+pipeline; :func:`lrtune.report.write_report` writes their report.
 
-* **Direction.** The study's direction is read from the storage. Internally every value is a
-  *score*, higher is better: ``score = objective`` when the study maximises,
-  ``score = −objective`` when it minimises (a loss). Tables and plots show the objective itself,
-  and the report says which way is better.
+* **Metric and direction.** The metric is :data:`lrtune.report.frame.OWN_METRIC` ("objective",
+  the value the objective returned); the direction is read from the storage. As for any task
+  that minimises, every value is a *score*, higher is better: ``score = objective`` when the
+  study maximises, ``score = −objective`` when it minimises (a loss); the report says so.
 * **Comparison unit** (the report's "task"). A joint-space study is compared within itself. One-
   family studies whose names differ only by the family name (``mytask-cosine``,
   ``mytask-step``: lrtune's own naming) and share the prefix and direction form one task
@@ -35,14 +35,26 @@ import optuna
 import pandas as pd
 
 from lrtune.core.recognize import LOOKED_FOR, ScheduleSpace, recognize_space
-from lrtune.report.frame import CONFIRM, SEARCH, AnalysisError, is_lrtune_study, trial_row, typed_frame
+from lrtune.core.schedules import Schedule
+from lrtune.report.frame import (
+    CONFIRM,
+    OWN_METRIC,
+    SEARCH,
+    AnalysisError,
+    is_lrtune_study,
+    params_of,
+    trial_row,
+    typed_frame,
+)
 from lrtune.tuning import keys
 
 __all__ = [
     "OwnStudy",
+    "best_schedules",
     "find_own_studies",
     "has_lrtune_studies",
     "load_own_trials",
+    "own_tasks",
     "params_of",
     "wants_own_analysis",
 ]
@@ -176,9 +188,13 @@ def _rows(storage, own: OwnStudy, study_name: str, kind: str) -> list[dict[str, 
     info = {
         "study": study_name,
         "task": own.task,
+        "metric": OWN_METRIC,
+        "metric_direction": own.direction,
+        "sign": own.sign,
         "kind": kind,
         "family": None,
         "config_epochs": None,
+        "horizon": 1,
         "sampler": None,
         "confirmed_trial": None,
     }
@@ -186,18 +202,10 @@ def _rows(storage, own: OwnStudy, study_name: str, kind: str) -> list[dict[str, 
     rows = []
     for trial in study.get_trials(deepcopy=False):
         row = trial_row(info, trial)
-        family = trial.user_attrs.get("family") or own.space.family_of(trial.params)
-        objective = trial.values[0] if (trial.state.name == "COMPLETE" and trial.values) else np.nan
-        row.update(
-            family=family or "unknown",
-            value=own.sign * float(objective),
-            objective=float(objective),
-            direction=own.direction,
-        )
-        row["last_intermediate"] = own.sign * row["last_intermediate"]
+        row["family"] = trial.user_attrs.get("family") or own.space.family_of(trial.params) or "unknown"
         if kind == CONFIRM:
-            # the verdict compares the re-runs' objective values (as scores, higher = better)
-            row["test_accuracy"] = row["value"]
+            # a re-run's score is its objective value: what the verdict compares (test_score)
+            row["test_score"] = row["value"]
             row["confirmed_trial"] = confirmed.get(row["family"])
         row.update(lr_param=None, lr=np.nan, lr_low=np.nan, lr_high=np.nan, lr_log=None)
         if lr_name in trial.params:
@@ -217,10 +225,11 @@ def load_own_trials(
 ) -> tuple[pd.DataFrame, list[OwnStudy]]:
     """The trials of the user's studies (and their ``:confirm`` studies) as one frame.
 
-    Columns as :func:`lrtune.report.load_trials`, with ``value`` the *score* (the objective,
-    negated for a minimised study; NaN unless COMPLETE), plus ``objective`` (the value as the
-    study stores it) and ``direction``. Confirmation runs carry their score in
-    ``test_accuracy`` (what :func:`lrtune.report.verdict_from_confirmations` compares).
+    The frame of :func:`lrtune.report.load_trials` (same columns): ``metric`` is
+    :data:`~lrtune.report.frame.OWN_METRIC`, ``metric_direction`` the study's direction,
+    ``value`` the *score* (the objective, negated for a minimised study; NaN unless COMPLETE).
+    Confirmation runs carry their score in ``test_score`` too (what
+    :func:`lrtune.report.verdict_from_confirmations` compares).
     """
     owns = find_own_studies(storage, studies, prefix=prefix)
     rows: list[dict[str, Any]] = []
@@ -230,19 +239,42 @@ def load_own_trials(
             rows += _rows(storage, own, own.confirm_study, CONFIRM)
     if not rows:
         raise AnalysisError(f"the studies {', '.join(o.name for o in owns)} hold no trials yet")
-    extra = pd.DataFrame([{k: r[k] for k in ("study", "number", "objective", "direction")} for r in rows])
-    frame = typed_frame(rows)
-    frame = frame.merge(extra, on=["study", "number"], how="left", validate="one_to_one")
-    return frame, owns
+    return typed_frame(rows), owns
 
 
-def params_of(row: pd.Series) -> dict[str, Any]:
-    """{name: value} of a frame row's set ``params_<name>`` columns (NaN/None/NA left out)."""
-    return {
-        c[len("params_") :]: v
-        for c, v in row.items()
-        if c.startswith("params_")
-        and not (isinstance(v, float) and np.isnan(v))
-        and v is not None
-        and v is not pd.NA
-    }
+def own_tasks(owns: Sequence[OwnStudy]) -> dict[str, list[OwnStudy]]:
+    """{task: its studies} (the comparison units of users' own studies), sorted by task."""
+    by_task: dict[str, list[OwnStudy]] = {}
+    for own in sorted(owns, key=lambda o: (o.task, o.name)):
+        by_task.setdefault(own.task, []).append(own)
+    return by_task
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
+
+
+def best_schedules(
+    scores: pd.DataFrame, task_df: pd.DataFrame, group: Sequence[OwnStudy]
+) -> tuple[list[str], list[str]]:
+    """For each row of a :func:`lrtune.report.score_table` of a user's task: the best trial's
+    schedule (:meth:`Schedule.describe`, rebuilt from its params) and its own parameters
+    (``name=value``), "—" where there is no best trial."""
+    by_study = {o.name: o for o in group}
+    scored = task_df[(task_df["kind"] == SEARCH) & (task_df["state"] == "COMPLETE")]
+    described, mine = [], []
+    for row in scores.itertuples(index=False):
+        match = scored[(scored["study"] == row.best_study) & (scored["number"] == row.best_trial)]
+        params = params_of(match.iloc[0]) if len(match) else {}
+        own = by_study.get(row.best_study, group[0])
+        if not params:
+            described.append("—")
+        else:
+            try:
+                schedule = Schedule.from_params(params, family=row.family, prefix=own.space.prefix)
+                described.append(schedule.describe())
+            except (ValueError, KeyError, TypeError) as exc:
+                described.append(f"(cannot rebuild: {exc})")
+        own_values = own.space.own_params(params)
+        mine.append(", ".join(f"{k}={_fmt(v)}" for k, v in sorted(own_values.items())) or "—")
+    return described, mine

@@ -18,11 +18,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lrtune.report.frame import CONFIRM, best_row, complete_scores, metric_label, metric_of, rows_of_kind
+from lrtune.core.schedules import Schedule
+from lrtune.report.frame import (
+    CONFIRM,
+    best_row,
+    complete_scores,
+    metric_label,
+    metric_of,
+    params_of,
+    rows_of_kind,
+)
 from lrtune.report.tables import best_so_far, expected_max_curves
 
 __all__ = [
     "LEGEND",
+    "LR_CURVE_STEPS",
     "family_colors",
     "figure",
     "plot_best_so_far",
@@ -37,6 +47,10 @@ __all__ = [
 
 #: The legend every plot gets unless it asks for another (``figure(..., legend=...)``).
 LEGEND: Mapping[str, Any] = {"fontsize": 8}
+
+LR_CURVE_STEPS = 1000
+"""Steps of an LR curve rebuilt from a trial's parameters (users' own studies store no curve;
+schedules are defined on progress, so its x axis is the fraction of training)."""
 
 
 def slug(text: str) -> str:
@@ -99,7 +113,7 @@ def score_labels(df: pd.DataFrame, task: str) -> tuple[str, str]:
 
 
 def plot_expected_max(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """One PNG per task: expected max validation accuracy after n trials, one line per family.
+    """One PNG per task: expected max validation score after n trials, one line per family.
 
     Solid: with replacement (Dodge et al.); dotted: without replacement (ends at the best).
     """
@@ -124,51 +138,79 @@ def plot_expected_max(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
 
 
 def plot_best_so_far(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """One PNG per task: best validation accuracy so far against cumulative epochs spent."""
+    """One PNG per task: best validation score so far against cumulative epochs spent.
+
+    Against trials run instead when no finished trial tells its epochs (a user's own study
+    whose objective reported nothing).
+    """
     bsf = best_so_far(df)
     colors = family_colors(df["family"].dropna())
     paths = []
     for task, g in bsf.groupby("task", sort=True):
+        by_epochs = bool((g["epochs"] > 0).any())
+        x, xlabel = ("epochs_spent", "epochs spent") if by_epochs else ("trials_run", "trials run")
         path = Path(out_dir) / f"best_so_far_{slug(task)}.png"
         with figure(
             path,
-            title=f"Best-so-far {score_labels(df, task)[0]} vs epochs spent — {task}",
-            xlabel="epochs spent (all trials, pruned included)",
+            title=f"Best-so-far {score_labels(df, task)[0]} vs {xlabel} — {task}",
+            xlabel=f"{xlabel} (all trials, pruned included)",
             ylabel=f"best {score_labels(df, task)[0]} so far",
+            integer_x=not by_epochs,
         ) as ax:
             for family, c in g.groupby("family", sort=True):
-                ax.step(c["epochs_spent"], c["best_val"], where="post", color=colors[family], label=family)
+                ax.step(c[x], c["best_val"], where="post", color=colors[family], label=family)
         paths.append(path)
     return paths
 
 
+def _rebuilt_curve(best: pd.Series) -> list[float] | None:
+    """The LR curve of a row's schedule rebuilt from its params (prefix: its LR parameter's)."""
+    lr_param = best["lr_param"]
+    if not isinstance(lr_param, str) or not lr_param.endswith("lr"):
+        return None
+    try:
+        schedule = Schedule.from_params(params_of(best), family=best["family"], prefix=lr_param[: -len("lr")])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return list(schedule.curve(LR_CURVE_STEPS))
+
+
 def plot_lr_curves(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """One PNG per task: the realised LR curve (user attr ``lr_curve``) of each family's best trial."""
+    """One PNG per task: the LR curve of each family's best trial.
+
+    The realised curve (user attr ``lr_curve``, against optimizer steps) where trials stored
+    one; else (users' own studies) the schedule rebuilt from the best trial's params against
+    the fraction of training.
+    """
     scored = complete_scores(df)
     colors = family_colors(df["family"].dropna())
     paths = []
     for task, g in scored.groupby("task", sort=True):
         bests = [(family, best_row(f)) for family, f in g.groupby("family", sort=True)]
-        bests = [(f, b) for f, b in bests if isinstance(b["lr_curve"], (list, tuple)) and b["lr_curve"]]
-        if not bests:
+        stored = [(f, b) for f, b in bests if isinstance(b["lr_curve"], (list, tuple)) and b["lr_curve"]]
+        if stored:
+            curves = [(f, b, list(b["lr_curve"]), b["lr_curve_steps"]) for f, b in stored]
+            title = f"LR schedule of each family's best trial — {task}"
+            xlabel = "optimizer step"
+        else:
+            rebuilt = [(f, b, _rebuilt_curve(b)) for f, b in bests]
+            fraction = list(np.arange(LR_CURVE_STEPS) / LR_CURVE_STEPS)
+            curves = [(f, b, c, fraction) for f, b, c in rebuilt if c]
+            title = f"Best LR schedule of each family, rebuilt from its params — {task}"
+            xlabel = "fraction of training (schedules are defined on progress)"
+        if not curves:
             continue
         path = Path(out_dir) / f"lr_curves_{slug(task)}.png"
-        with figure(
-            path,
-            title=f"LR schedule of each family's best trial — {task}",
-            xlabel="optimizer step",
-            ylabel="learning rate",
-        ) as ax:
-            for family, best in bests:
-                curve, steps = best["lr_curve"], best["lr_curve_steps"]
+        with figure(path, title=title, xlabel=xlabel, ylabel="learning rate") as ax:
+            for family, best, curve, steps in curves:
                 x = steps if isinstance(steps, (list, tuple)) and len(steps) == len(curve) else range(len(curve))
                 ax.plot(
                     list(x),
-                    list(curve),
+                    curve,
                     color=colors[family],
                     label=f"{family} (#{best['number']}, val {best['value']:.3f})",
                 )
-            peaks = [max(best["lr_curve"]) for _, best in bests]
+            peaks = [max(curve) for _, _, curve, _ in curves]
             if max(peaks) > 10 * min(peaks):  # e.g. schedule-free SGD's ~10x LR: a linear axis hides the rest
                 ax.set_yscale("log")
         paths.append(path)
@@ -176,7 +218,7 @@ def plot_lr_curves(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
 
 
 def plot_learning_curves(df: pd.DataFrame, out_dir: str | Path, *, top: int = 3) -> list[Path]:
-    """One PNG per task: validation accuracy per epoch of each family's ``top`` best trials.
+    """One PNG per task: validation score per epoch of each family's ``top`` best trials.
 
     The best trial of a family is drawn solid, the runners-up thin and faded.
     """
@@ -184,6 +226,8 @@ def plot_learning_curves(df: pd.DataFrame, out_dir: str | Path, *, top: int = 3)
     colors = family_colors(df["family"].dropna())
     paths = []
     for task, g in scored.groupby("task", sort=True):
+        if not any(g["intermediate_values"]):  # a user's objective that reported nothing
+            continue
         path = Path(out_dir) / f"learning_curves_{slug(task)}.png"
         with figure(
             path,
@@ -230,13 +274,13 @@ def strip_plot(ax: Any, samples: Mapping[str, np.ndarray], colors: Mapping[str, 
 
 
 def plot_confirmations(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """One PNG per task: strip plot of confirmed test accuracies per family (median as a bar)."""
+    """One PNG per task: strip plot of the confirmed test scores per family (median as a bar)."""
     conf = rows_of_kind(df, CONFIRM)
-    conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_accuracy"])]
+    conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_score"])]
     colors = family_colors(df["family"].dropna())
     paths = []
     for task, g in conf.groupby("task", sort=True):
-        samples = {f: s["test_accuracy"].to_numpy() for f, s in g.groupby("family", sort=True)}
+        samples = {f: s["test_score"].to_numpy() for f, s in g.groupby("family", sort=True)}
         n = ", ".join(str(len(samples[f])) for f in sorted(samples))
         path = Path(out_dir) / f"confirmations_{slug(task)}.png"
         with figure(

@@ -56,17 +56,17 @@ def runs_text(v: stats.Verdict) -> str:
 def _evidence_paths(task_df: pd.DataFrame, v: stats.Verdict) -> dict[str, np.ndarray]:
     """{other: log10 E_{leader>other} after each shared seed} from the stored confirmation runs."""
     conf = rows_of_kind(task_df, CONFIRM)
-    conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_accuracy"]) & conf["seed"].notna()]
+    conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_score"]) & conf["seed"].notna()]
     groups = {f: g for f, g in conf.groupby("family", sort=True)}
     leader = v.leading_group[0]
     if leader not in groups:
         return {}
-    lead = dict(zip(groups[leader]["seed"].astype(int), groups[leader]["test_accuracy"]))
+    lead = dict(zip(groups[leader]["seed"].astype(int), groups[leader]["test_score"]))
     out = {}
     for other, g in groups.items():
         if other == leader:
             continue
-        pairs = [(lead[s], b) for s, b in zip(g["seed"].astype(int), g["test_accuracy"]) if s in lead]
+        pairs = [(lead[s], b) for s, b in zip(g["seed"].astype(int), g["test_score"]) if s in lead]
         if pairs:
             d = np.array([a - b for a, b in pairs])
             out[other] = stats.log_evidence(d) / math.log(10)

@@ -26,7 +26,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from lrtune.report.frame import CONFIRM, metric_label, metric_of, rows_of_kind
+from lrtune.report.frame import CONFIRM, OWN_METRIC, metric_label, metric_of, rows_of_kind
 from lrtune.stats.rank_tests import median_difference_interval
 
 __all__ = ["GRAPH_ID", "median_interval", "score_label", "seed_table", "seed_view_figure", "write_seed_views"]
@@ -39,10 +39,10 @@ LEVEL = 0.95
 
 def seed_table(df: pd.DataFrame, task: str) -> pd.DataFrame:
     """One row per family × seed (``family``, ``seed``, ``score``) of the task's COMPLETE
-    confirmation runs (the scores the verdict compares: ``test_accuracy`` in the frame)."""
+    confirmation runs (the scores the verdict compares: ``test_score`` in the frame)."""
     conf = rows_of_kind(df, CONFIRM)
-    conf = conf[(conf["task"] == task) & (conf["state"] == "COMPLETE") & np.isfinite(conf["test_accuracy"])]
-    table = conf[["family", "seed", "test_accuracy"]].rename(columns={"test_accuracy": "score"})
+    conf = conf[(conf["task"] == task) & (conf["state"] == "COMPLETE") & np.isfinite(conf["test_score"])]
+    table = conf[["family", "seed", "test_score"]].rename(columns={"test_score": "score"})
     return table.drop_duplicates(["family", "seed"], keep="last").sort_values(["family", "seed"])
 
 
@@ -54,14 +54,13 @@ def median_interval(scores: Iterable[float], level: float = LEVEL) -> tuple[floa
 
 def score_label(df: pd.DataFrame, task: str, metric_name: str | None = None) -> str:
     """What the confirmed scores are: lrtune's ``test accuracy`` (or the task's metric, oriented);
-    for a user's own study (frame column ``objective``) ``metric_name`` (the confirmation study's
-    metric name) or "objective", marked when minimised (the scores are then negated)."""
-    rows = df[df["task"] == task]
-    if "objective" in df.columns:  # users' own studies: the score is their objective, oriented
+    for a user's own study (metric :data:`~lrtune.report.frame.OWN_METRIC`) ``metric_name`` (the
+    confirmation study's metric name) or "objective", marked when minimised (the scores are then
+    negated)."""
+    metric, direction = metric_of(df[df["task"] == task])
+    if metric == OWN_METRIC:  # users' own studies: the score is their objective, oriented
         name = metric_name or "objective"
-        minimised = "direction" in rows.columns and (rows["direction"].dropna() == "minimize").any()
-        return f"−{name} (minimised, shown negated)" if minimised else name
-    metric, direction = metric_of(rows)
+        return f"−{name} (minimised, shown negated)" if direction == "minimize" else name
     return metric_label(metric, direction, "test")
 
 

@@ -114,7 +114,7 @@ def score_table(df: pd.DataFrame) -> pd.DataFrame:
         row["best_study"] = None if best is None else best["study"]
         row["best_trial"] = None if best is None else int(best["number"])
         row["best_lr"] = np.nan if best is None else float(best["lr"])
-        row["test_of_best"] = np.nan if best is None else float(best["test_accuracy"])
+        row["test_of_best"] = np.nan if best is None else float(best["test_score"])
         rows.append(row)
     out = pd.DataFrame(rows)
     if not out.empty:
@@ -182,8 +182,8 @@ def confirmation_table(df: pd.DataFrame) -> pd.DataFrame:
     conf = rows_of_kind(df, CONFIRM)
     rows = []
     for (task, family), g in conf.groupby(["task", "family"], sort=True):
-        done = g[(g["state"] == "COMPLETE") & np.isfinite(g["test_accuracy"])]
-        test = done["test_accuracy"].to_numpy()
+        done = g[(g["state"] == "COMPLETE") & np.isfinite(g["test_score"])]
+        test = done["test_score"].to_numpy()
         rows.append(
             {
                 "task": task,
@@ -195,7 +195,7 @@ def confirmation_table(df: pd.DataFrame) -> pd.DataFrame:
                 "mean_test": float(np.mean(test)) if test.size else np.nan,
                 "min_test": float(test.min()) if test.size else np.nan,
                 "max_test": float(test.max()) if test.size else np.nan,
-                "median_val": float(done["val_accuracy"].median()) if len(done) else np.nan,
+                "median_val": float(done["val_score"].median()) if len(done) else np.nan,
             }
         )
     cols = [

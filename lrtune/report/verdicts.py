@@ -1,6 +1,6 @@
 """Verdicts: the confirmation runs of each task → :func:`lrtune.stats.verdict`, and the report's verdict section.
 
-:func:`verdict_from_confirmations` compares families on the ``test_accuracy`` of their
+:func:`verdict_from_confirmations` compares families on the ``test_score`` (the task's test metric) of their
 confirmation runs (re-runs of each family's best configuration with fresh seeds, never pruned);
 :func:`search_verdict` is the provisional one on COMPLETE search values (users' own studies
 before they confirm).
@@ -14,7 +14,15 @@ import numpy as np
 import pandas as pd
 
 from lrtune import stats
-from lrtune.report.frame import CONFIRM, SEARCH, AnalysisError, metric_label, metric_of, rows_of_kind
+from lrtune.report.frame import (
+    CONFIRM,
+    SEARCH,
+    AnalysisError,
+    confirm_command,
+    metric_label,
+    metric_of,
+    rows_of_kind,
+)
 from lrtune.report.tables import budget_table, confirmation_table, markdown_table, score_table
 
 __all__ = ["search_verdict", "verdict_from_confirmations", "verdict_section", "verdicts_by_task"]
@@ -49,7 +57,7 @@ def verdict_from_confirmations(
 ) -> stats.Verdict:
     """The verdict for one task from its confirmation runs (``kind == "confirm"``).
 
-    Uses the ``test_accuracy`` of COMPLETE confirmation trials, one sample per family, and
+    Uses the ``test_score`` of COMPLETE confirmation trials, one sample per family, and
     :func:`lrtune.stats.verdict` (anytime-valid betting evidence on the per-seed differences of
     the seeds families share, in run order; a family wins once it has beaten every other one),
     worded with each family's search trials. ``metric`` names the score in the
@@ -59,20 +67,20 @@ def verdict_from_confirmations(
     there are no confirmation runs, or fewer than two confirmed families.
     """
     conf = rows_of_kind(df, CONFIRM)
-    conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_accuracy"])]
+    conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_score"])]
     tasks = sorted(set(conf["task"]))
     if task is None:
         if len(tasks) > 1:
             raise AnalysisError(f"confirmations cover several tasks ({', '.join(tasks)}); pass task=")
         if not tasks:
             raise AnalysisError(
-                "no COMPLETE confirmation runs (kind 'confirm') with a test_accuracy; run the confirmation first"
+                "no COMPLETE confirmation runs (kind 'confirm') with a test_score; run the confirmation first"
             )
         task = tasks[0]
     conf = conf[conf["task"] == task]
     if metric is None:
         metric = metric_label(*metric_of(conf))
-    samples = {f: g["test_accuracy"].to_numpy() for f, g in conf.groupby("family", sort=True)}
+    samples = {f: g["test_score"].to_numpy() for f, g in conf.groupby("family", sort=True)}
     if len(samples) < 2:
         raise AnalysisError(
             f"{task}: a verdict needs confirmation runs of at least two "
@@ -81,7 +89,7 @@ def verdict_from_confirmations(
     seeds = None
     if conf["seed"].notna().all():  # paired on the seeds families share, in run order
         conf = conf.sort_values(["family", "number"] if "number" in conf.columns else ["family"], kind="stable")
-        samples = {f: g["test_accuracy"].to_numpy() for f, g in conf.groupby("family", sort=True)}
+        samples = {f: g["test_score"].to_numpy() for f, g in conf.groupby("family", sort=True)}
         seeds = {f: [int(s) for s in g["seed"]] for f, g in conf.groupby("family", sort=True)}
     budget = budget_table(df)
     budget = budget[budget["task"] == task].set_index("family")
@@ -178,7 +186,7 @@ def verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]
     if not v.reachable:
         lines += [
             f"With these seeds no outcome could reach the threshold: {k} families need at least "
-            f"{v.seeds_needed} {'paired ' if paired else ''}seeds (`python -m lrtune.analyze --confirm auto` "
+            f"{v.seeds_needed} {'paired ' if paired else ''}seeds (`{confirm_command(task_df, 'auto')}` "
             "adds seeds until the verdict is decided).",
             "",
         ]

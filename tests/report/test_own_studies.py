@@ -103,8 +103,15 @@ def test_minimised_single_family_studies_are_one_comparison(storage):
     assert {o.task for o in owns} == {"reg-*"}
     assert all(o.direction == "minimize" and o.space.prefix == "opt_" for o in owns)
     assert owns[0].own_params == ("width",)
-    done = df[df["state"] == "COMPLETE"]
-    assert (done["value"] == -done["objective"]).all()  # a loss becomes a score, higher = better
+    assert set(df["metric"]) == {"objective"} and set(df["metric_direction"]) == {"minimize"}
+    done = df[df["state"] == "COMPLETE"].set_index(["study", "number"])["value"]
+    stored = {
+        (s, t.number): t.value
+        for s in ("reg-cosine", "reg-step")
+        for t in optuna.load_study(study_name=s, storage=storage).trials
+        if t.state.name == "COMPLETE"
+    }
+    assert {k: -v for k, v in stored.items()} == done.to_dict()  # a loss becomes a score, higher = better
     assert set(df["family"]) == {"cosine", "step"}
     assert set(df["lr_param"].dropna()) == {"opt_lr"}
 
@@ -113,13 +120,14 @@ def test_analyze_then_confirm_then_the_confirmed_verdict(storage, tmp_path, caps
     out = tmp_path / "report"
     assert analyze.main(["--storage", storage, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "reg-* (minimizes its objective): search-only (no fresh seeds):" in printed
+    assert "reg-*: search-only (no fresh seeds):" in printed
     report = (out / "report.md").read_text()
-    assert "**minimize** their objective (lower is better)" in report
-    assert "Search-only verdict (no fresh seeds)" in report and "rests on search results only" in report
+    assert "**minimize** their objective" in report and "scores below are −objective" in report
+    assert "**search-only (no fresh seeds):" in report and "rests on search results only" in report
     assert "`width`" in report and "prefix `opt_`" in report
     assert "opt_step_gamma=" not in report and "opt_cosine_final_ratio=" not in report  # not "yours"
-    for name in ("expected_best", "best_so_far", "lr_curves"):
+    assert "python -m lrtune.analyze --confirm" not in report  # a user's study: lrtune.confirm
+    for name in ("expected_max", "best_so_far", "lr_curves", "learning_curves"):
         assert (out / f"{name}_reg.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "confirmations_reg.png").exists()
 
@@ -145,15 +153,16 @@ def test_analyze_then_confirm_then_the_confirmed_verdict(storage, tmp_path, caps
 
     assert analyze.main(["--storage", storage, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "reg-* (minimizes its objective): confirmed:" in printed
+    assert "reg-*: search-only" not in printed and "over fresh seeds (cosine 3, step 4)" in printed
     report = (out / "report.md").read_text()
-    assert "**Confirmed verdict:" in report and "Search-only verdict" not in report
-    assert "### Confirmation runs" in report
+    assert "search-only" not in report and "over fresh seeds (cosine 3, step 4)" in report
+    assert "Confirmation runs (objective (minimised, compared as −objective)):" in report
     assert (out / "confirmations_reg.png").read_bytes()[:4] == b"\x89PNG"
     # the verdict went into the user's study notes (optuna-dashboard)
     from optuna_dashboard import get_note
 
-    assert "confirmed:" in get_note(optuna.load_study(study_name="reg-cosine", storage=storage))
+    note = get_note(optuna.load_study(study_name="reg-cosine", storage=storage))
+    assert "fresh seeds" in note and "search-only" not in note
 
 
 def test_verdict_direction_follows_the_study(tmp_path):
@@ -277,4 +286,4 @@ def test_a_storage_with_both_kinds_analyses_the_named_own_study(storage, tmp_pat
         )
         == 0
     )
-    assert "reg-* (minimizes its objective)" in capsys.readouterr().out
+    assert "  reg-*: search-only (no fresh seeds):" in capsys.readouterr().out

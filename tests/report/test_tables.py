@@ -54,7 +54,7 @@ def test_score_table_uses_complete_trials_only(full):
     assert row["emax_wor_N"] == pytest.approx(values.max())
     best = cosine.loc[cosine["value"].idxmax()]
     assert row["best_trial"] == best["number"]
-    assert row["test_of_best"] == pytest.approx(best["test_accuracy"])
+    assert row["test_of_best"] == pytest.approx(best["test_score"])
 
 
 def test_expected_max_curves(full):
