@@ -11,7 +11,8 @@ import pytest
 
 import lrtune
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
 
 
 def run_script(name: str, *args: str) -> str:
@@ -62,7 +63,7 @@ def test_own_study_analyze_confirm_analyze_rebuild(tmp_path):
     run_script("own_study.py", "--trials", "8", "--storage", storage)
     out = tmp_path / "report"
     assert analyze.main(["--storage", storage, "--out", str(out)]) == 0
-    assert "Search-only verdict (no fresh seeds)" in (out / "report.md").read_text()
+    assert "**search-only (no fresh seeds):" in (out / "report.md").read_text()
 
     printed = run_script("own_study.py", "--trials", "8", "--confirm", "2", "--storage", storage)
     study = optuna.load_study(study_name="own-digits", storage=storage)
@@ -75,7 +76,7 @@ def test_own_study_analyze_confirm_analyze_rebuild(tmp_path):
     assert analyze.main(["--storage", storage, "--out", str(out)]) == 0
     report = (out / "report.md").read_text()
     if len(families) > 1:
-        assert "**Confirmed verdict:" in report
+        assert "search-only" not in report and "fresh seeds" in report
     assert "`hidden`" in report
     out_text = run_script(
         "rebuild_best.py",
@@ -137,5 +138,53 @@ def test_integration_study_confirms_and_analyses(tmp_path, script, study_name, e
     assert len(families) == 3  # TPESampler(seed=1)'s first 5 trials draw all three
     assert analyze.main(["--storage", storage, "--out", str(out)]) == 0
     report = (out / "report.md").read_text()
-    assert "over fresh seeds" in report or "fresh seeds" in report
+    assert "fresh seeds" in report
     assert "search-only" not in report  # the confirmed verdict
+
+
+def readme_commands() -> list[list[str]]:
+    """Every ``python -m lrtune.<command> ...`` and ``python examples/<script> ...`` line of the
+    README's bash blocks, split into words (comments and line continuations removed)."""
+    import re
+    import shlex
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(part, comments=True)
+                if words and words[0].endswith("python") or words[:1] == ["python3"]:
+                    words = words[1:]
+                    if words[:1] == ["-m"] and words[1].startswith("lrtune") or words[0].startswith("examples/"):
+                        commands.append(words)
+    return commands
+
+
+@pytest.mark.slow
+def test_the_readme_shows_real_commands(capsys):
+    """Each command the README shows names a real command or script and only options it takes
+    (they appear in its ``--help``; lrtune.study's and lrtune.analyze's parsers accept the whole
+    line). Nothing is run."""
+    import importlib
+
+    commands = readme_commands()
+    assert len(commands) >= 15
+    helps: dict[str, str] = {}
+    for words in commands:
+        name, args = (words[1], words[2:]) if words[0] == "-m" else (words[0], words[1:])
+        if name not in helps:
+            if words[0] == "-m":
+                try:
+                    code = importlib.import_module(name).main(["--help"])
+                except SystemExit as exc:  # argparse's own --help exit
+                    code = exc.code
+                assert code in (0, None)
+                helps[name] = capsys.readouterr().out
+            else:
+                helps[name] = run_script(Path(name).name, "--help")
+        for option in (w.split("=")[0] for w in args if w.startswith("--")):
+            assert option in helps[name], f"README: {' '.join(words)}: {name} has no {option}"
+        if name in ("lrtune.study", "lrtune.analyze"):
+            importlib.import_module(name).build_parser().parse_args(args)
+    assert {"lrtune.study", "lrtune.analyze", "lrtune.dashboard", "examples/own_study.py"} <= set(helps)

@@ -24,7 +24,7 @@ from lrtune.training.data import Dataset
 from lrtune.training.models import build_model
 from lrtune.training.train import TrainConfig, build_optimizer
 from lrtune.tuning.config import TaskConfig
-from lrtune.tuning.objective import trial_seed
+from lrtune.tuning.objective import search_trial_seed
 from lrtune.tuning.pruning import may_prune
 
 __all__ = [
@@ -123,7 +123,7 @@ class BaselineObjective:
         schedule = suggest_schedule(
             trial, self.family, lr=task.lr_range_for(self.family), warmup=task.warmup_range
         )
-        seed = trial_seed(task.seed, trial.number)
+        seed = search_trial_seed(task.seed, trial.number)
         model = build_model(task.model, input_shape=self.input_shape, n_classes=self.n_classes, seed=seed).to(
             self.device
         )

@@ -284,8 +284,9 @@ def _select_studies(
         raise AnalysisError(
             f"no lrtune study named {', '.join(map(repr, unknown))}; the storage has {', '.join(sorted(by_name))}"
         )
-    wanted = set(names) | {f"{n}:confirm" for n in names}
-    horizons = {f"{n}:confirm@x" for n in names}  # horizon checks (lrtune.tuning.confirmations, horizon=M)
+    wanted = set(names) | {keys.confirm_study_name(n) for n in names}
+    # horizon checks (lrtune.tuning.confirmations, horizon=M): the name at M without its digits
+    horizons = {keys.confirm_study_name(n, 2)[:-1] for n in names}
     return [s for s in summaries if s.study_name in wanted or re.sub(r"\d+$", "", s.study_name) in horizons]
 
 

@@ -156,7 +156,7 @@ def find_own_studies(
         except ValueError as exc:
             problems.append(f"{summary.study_name}: {exc}")
             continue
-        confirm = f"{summary.study_name}:confirm"
+        confirm = keys.confirm_study_name(summary.study_name)
         found.append(
             OwnStudy(
                 name=summary.study_name,

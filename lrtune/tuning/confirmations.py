@@ -42,17 +42,13 @@ from lrtune.training.train import TrainConfig
 from lrtune.training.user_task import build_task_model, load_task_data, task_metric
 from lrtune.tuning import keys
 from lrtune.tuning.config import TaskConfig
+from lrtune.tuning.keys import confirm_study_name
 from lrtune.tuning.objective import trial_attrs
 from lrtune.tuning.optuna_compat import name_metric
 from lrtune.tuning.own_confirm import CONFIRM_SEED_BASE  # far from every search seed (base_seed·1000003 + n)
 from lrtune.tuning.storage import open_storage
 
 __all__ = ["CONFIRM_SEED_BASE", "ConfirmedRun", "check_horizon", "confirm_study_name", "run_confirmations"]
-
-
-def confirm_study_name(search_study_name: str, horizon: int = 1) -> str:
-    """``"<search>:confirm"``; at ``horizon`` M ≥ 2 (M× the tuning epochs) ``"<search>:confirm@xM"``."""
-    return f"{search_study_name}:confirm" if horizon == 1 else f"{search_study_name}:confirm@x{horizon}"
 
 
 def check_horizon(horizon: object) -> int:

@@ -31,8 +31,18 @@ __all__ = [
     "SOURCE_STUDY",
     "TASK",
     "VERSION",
+    "confirm_study_name",
     "trial_rank",
 ]
+
+# ---------------------------------------------------------------- study names
+
+
+def confirm_study_name(search_study_name: str, horizon: int = 1) -> str:
+    """Where a study's confirmation runs are stored, for lrtune's studies and users' own alike:
+    ``"<search>:confirm"``; at ``horizon`` M ≥ 2 (M× the tuning epochs) ``"<search>:confirm@xM"``."""
+    return f"{search_study_name}:confirm" if horizon == 1 else f"{search_study_name}:confirm@x{horizon}"
+
 
 # ---------------------------------------------------------------- study user attributes
 

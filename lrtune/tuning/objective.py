@@ -44,14 +44,14 @@ __all__ = [
     "record_trial",
     "run_fused_trials",
     "trial_attrs",
-    "trial_seed",
+    "search_trial_seed",
 ]
 
 LR_CURVE_POINTS = 200
 """The realised LR curve is stored with at most this many points."""
 
 
-def trial_seed(base_seed: int, trial_number: int) -> int:
+def search_trial_seed(base_seed: int, trial_number: int) -> int:
     """Seed of trial ``n``: same number → same initialisation and batch order in every family.
 
     Families are compared on paired seeds, which removes initialisation noise from the
@@ -136,7 +136,7 @@ class Objective:
         schedule = suggest_schedule(
             trial, self.family, lr=self.task.lr_range_for(self.family), warmup=self.task.warmup_range
         )
-        seed = trial_seed(self.task.seed, original_trial_number(trial))
+        seed = search_trial_seed(self.task.seed, original_trial_number(trial))
         config = self.train_config(seed)
         if self.on_trial_start is not None:
             self.on_trial_start(
@@ -192,7 +192,7 @@ def run_fused_trials(
 
     The fused counterpart of ``study.optimize(objective, n_trials=k)``: every trial gets its
     schedule from ``suggest_schedule`` and its own seed
-    (``trial_seed(task.seed, original_trial_number(trial))``, stored as ``seed``) for its
+    (``search_trial_seed(task.seed, original_trial_number(trial))``, stored as ``seed``) for its
     initialisation *and* its batch order (stored as ``data_seed``, equal to ``seed``;
     ``fuse_group`` is the first trial's number), so every member is exactly the trial the
     unfused objective would have run (same split, init, batches, schedule). After every
@@ -215,7 +215,7 @@ def run_fused_trials(
             suggest_schedule(t, objective.family, lr=task.lr_range_for(objective.family), warmup=task.warmup_range)
             for t in trials
         ]
-        seeds = [trial_seed(task.seed, original_trial_number(t)) for t in trials]
+        seeds = [search_trial_seed(task.seed, original_trial_number(t)) for t in trials]
         config = objective.train_config(seeds[0])
         if objective.on_trial_start is not None:
             total_steps = config.epochs * steps_per_epoch(len(data.y_train), config.batch_size)

@@ -32,17 +32,13 @@ from lrtune.stats import still_racing
 from lrtune.tuning import keys
 from lrtune.tuning.optuna_compat import name_metric, storage_of
 
-__all__ = ["CONFIRM_SEED_BASE", "DEFAULT_MAX_SEEDS", "confirm", "trial_seed", "own_confirm_study_name"]
+__all__ = ["CONFIRM_SEED_BASE", "DEFAULT_MAX_SEEDS", "confirm", "trial_seed"]
 
 DEFAULT_MAX_SEEDS = 16
 """``seeds="auto"``: the most seeds a family receives unless ``max_seeds`` says otherwise."""
 
 CONFIRM_SEED_BASE = 900_000_000
 """Confirmation seeds start here (the same base as ``lrtune.confirm``'s runs of lrtune studies)."""
-
-
-def own_confirm_study_name(study_name: str) -> str:
-    return f"{study_name}:confirm"
 
 
 def trial_seed(trial: optuna.trial.BaseTrial, default: int | None = None) -> int:
@@ -131,7 +127,7 @@ def confirm(
 
     storage = storage_of(study)
     target = optuna.create_study(
-        study_name=own_confirm_study_name(study.study_name),
+        study_name=keys.confirm_study_name(study.study_name),
         storage=storage,
         direction=study.direction,
         pruner=optuna.pruners.NopPruner(),

@@ -25,7 +25,7 @@ from lrtune.training.fused import (
 from lrtune.training.models import build_model
 from lrtune.training.train import TrainConfig, train
 from lrtune.tuning.config import TaskConfig
-from lrtune.tuning.objective import Objective, make_sampler, record_trial, run_fused_trials, trial_seed
+from lrtune.tuning.objective import Objective, make_sampler, record_trial, run_fused_trials, search_trial_seed
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -477,8 +477,8 @@ def test_fused_trials_are_normal_trials(digits, tmp_path):
     for t in trials:
         attrs = t.user_attrs
         assert (
-            attrs["seed"] == trial_seed(0, t.number)
-            and attrs["data_seed"] == trial_seed(0, t.number)
+            attrs["seed"] == search_trial_seed(0, t.number)
+            and attrs["data_seed"] == search_trial_seed(0, t.number)
             and attrs["fuse_group"] == 0
         )
         assert attrs["family"] == "cosine" and attrs["diverged"] is False and 0 <= attrs["test_accuracy"] <= 1

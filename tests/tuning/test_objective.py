@@ -10,7 +10,7 @@ import pytest
 from lrtune.core.schedules import Schedule
 from lrtune.training.data import load_dataset
 from lrtune.tuning.config import TaskConfig
-from lrtune.tuning.objective import Objective, downsample, make_pruner, make_sampler, trial_seed
+from lrtune.tuning.objective import Objective, downsample, make_pruner, make_sampler, search_trial_seed
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -38,7 +38,7 @@ def test_complete_trial_reports_every_epoch_and_records_attrs(digits, tmp_path):
         attrs = trial.user_attrs
         assert attrs["family"] == "cosine" and attrs["epochs_run"] == 3 and attrs["diverged"] is False
         assert 0 <= attrs["test_accuracy"] <= 1 and attrs["seconds"] > 0
-        assert attrs["seed"] == trial_seed(0, trial.number)
+        assert attrs["seed"] == search_trial_seed(0, trial.number)
         # the stored LR curve is the schedule the trial trained with
         schedule = Schedule.from_params(trial.params, family="cosine")
         total = 3 * attrs["steps_per_epoch"]
