@@ -210,7 +210,10 @@ def _summary(report, df) -> list[str]:
         f"{int((df['kind'] == 'confirm').sum())} confirmation runs"
     ]
     for task, verdict in report.verdicts.items():
-        text = verdict.text if verdict else report.no_verdict(task).replace("no verdict", "no verdict yet", 1)
+        if verdict is None and task in report.own_tasks:
+            text = "no verdict (one family)"
+        else:
+            text = verdict.text if verdict else "no verdict yet (no confirmation runs of two families)"
         lines.append(f"  {task}: {text}")
         for m, by_task in sorted(getattr(report, "horizon_verdicts", {}).items()):
             if task in by_task:

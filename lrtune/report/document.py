@@ -58,11 +58,8 @@ class Report:
     horizon_verdicts: dict[int, dict[str, stats.Verdict | None]] = field(default_factory=dict)
     """{M: {task: verdict from the M× runs}} for every horizon check in the storage."""
     own_tasks: frozenset[str] = frozenset()
-    """The tasks that are users' own studies (their verdict may be search-only)."""
-
-    def no_verdict(self, task: str) -> str:
-        """Why ``task`` has no verdict, in a few words."""
-        return _no_verdict(task in self.own_tasks)
+    """The tasks that are users' own studies (their verdict may be search-only; none means
+    one family)."""
 
     def footer_lines(self) -> list[str]:
         """The terminal summary's last lines: how many warnings (and the first), where the report is."""

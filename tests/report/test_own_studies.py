@@ -178,6 +178,14 @@ def test_verdict_direction_follows_the_study(tmp_path):
     report = write_own_report(df, owns, tmp_path / "r", storage_label="test")
     assert report.verdicts["minimize"].leading_group[0] == "cosine"
     assert report.verdicts["maximize"].leading_group[0] == "step"
+    # the one pipeline with what such a study lacks: no reported epochs (best so far against
+    # trials run), no learning curves, no stored LR curve (rebuilt from the params)
+    figures = {p.name for p in report.figures}
+    assert {"best_so_far_minimize.png", "lr_curves_minimize.png", "expected_max_minimize.png"} <= figures
+    assert "learning_curves_minimize.png" not in figures
+    text = report.path.read_text()
+    assert "search-only (no fresh seeds): " in text and "lrtune.confirm(study, objective, seeds=5)" in text
+    assert "| family | n_complete | best_val | median_val | best_trial | best_lr | best schedule |" in text
 
 
 def _joint_trial(family: str, value: float) -> optuna.trial.FrozenTrial:
