@@ -1,8 +1,9 @@
 """The verdict rule: anytime-valid betting evidence on paired seeds, a race between families.
 
-Every ordered pair of families (i, j) carries an e-process E_{i>j} on the per-seed differences
-(:mod:`lrtune.stats.anytime`); i has *beaten* j once E_{i>j} reached K/α, and W *wins* once it
-has beaten every other family (:mod:`lrtune.stats.elimination`). A false winner then has probability
+Every family b carries one betting wealth M_b against "b is a best family" that stakes, seed by
+seed, on the comparison of b with its strongest challenger so far (the pairwise bets of
+:mod:`lrtune.stats.anytime`); b is *beaten* once M_b reached 2/α, and W *wins* once every other
+family is beaten (:mod:`lrtune.stats.elimination`). A false winner then has probability
 ≤ α however often the verdict is computed on growing data — after 5 seeds, again after 8, or
 after every seed — which :func:`verdict` shows by being a pure function of the stored runs in
 run order: call it on every prefix. ``lrtune.simulate`` checks it, and keeps the rule lrtune
@@ -139,9 +140,11 @@ class Verdict:
         two families are paired, valid when runs are independent).
     reachable: False when no outcome of this many seeds could reach the threshold; the text then
         says how many seeds are needed (``seeds_needed``).
-    race: one row per family: runs, when (at which seed of the run order) and by whom it was
-        beaten, the strongest evidence against it (see :func:`verdict`).
-    threshold: the e-value t = K/α at which one family has beaten another.
+    race: one row per family: runs, when (at which seed of the run order) it was beaten and on
+        which comparison (the challenger its wealth bet on then), the evidence that it is not the
+        best (the largest M_b; see :func:`verdict`).
+    threshold: the e-value c = 2/α at which a family is beaten.
+    evidence_paths: log10 M_b after each seed of the run order (rows: seeds, columns: families).
     """
 
     winner: str | None
@@ -157,6 +160,7 @@ class Verdict:
     seeds_needed: int | None = None
     race: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     threshold: float = math.nan
+    evidence_paths: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
 
 def _center(values: np.ndarray, how: str) -> float:
@@ -218,8 +222,8 @@ def seed_matrix(
 
 
 def seeds_needed(n_families: int, *, paired: bool = True, alpha: float = 0.05) -> int:
-    """The fewest paired seeds with which one family can beat another at all: the first n at which
-    n equal wins give an e-value ≥ K/α (2 families: 4, 4 families: 6, 8 families: 7)."""
+    """The fewest paired seeds with which a family can be beaten at all: the first n at which n
+    equal wins give an e-value ≥ c = 2/α (6 for α = 0.05, whatever the number of families)."""
     log_t = math.log(threshold(n_families, alpha))
     evidence = log_evidence(np.ones(64))
     reached = np.nonzero(evidence >= log_t - 1e-12)[0]
@@ -227,8 +231,8 @@ def seeds_needed(n_families: int, *, paired: bool = True, alpha: float = 0.05) -
 
 
 def _seeds_likely_needed(log_e: np.ndarray, log_t: float) -> int | None:
-    """Rough: extrapolate the pair's log-evidence at its mean growth per seed so far (None when it
-    does not grow)."""
+    """Rough: extrapolate a family's log-evidence (log M_b) at its mean growth per seed so far
+    (None when it does not grow)."""
     n = log_e.size
     if n == 0 or log_e[-1] <= 0:
         return None
@@ -248,7 +252,8 @@ def _compare_with_leader(
     center: str,
     design: str,
 ) -> pd.DataFrame:
-    """Rows leader-vs-other on their common seeds: effect, P̂, evidence both ways, separated."""
+    """Rows leader-vs-other on their common seeds: effect, P̂, the evidence that the other (and
+    the leader) is not the best, separated (the other is beaten)."""
     li = names.index(leader)
     log_t = result.log_threshold
     rows = []
@@ -256,7 +261,6 @@ def _compare_with_leader(
         oi = names.index(other)
         common = np.isfinite(x[li]) & np.isfinite(x[oi])
         lead, b = x[li, common], x[oi, common]
-        pair_log_e = log_evidence(lead - b)
         row = {
             "leader": leader,
             "other": other,
@@ -275,23 +279,23 @@ def _compare_with_leader(
             row.update(p_superiority=math.nan, effect=math.nan, effect_low=math.nan)
             row.update(effect_high=math.nan, effect_coverage=math.nan)
         row.update(
-            evidence=float(math.exp(result.evidence[0, li, oi])),
-            evidence_against=float(math.exp(result.evidence[0, oi, li])),
+            evidence=float(math.exp(result.against[0, oi])),
+            evidence_against=float(math.exp(result.against[0, li])),
             threshold=float(math.exp(log_t)),
-            separated=bool(result.evidence[0, li, oi] >= log_t - 1e-12),
-            seeds_likely_needed=_seeds_likely_needed(pair_log_e, log_t),
+            separated=bool(result.beaten_at[0, oi] > 0),
+            seeds_likely_needed=_seeds_likely_needed(result.against_path[0, oi], log_t),
         )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def _race_table(names: list[str], x: np.ndarray, order: list[int], result, real_seeds: bool) -> pd.DataFrame:
-    """One row per family: runs, when and by whom beaten, the strongest evidence against it."""
+    """One row per family: runs, when beaten and on which comparison, the evidence that it is not
+    the best (the largest M_b)."""
     rows = []
     for k, family in enumerate(names):
         at = int(result.beaten_at[0, k])
         by = int(result.beaten_by[0, k])
-        against = np.delete(result.evidence[0, :, k], k)
         rows.append(
             {
                 "family": family,
@@ -299,7 +303,7 @@ def _race_table(names: list[str], x: np.ndarray, order: list[int], result, real_
                 "beaten_at": at if at else None,
                 "beaten_at_seed": (order[at - 1] if real_seeds else at - 1) if at else None,
                 "beaten_by": names[by] if by >= 0 else None,
-                "evidence_against": float(math.exp(against.max())) if against.size else math.nan,
+                "evidence_against": float(math.exp(result.against[0, k])),
                 "won": bool(result.winner[0] == k),
             }
         )
@@ -315,8 +319,8 @@ def still_racing(
     """The families that receive the next seed in ``--confirm auto`` (best first by median).
 
     The race of :mod:`lrtune.stats.elimination` replayed on the stored runs (``seeds`` in run
-    order): a family is dropped once the leader, or every unbeaten family, has beaten it; the
-    list is empty once a winner is named (or every family is dropped). A family with no runs yet
+    order): a family is dropped once it is beaten (its wealth M_b reached 2/α); the list is empty
+    once a winner is named (or at most one family is left). A family with no runs yet
     races. Runs a dropped family made later are ignored by the replay (they do not exist when
     every round asks this function).
     """
@@ -354,17 +358,19 @@ def verdict(
     * **pairs**: two families are compared on the seeds both ran, in run order (seeds ordered by
       their earliest position in any family's list); without seeds (or with repeated ones) the
       i-th runs are paired ("run order" design, valid when runs are independent);
-    * **evidence**: for every ordered pair, the betting e-process E_{i>j} on the per-seed
-      differences (:mod:`lrtune.stats.anytime`: the stake on "i wins this seed" grows with the
-      size of the difference; under "i does not beat j" the wealth is a supermartingale);
-    * **beaten**: j is beaten once some i had E_{i>j} ≥ t = K/α (K families) at some seed;
-    * **winner**: the family that has beaten every other one; otherwise "inconclusive between"
-      the leader (best ``center`` among the families nobody beat) and the other unbeaten ones.
+    * **evidence**: for every family b one betting wealth M_b against "b is a best family": at
+      each seed it stakes on "its challenger beats b on this seed" — the challenger being the
+      family with the largest standardised mean advantage over b on the earlier seeds — with a
+      stake that grows with the size of the difference (:mod:`lrtune.stats.anytime`); if no
+      family beats b, M_b is a test supermartingale;
+    * **beaten**: b is beaten once M_b ≥ c = 2/α (40 at α = 0.05, for any number of families);
+    * **winner**: the one family not beaten once all others are; otherwise "inconclusive
+      between" the leader (best ``center`` among the unbeaten families) and the other unbeaten.
 
     **Guarantee**: if some family is at least as good as every other, the chance that *any*
     verdict computed on any prefix of the runs (seeds added one at a time or in batches, looked
     at as often as one likes) names a winner that is not strictly better than every other family
-    is ≤ α (Ville's inequality over K e-processes, see :mod:`lrtune.stats.elimination`; simulated by
+    is ≤ α (Ville's inequality for M_b of two best families, see :mod:`lrtune.stats.elimination`; simulated by
     ``lrtune.simulate``). ``min_effect`` is no longer part of the rule (the evidence threshold
     already demands a large, consistent effect); it is kept for callers. ``trials`` (search trials
     per family) words the claim as what it is: "the best configuration found for X in N trials
@@ -426,4 +432,9 @@ def verdict(
         seeds_needed=None if reachable else needed,
         race=_race_table(names, x, order, result, real_seeds),
         threshold=threshold(len(arrays), alpha),
+        evidence_paths=pd.DataFrame(
+            result.against_path[0].T / math.log(10),
+            index=pd.Index(order if real_seeds else range(len(order)), name="seed"),
+            columns=names,
+        ),
     )

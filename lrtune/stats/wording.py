@@ -23,12 +23,13 @@ def format_effect(row: Mapping, *, unit_scale: float = 1.0, unit: str = "") -> s
 
 
 def design_text(paired: bool, alpha: float, n_families: int | None = None) -> str:
-    """How the comparisons were made, in words."""
+    """How the comparisons were made, in words (``n_families`` is kept for callers: the threshold
+    2/α does not depend on it)."""
     pairs = "paired seeds" if paired else "runs paired in run order"
-    t = f" ≥ {n_families / alpha:g}" if n_families else " ≥ K/α"
     return (
-        f"{pairs}: anytime-valid betting evidence on the per-seed differences (e-value{t} to beat "
-        f"a family), valid however often the verdict is recomputed, α = {alpha:g}"
+        f"{pairs}: anytime-valid betting evidence on the per-seed differences (a family is beaten "
+        f"once the evidence that it is not the best reaches 2/α = {2 / alpha:g}), valid however often "
+        f"the verdict is recomputed, α = {alpha:g}"
     )
 
 
@@ -36,7 +37,8 @@ def _format_comparison(row: Mapping, *, paired: bool, unit_scale: float, unit: s
     what = "median paired difference" if paired else "median difference in run order"
     return (
         f"{row['leader']} − {row['other']}: {what} {format_effect(row, unit_scale=unit_scale, unit=unit)}, "
-        f"P({row['leader']} > {row['other']}) = {row['p_superiority']:.2f}, evidence {row['evidence']:.3g}"
+        f"P({row['leader']} > {row['other']}) = {row['p_superiority']:.2f}, evidence that {row['other']} is not "
+        f"the best {row['evidence']:.3g}"
     )
 
 
