@@ -55,11 +55,21 @@ def simulate_scores(
     return means[None, :, None] + math.sqrt(rho) * seed_effect + math.sqrt(1.0 - rho) * noise
 
 
-RULES = ("anytime", "sign bets", "legacy", "legacy, α spent over looks")
-"""The rules the simulation compares: lrtune's (magnitude-weighted betting e-processes), the same
-race with bets on signs only, the rule lrtune used before (exact two-sided tests of the
-data-chosen leader, Holm, α at every look), and that rule with α split evenly over the planned
-looks (a valid group-sequential design with Bonferroni α-spending)."""
+RULES = ("best family", "pairwise K/α", "sign bets", "legacy", "legacy, α spent over looks")
+"""The rules the simulation compares: lrtune's ("best family": one wealth per family against "it
+is a best family", betting seed by seed on its strongest challenger with magnitude-weighted
+stakes, beaten at 2/α), the first anytime implementation ("pairwise K/α": every ordered pair's
+e-process, beaten at K/α, a winner must have beaten every family itself), the best-family race
+with bets on signs only, the rule lrtune used before the anytime ones (exact two-sided tests of
+the data-chosen leader, Holm, α at every look), and that rule with α split evenly over the
+planned looks (a valid group-sequential design with Bonferroni α-spending)."""
+
+RACE_RULES = {
+    "best family": {"rule": "best family", "bet": "magnitude"},
+    "pairwise K/α": {"rule": "pairwise", "bet": "magnitude"},
+    "sign bets": {"rule": "best family", "bet": "sign"},
+}
+"""The anytime candidates as arguments of :func:`lrtune.stats.race`."""
 
 
 def first_winner(
@@ -67,10 +77,10 @@ def first_winner(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(winner, seed at which it was named) per replicate of ``x[r, k, s]`` when the verdict is
     looked at after every seed from ``first_look`` on and the user stops at the first winner
-    (−1, 0: none within the seeds of x). ``anytime``/``sign bets`` race (beaten families stop
-    receiving seeds when ``racing``); the legacy rules see every family's seeds."""
-    if rule in ("anytime", "sign bets"):
-        result = stats.race(x, alpha=alpha, racing=racing, bet="magnitude" if rule == "anytime" else "sign")
+    (−1, 0: none within the seeds of x). The anytime rules (:data:`RACE_RULES`) race (beaten
+    families stop receiving seeds when ``racing``); the legacy rules see every family's seeds."""
+    if rule in RACE_RULES:
+        result = stats.race(x, alpha=alpha, racing=racing, **RACE_RULES[rule])
         return result.first_winner, result.decided_at
     looks = range(first_look, x.shape[2] + 1)
     level = alpha if rule == "legacy" else alpha / len(looks)
@@ -92,7 +102,7 @@ def false_winner_under_continuation(
     rhos: Iterable[float],
     *,
     max_seeds: int = 32,
-    rule: str = "anytime",
+    rule: str = "best family",
     reps: int = 2000,
     seed: int = 0,
     alpha: float = 0.05,
@@ -133,26 +143,32 @@ def auto_vs_fixed(
     seed: int = 0,
     alpha: float = 0.05,
     fixed_reps: int | None = None,
+    rule: str = "best family",
 ) -> dict[str, float]:
     """``--confirm auto --max-seeds N`` against the best fixed design at equal α.
 
-    auto: the race (beaten families stop receiving seeds, stop at a winner or one family left or
-    N seeds). Fixed: every family runs n seeds and the legacy rule (valid at one planned look)
+    auto: the race of ``rule`` (one of :data:`RACE_RULES`; beaten families stop receiving seeds,
+    stop at a winner or one family left or N seeds). Fixed: every family runs n seeds and the legacy rule (valid at one planned look)
     decides once; the smallest n ≤ N whose power reaches auto's (NaN if none does).
     Returns power, wrong-winner rate and mean runs of both.
     """
     rng = np.random.default_rng(seed)
     means = scenario_means(n_families, theta, rest=rest)
     x = simulate_scores(rng, reps, means, max_seeds, rho)
-    result = stats.race(x, alpha=alpha, racing=True)
+    result = stats.race(x, alpha=alpha, racing=True, **RACE_RULES[rule])
     auto_power = float(np.mean(result.winner == 0))
     row = {
+        "rule": rule,
         "families": n_families,
         "P(A>B)": theta,
         "rest": rest if rest is not None else theta,
         "auto power": auto_power,
         "auto wrong": float(np.mean(result.winner > 0)),
         "auto mean runs": float(result.runs.sum(axis=1).mean()),
+        "auto mean seeds": float(result.rounds.mean()),
+        "others beaten at (mean seed)": float(result.beaten_at[:, 1:][result.beaten_at[:, 1:] > 0].mean())
+        if (result.beaten_at[:, 1:] > 0).any()
+        else math.nan,
         "fixed seeds": math.nan,
         "fixed power": math.nan,
         "fixed runs": math.nan,
@@ -295,6 +311,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         range(2, 9), (0.0, 0.1, 0.5), max_seeds=args.max_seeds, reps=reps, seed=seed
     )
     print(markdown(table.rename_axis(index="families \\ ρ")))
+    print(f"\nthe same for the first anytime rule (pairwise K/α), ρ = 0.1 ({reps} replicates per cell)")
+    pairwise = false_winner_under_continuation(
+        range(2, 9), (0.1,), max_seeds=args.max_seeds, rule="pairwise K/α", reps=reps, seed=seed
+    )
+    print(markdown(pairwise.rename_axis(index="families \\ ρ")))
     print(f"\nthe same for the legacy rule, looks at every seed 3 … 16 ({reps} replicates per cell)")
     legacy = false_winner_under_continuation(
         range(2, 5), (0.1, 0.5), max_seeds=16, rule="legacy", reps=reps, seed=seed
@@ -312,8 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         (8, 0.9, 0.99, 16),
         (4, 0.99, 0.99, 16),
     ):
-        row = auto_vs_fixed(k, theta, rest=rest, max_seeds=cap, reps=reps, seed=seed)
-        rows.append({"max seeds": cap, **row})
+        for rule in ("best family", "pairwise K/α"):
+            row = auto_vs_fixed(k, theta, rest=rest, max_seeds=cap, reps=reps, seed=seed, rule=rule)
+            rows.append({"max seeds": cap, **row})
     print(markdown(pd.DataFrame(rows), index=False, floatfmt=".3f"))
     return 0
 
