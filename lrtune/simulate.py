@@ -132,6 +132,12 @@ def scenario_means(n_families: int, theta: float, *, rest: float | None = None) 
     return means
 
 
+def _mean_beaten_at(beaten_at: np.ndarray) -> float:
+    """The mean seed at which the families of ``beaten_at[r, k]`` were beaten, over those beaten."""
+    hit = beaten_at > 0
+    return float(beaten_at[hit].mean()) if hit.any() else math.nan
+
+
 def auto_vs_fixed(
     n_families: int,
     theta: float,
@@ -166,9 +172,8 @@ def auto_vs_fixed(
         "auto wrong": float(np.mean(result.winner > 0)),
         "auto mean runs": float(result.runs.sum(axis=1).mean()),
         "auto mean seeds": float(result.rounds.mean()),
-        "others beaten at (mean seed)": float(result.beaten_at[:, 1:][result.beaten_at[:, 1:] > 0].mean())
-        if (result.beaten_at[:, 1:] > 0).any()
-        else math.nan,
+        "runner-up beaten at (mean seed)": _mean_beaten_at(result.beaten_at[:, 1:2]),
+        "the rest beaten at (mean seed)": _mean_beaten_at(result.beaten_at[:, 2:]),
         "fixed seeds": math.nan,
         "fixed power": math.nan,
         "fixed runs": math.nan,

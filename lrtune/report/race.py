@@ -1,5 +1,6 @@
-"""The race behind a verdict: per family the seeds it ran, when and by whom it was beaten, the
-evidence; the runs spent against a fixed design; a plot of the evidence over the seeds.
+"""The race behind a verdict: per family the seeds it ran, when it was beaten and on which
+comparison, the evidence that it is not the best; the runs spent against a fixed design; a plot
+of that evidence over the seeds.
 
 All of it is recomputed from the stored confirmation runs with :mod:`lrtune.stats` (the same
 rule as the verdict), so it reads the same whether the runs came from ``--confirm auto`` (beaten
@@ -15,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from lrtune import stats
-from lrtune.report.frame import CONFIRM, rows_of_kind
 from lrtune.report.plots import family_colors, figure, slug
 from lrtune.report.tables import markdown_table
 
@@ -23,8 +23,9 @@ __all__ = ["plot_race", "race_note_lines", "race_section", "race_table", "runs_t
 
 
 def race_table(v: stats.Verdict) -> pd.DataFrame:
-    """One row per family: seeds run, beaten at which seed (of the run order) and by whom, the
-    strongest evidence against it (an e-value; beaten at ≥ K/α)."""
+    """One row per family: seeds run, beaten at which seed (of the run order) and on which
+    comparison (the challenger its wealth M_b bet on at that seed), the evidence that it is not
+    the best (the largest M_b, an e-value; beaten at ≥ 2/α)."""
     race = v.race
     if race.empty:
         return race
@@ -33,8 +34,8 @@ def race_table(v: stats.Verdict) -> pd.DataFrame:
             "family": race["family"],
             "seeds run": race["runs"],
             "beaten at seed": ["—" if pd.isna(a) else str(int(a)) for a in race["beaten_at"]],
-            "beaten by": race["beaten_by"],
-            "evidence against": race["evidence_against"],
+            "beaten on the comparison with": race["beaten_by"],
+            "evidence not best": race["evidence_against"],
             "outcome": [
                 "winner" if won else ("beaten" if isinstance(by, str) else "still racing")
                 for won, by in zip(race["won"], race["beaten_by"])
@@ -53,30 +54,20 @@ def runs_text(v: stats.Verdict) -> str:
     return f"{runs} confirmation runs; every family at {longest} seeds (a fixed design) would be {len(v.race) * longest}"
 
 
-def _evidence_paths(task_df: pd.DataFrame, v: stats.Verdict) -> dict[str, np.ndarray]:
-    """{other: log10 E_{leader>other} after each shared seed} from the stored confirmation runs."""
-    conf = rows_of_kind(task_df, CONFIRM)
-    conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_score"]) & conf["seed"].notna()]
-    groups = {f: g for f, g in conf.groupby("family", sort=True)}
-    leader = v.leading_group[0]
-    if leader not in groups:
+def _evidence_paths(v: stats.Verdict) -> dict[str, np.ndarray]:
+    """{family: log10 M_b after each seed it ran (run order)} from the verdict's replay."""
+    paths = v.evidence_paths
+    if paths.empty or v.design != "paired":
         return {}
-    lead = dict(zip(groups[leader]["seed"].astype(int), groups[leader]["test_score"]))
-    out = {}
-    for other, g in groups.items():
-        if other == leader:
-            continue
-        pairs = [(lead[s], b) for s, b in zip(g["seed"].astype(int), g["test_score"]) if s in lead]
-        if pairs:
-            d = np.array([a - b for a, b in pairs])
-            out[other] = stats.log_evidence(d) / math.log(10)
-    return out
+    runs = dict(zip(v.race["family"], v.race["runs"]))
+    return {f: paths[f].to_numpy()[: int(runs.get(f, 0))] for f in paths.columns if runs.get(f, 0)}
 
 
 def plot_race(task: str, task_df: pd.DataFrame, v: stats.Verdict, out_dir: str | Path) -> Path | None:
-    """PNG: log10 of the leader's evidence against each family over the seeds they share, with
-    the threshold K/α as a line; None without paired confirmation runs."""
-    paths = _evidence_paths(task_df, v)
+    """PNG: log10 of each family's evidence that it is not the best (its wealth M_b) over the
+    seeds of the run order, with the threshold 2/α as a line; None without paired confirmation
+    runs."""
+    paths = _evidence_paths(v)
     if not paths:
         return None
     colors = family_colors(task_df["family"].dropna())
@@ -84,14 +75,14 @@ def plot_race(task: str, task_df: pd.DataFrame, v: stats.Verdict, out_dir: str |
     leader = v.leading_group[0]
     with figure(
         path,
-        title=f"Evidence that {leader} beats each family (beaten at e ≥ {v.threshold:g}) — {task}",
+        title=f"Evidence that a family is not the best (beaten at e ≥ {v.threshold:g}; leader {leader}) — {task}",
         xlabel="paired seeds (run order)",
-        ylabel=f"log10 evidence {leader} > family",
+        ylabel="log10 evidence family is not the best",
         integer_x=True,
     ) as ax:
         for other, y in sorted(paths.items()):
             ax.plot(np.arange(1, y.size + 1), y, marker="o", color=colors.get(other), label=other)
-        ax.axhline(math.log10(v.threshold), color="black", linestyle="--", linewidth=1, label="threshold K/α")
+        ax.axhline(math.log10(v.threshold), color="black", linestyle="--", linewidth=1, label="threshold 2/α")
     return path
 
 
@@ -102,10 +93,11 @@ def race_section(task: str, task_df: pd.DataFrame, v: stats.Verdict | None, out_
     lines = [
         "### The race",
         "",
-        f"Runs: {runs_text(v)}. A family stops receiving seeds under `--confirm auto` once the leader, or "
-        "every family nobody has beaten, has beaten it.",
+        f'Runs: {runs_text(v)}. Each family carries one betting wealth against "it is the best", staked '
+        "seed by seed on its strongest challenger so far; it is beaten, and stops receiving seeds under "
+        f"`--confirm auto`, once that wealth reaches 2/α = {v.threshold:g}.",
         "",
-        markdown_table(race_table(v), formats={"evidence against": ".3g"}),
+        markdown_table(race_table(v), formats={"evidence not best": ".3g"}),
         "",
     ]
     path = plot_race(task, task_df, v, out_dir)
@@ -115,7 +107,8 @@ def race_section(task: str, task_df: pd.DataFrame, v: stats.Verdict | None, out_
 
 
 def race_note_lines(v: stats.Verdict) -> list[str]:
-    """A few lines for a study's dashboard note: who ran how many seeds, who beat whom, the runs."""
+    """A few lines for a study's dashboard note: who ran how many seeds, who was beaten when and on
+    which comparison, the runs."""
     if v.race.empty:
         return []
     table = race_table(v)
@@ -123,7 +116,8 @@ def race_note_lines(v: stats.Verdict) -> list[str]:
     for _, row in table.iterrows():
         if row["outcome"] == "beaten":
             parts.append(
-                f"{row['family']} {row['seeds run']} seeds, beaten by {row['beaten by']} at seed {row['beaten at seed']}"
+                f"{row['family']} {row['seeds run']} seeds, beaten at seed {row['beaten at seed']} "
+                f"(against {row['beaten on the comparison with']})"
             )
         else:
             parts.append(f"{row['family']} {row['seeds run']} seeds ({row['outcome']})")

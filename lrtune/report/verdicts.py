@@ -59,7 +59,7 @@ def verdict_from_confirmations(
 
     Uses the ``test_score`` of COMPLETE confirmation trials, one sample per family, and
     :func:`lrtune.stats.verdict` (anytime-valid betting evidence on the per-seed differences of
-    the seeds families share, in run order; a family wins once it has beaten every other one),
+    the seeds families share, in run order; a family wins once every other one is beaten),
     worded with each family's search trials. ``metric`` names the score in the
     text (users' own studies: their objective, oriented so higher is better); default: the task's
     metric (:func:`lrtune.report.frame.metric_label`), read as percentage points only for accuracy.
@@ -173,10 +173,11 @@ def verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]
         "",
         f"Budget: {v.budget}.",
         "",
-        f"Rule ({stats.design_text(paired, v.alpha, k)}): for every pair of families a betting "
-        "e-process on the per-seed differences (the stake grows with the size of the difference); "
-        f"a family is beaten once another's evidence against it reaches K/α = {v.threshold:g}, and "
-        "a family wins once it has beaten every other one. **Guarantee: however often this verdict "
+        f"Rule ({stats.design_text(paired, v.alpha, k)}): every family carries one betting wealth "
+        'against "this family is the best", staked seed by seed on the per-seed difference with its '
+        "strongest challenger so far (the stake grows with the size of the difference); a family is "
+        f"beaten once that wealth reaches 2/α = {v.threshold:g}, and a family wins once every other "
+        "one is beaten. **Guarantee: however often this verdict "
         "is recomputed as seeds are added (`--confirm auto`, or `--confirm 5` then 8 then 12), the "
         f"chance that it ever names a family that is not truly better than all the others is ≤ {v.alpha:g}** "
         "(simulated: docs/verdict.md). The claim is about the best configuration each search found, "
@@ -215,23 +216,27 @@ def verdict_section(v: stats.Verdict | None, task_df: pd.DataFrame) -> list[str]
         columns={
             "p_superiority": "P(leader>other)",
             "n_pairs": "paired seeds",
-            "evidence": "evidence leader>other",
-            "evidence_against": "evidence other>leader",
-            "separated": "beaten by leader",
+            "evidence": "evidence other not best",
+            "evidence_against": "evidence leader not best",
+            "separated": "other beaten",
         }
     )
     lines += [
         f"Effect: {effect_name} of the leader over the other, "
         f"in {'accuracy points' if points else ('−' if direction == 'minimize' else '') + name}, with "
         "its distribution-free interval (coverage achieved in brackets); P(leader>other): the share "
-        "of paired seeds on which the leader scored higher; evidence: the largest e-value reached "
-        f"(beaten at ≥ {v.threshold:g}).",
+        "of paired seeds on which the leader scored higher; evidence … not best: the largest e-value "
+        f'(betting wealth) reached against "this family is the best" (beaten at ≥ {v.threshold:g}).',
         "",
     ]
     lines.append(
         markdown_table(
             table,
-            formats={"P(leader>other)": ".2f", "evidence leader>other": ".3g", "evidence other>leader": ".3g"},
+            formats={
+                "P(leader>other)": ".2f",
+                "evidence other not best": ".3g",
+                "evidence leader not best": ".3g",
+            },
         )
     )
     return lines

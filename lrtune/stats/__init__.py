@@ -12,8 +12,9 @@ Four ideas live here.
   by the legacy rule (:func:`legacy_decide`, kept for the simulation that shows it fails when
   seeds are added and the verdict recomputed).
 * **The verdict rule** (anytime valid): betting e-processes on paired per-seed differences
-  (``anytime``), a race in which a family is beaten once another's evidence against it reaches
-  K/α and a winner is the family that has beaten every other one (``elimination``, :func:`verdict`).
+  (``anytime``), a race in which each family carries one wealth against "it is the best", staked
+  on its strongest challenger so far; a family is beaten once that wealth reaches 2/α and the
+  last unbeaten family wins (``elimination``, :func:`verdict`).
   A false winner has probability ≤ α however often the verdict is recomputed on growing data
   (``lrtune.simulate`` checks 2–8 families with looks at every seed up to 32).
 

@@ -6,8 +6,8 @@ Racing rounds over the confirmation seeds of :mod:`lrtune.tuning.confirmations`:
    configuration, seeds ``CONFIRM_SEED_BASE + j`` in run order, scores in the task's metric
    oriented so that higher is better),
 2. ask the verdict rule which families still race (:func:`lrtune.stats.still_racing`: a family is
-   dropped once the leader, or every family nobody has beaten, has beaten it with evidence
-   ≥ K/α; nobody races once a winner is named),
+   dropped once it is beaten — its betting wealth against "it is the best" reached 2/α; nobody
+   races once a winner is named),
 3. train the next seed for every family that still races — all of them as one stacked group
    where they stack (:func:`run_confirmations` with the racing studies and k + 1),
 

@@ -81,7 +81,8 @@ def confirm(
     ``objective``: the same objective (it should seed itself with :func:`trial_seed`).
     ``seeds``: K fresh seeds for every family, or ``"auto"``: race (each round, one fresh seed
     for every family that still races, until a winner is named or ``max_seeds`` seeds, default
-    16; a family stops once the leader, or every unbeaten family, has beaten it — the rule of
+    16; a family stops once it is beaten, its betting wealth against "it is the best" having
+    reached 2/α — the rule of
     :func:`lrtune.stats.still_racing`, at level ``alpha``). Both resume from the stored runs.
     ``families``: confirm only these (default: every family with a COMPLETE trial).
     Returns the ``"<study>:confirm"`` study. Raises ``ValueError`` for ``seeds`` < 1 or not
