@@ -26,7 +26,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from lrtune.cli import quiet_interrupt_while_loading
+
 __version__ = "0.1.0"
+
+quiet_interrupt_while_loading()  # python -m lrtune.<command>: Ctrl-C while it loads is one line, exit 130
 
 _HOMES = {
     "FAMILIES": "lrtune.core.schedules",

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import optuna
 
-from lrtune.cli import ArgumentParser, UsageError, fail
+from lrtune.cli import ArgumentParser, UsageError, run_command
+from lrtune.errors import LrtuneError
 from lrtune.report import (
-    AnalysisError,
     load_own_trials,
     load_trials,
     markdown_table,
@@ -41,7 +41,6 @@ from lrtune.tuning.auto_confirm import DEFAULT_MAX_SEEDS, race_confirmations
 from lrtune.tuning.confirmations import run_confirmations
 from lrtune.tuning.storage import (
     DEFAULT_STORAGE,
-    StorageError,
     beside_database,
     display_url,
     open_read_only,
@@ -160,11 +159,9 @@ def _run_confirmations(url: str, studies: list[str], k: int | str, horizon: int 
         else:
             run_confirmations(url, studies, k, horizon=horizon)
         return []
-    except ValueError as exc:  # bad input, by the project's convention; bugs keep a traceback
+    except LrtuneError as exc:  # a changed --task, a missing package, ...; bugs keep a traceback
         at = "" if horizon == 1 else f" --horizon {horizon}"
         raise UsageError(f"--confirm {k}{at}: {exc}") from None
-    except ImportError as exc:  # e.g. the schedulefree package, for a schedulefree study
-        raise UsageError(f"--confirm {k}: {exc}") from None
 
 
 def _race_lines(races: list, horizon: int = 1) -> list[str]:
@@ -226,11 +223,17 @@ def _summary(report, df) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the analysis CLI; returns the exit code (0 ok, 2 bad input or storage)."""
+    """Run the analysis CLI; returns the exit code (0 ok, 2 bad input or storage, 130 interrupted)."""
+    return run_command(
+        PROG,
+        lambda: _analyze(argv),
+        kept="finished confirmation runs are kept; run the same command again to resume",
+    )
+
+
+def _analyze(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
-    except UsageError as exc:
-        return fail(PROG, str(exc))
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
 
@@ -240,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.confirm == "auto"
             else f"goes with --confirm auto, not with {'--confirm ' + str(args.confirm) if args.confirm else 'no --confirm'}"
         )
-        return fail(PROG, f"--max-seeds {args.max_seeds} {why}")
+        raise UsageError(f"--max-seeds {args.max_seeds} {why}")
     if args.horizon is not None and (args.confirm is None or args.horizon < 2):
         why = (
             "needs --confirm K (the horizon runs use the K confirmation seeds)"
@@ -248,30 +251,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             else "must be an integer multiple >= 2 of the tuning "
             "epochs (1 is the tuning horizon, which --confirm covers)"
         )
-        return fail(PROG, f"--horizon {args.horizon} {why}")
+        raise UsageError(f"--horizon {args.horizon} {why}")
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        args.storage = resolve_storage_url(args.storage)  # --storage env / $LRTUNE_STORAGE
+    args.storage = resolve_storage_url(args.storage)  # --storage env / $LRTUNE_STORAGE
+    storage = open_read_only(args.storage)
+    if _analyze_own_studies(storage, args):  # a study written with plain Optuna + lrtune spaces
+        return 0
+    df = load_trials(storage, studies=args.study)
+    _check_families(df)
+    race_lines = []
+    if args.confirm is not None:
+        names = sorted(set(df.loc[df["kind"] == "search", "study"]))
+        max_seeds = args.max_seeds or DEFAULT_MAX_SEEDS
+        race_lines += _race_lines(_run_confirmations(args.storage, names, args.confirm, max_seeds=max_seeds))
+        if args.horizon is not None:
+            races = _run_confirmations(args.storage, names, args.confirm, args.horizon, max_seeds=max_seeds)
+            race_lines += _race_lines(races, args.horizon)
         storage = open_read_only(args.storage)
-        if _analyze_own_studies(storage, args):  # a study written with plain Optuna + lrtune spaces
-            return 0
         df = load_trials(storage, studies=args.study)
-        _check_families(df)
-        race_lines = []
-        if args.confirm is not None:
-            names = sorted(set(df.loc[df["kind"] == "search", "study"]))
-            max_seeds = args.max_seeds or DEFAULT_MAX_SEEDS
-            race_lines += _race_lines(_run_confirmations(args.storage, names, args.confirm, max_seeds=max_seeds))
-            if args.horizon is not None:
-                races = _run_confirmations(args.storage, names, args.confirm, args.horizon, max_seeds=max_seeds)
-                race_lines += _race_lines(races, args.horizon)
-            storage = open_read_only(args.storage)
-            df = load_trials(storage, studies=args.study)
-        out_dir = Path(args.out) if args.out else default_out_dir(args.storage)
-        report = write_report(storage, out_dir, trials=df, storage_label=display_url(args.storage))
-    except (StorageError, UsageError, AnalysisError) as exc:
-        return fail(PROG, str(exc))
+    out_dir = Path(args.out) if args.out else default_out_dir(args.storage)
+    report = write_report(storage, out_dir, trials=df, storage_label=display_url(args.storage))
     if args.notes:
         _write_verdict_notes(args.storage, report, df)
     print("\n".join(_summary(report, df) + race_lines))

@@ -26,10 +26,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna
 from optuna_dashboard import wsgi
 
-from lrtune.cli import ArgumentParser, UsageError, fail
+from lrtune.cli import ArgumentParser, interrupted, run_command
 from lrtune.errors import LrtuneError
 from lrtune.report.notes import artifact_store_for
-from lrtune.tuning.storage import DEFAULT_STORAGE, StorageError, display_url, open_existing, resolve_storage_url
+from lrtune.tuning.storage import DEFAULT_STORAGE, display_url, open_existing, resolve_storage_url
 
 __all__ = [
     "DEFAULT_HOST",
@@ -118,28 +118,27 @@ def make_dashboard_server(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 after Ctrl-C, 2 when it cannot start)."""
+    """Run the CLI; returns the exit status (2 when it cannot start, 130 after Ctrl-C stops it)."""
+    return run_command(_PROG, lambda: _serve(argv), kept="the dashboard stopped; it writes nothing")
+
+
+def _serve(argv: Sequence[str] | None) -> int:
     try:
         args = _build_parser().parse_args(argv)
-    except UsageError as e:
-        return fail(_PROG, str(e))
     except SystemExit as e:  # --help
         return int(e.code or 0)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        args.storage = resolve_storage_url(args.storage)  # --storage env / $LRTUNE_STORAGE
-        server = make_dashboard_server(
-            args.storage, artifact_dir=args.artifact_dir, host=args.host, port=args.port, quiet=args.quiet
-        )
-    except (StorageError, DashboardError) as e:
-        return fail(_PROG, str(e))
+    args.storage = resolve_storage_url(args.storage)  # --storage env / $LRTUNE_STORAGE
+    server = make_dashboard_server(
+        args.storage, artifact_dir=args.artifact_dir, host=args.host, port=args.port, quiet=args.quiet
+    )
     host, port = server.server_address[:2]
     url = f"http://{host}:{port}/dashboard"
     print(f"{_PROG}: serving {display_url(args.storage)} at {url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        return interrupted(_PROG, "the dashboard stopped; it writes nothing")
     finally:
         server.server_close()
     return 0

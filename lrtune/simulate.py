@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats as _sps
 
 from lrtune import stats
-from lrtune.cli import ArgumentParser, UsageError, fail
+from lrtune.cli import ArgumentParser, UsageError, run_command
 from lrtune.report.frame import CONFIRM, load_trials, rows_of_kind
 from lrtune.tuning.storage import open_read_only
 
@@ -250,6 +250,12 @@ def _confirmation_matrix(storage: str) -> tuple[np.ndarray, list[str]]:
     conf = rows_of_kind(df, CONFIRM)
     conf = conf[(conf["state"] == "COMPLETE") & np.isfinite(conf["test_score"])]
     table = conf.pivot_table(index="family", columns="seed", values="test_score", aggfunc="first").dropna(axis=1)
+    if table.shape[0] < 2 or table.shape[1] < 2:
+        raise UsageError(
+            f"--storage: the correlation needs confirmation runs of at least two families on at least two "
+            f"shared seeds, but found {table.shape[0]} famil{'y' if table.shape[0] == 1 else 'ies'} on "
+            f"{table.shape[1]} shared seed(s) (python -m lrtune.analyze --confirm 5)"
+        )
     return table.to_numpy(), list(table.index)
 
 
@@ -267,6 +273,13 @@ def markdown(frame: pd.DataFrame, *, index: bool = True, floatfmt: str = ".3f") 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 done, 2 bad input, 130 interrupted)."""
+    return run_command(
+        "lrtune.simulate", lambda: _simulate(argv), kept="nothing is stored; tables printed so far stand"
+    )
+
+
+def _simulate(argv: Sequence[str] | None) -> int:
     parser = ArgumentParser(
         prog="python -m lrtune.simulate",
         description="Simulate lrtune's verdict procedure: false winners when seeds are added and the "
@@ -284,20 +297,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         args = parser.parse_args(argv)
-    except UsageError as exc:
-        return fail("lrtune.simulate", str(exc))
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     if args.reps < 1:
-        return fail("lrtune.simulate", "--reps must be ≥ 1")
+        raise UsageError("--reps must be ≥ 1")
     if args.max_seeds < 3:
-        return fail("lrtune.simulate", f"--max-seeds must be ≥ 3, but got {args.max_seeds}")
+        raise UsageError(f"--max-seeds must be ≥ 3, but got {args.max_seeds}")
     if args.storage:
-        try:
-            matrix, families = _confirmation_matrix(args.storage)
-            measured = seed_correlation(matrix)
-        except Exception as exc:  # noqa: BLE001 — one line, exit 2
-            return fail("lrtune.simulate", str(exc))
+        matrix, families = _confirmation_matrix(args.storage)
+        measured = seed_correlation(matrix)
         print(
             f"seed correlation from {matrix.shape[1]} paired seeds of {', '.join(families)}: "
             f"ICC = {measured['icc']:.2f}, mean Pearson = {measured['mean_pearson']:.2f}"

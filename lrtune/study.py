@@ -21,51 +21,31 @@ import optuna
 import torch
 
 from lrtune import __version__
-from lrtune.cli import UsageError, fail
+from lrtune.cli import UsageError, interrupted, run_command
 from lrtune.core.schedules import FAMILIES, FAMILY_FORMULAS, Schedule
 from lrtune.core.spaces import search_space
 from lrtune.report import notes
-from lrtune.training.data import DATASETS, Dataset, load_dataset
 from lrtune.training.group_size import measure_group_size
-from lrtune.training.models import MODELS
 from lrtune.training.schedule_free import require_package
-from lrtune.training.train import TrainConfig
-from lrtune.training.user_task import build_task_model, prepare_user_task, task_metric
 from lrtune.tuning import keys
-from lrtune.tuning.config import (
-    DEVICES,
-    OPTIMIZERS,
-    PRUNERS,
-    SAMPLERS,
-    ConfigError,
-    RunConfig,
-    TaskConfig,
-    load_preset,
-    split_values,
-)
+from lrtune.tuning.assembly import AssembledTask, assemble_for_run
+from lrtune.tuning.config import OPTIONS, Option, RunConfig, TaskConfig, load_preset, split_values
 from lrtune.tuning.leases import study_attr_once_set
 from lrtune.tuning.objective import Objective, curve_steps, make_pruner, make_sampler
 from lrtune.tuning.optuna_compat import name_metric
-from lrtune.tuning.pruning import pruning_start
+from lrtune.tuning.pruning import pruning_window_text
 from lrtune.tuning.runner import FamilyRun, print_summary, run_round_robin, summary_rows
-from lrtune.tuning.storage import (
-    DEFAULT_STORAGE,
-    StorageError,
-    check_storage_url,
-    display_url,
-    open_storage,
-    resolve_storage_url,
-)
+from lrtune.tuning.storage import check_storage_url, display_url, open_storage, resolve_storage_url
 from lrtune.tuning.workers import run_workers
 
-__all__ = ["main", "build_parser", "resolve_device"]
+__all__ = ["main", "build_parser", "parse_configs", "resolve_device", "run_search"]
 PROG = "lrtune.study"
 
 
 # ----------------------------------------------------------------------------------- arguments
 
 
-def _lr_range(text: str) -> tuple[float, float]:
+def _range(text: str) -> tuple[float, float]:
     try:
         low, high = (float(part) for part in text.split(","))
     except ValueError:
@@ -73,69 +53,35 @@ def _lr_range(text: str) -> tuple[float, float]:
     return (low, high)
 
 
+_ARGPARSE_KIND: dict[str, dict[str, Any]] = {
+    "int": {"type": int},
+    "float": {"type": float},
+    "str": {},
+    "families": {},
+    "range": {"type": _range},
+    "on": {"action": "store_const", "const": True},
+    "off": {"action": "store_const", "const": False},
+}
+
+
+def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
+    parser.add_argument(option.flag, dest=option.key, help=option.help, **_ARGPARSE_KIND[option.kind])
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The CLI's options; every default is ``None`` so presets and flags can be merged."""
+    """The CLI's options (:data:`lrtune.tuning.config.OPTIONS`, each declared once); every default
+    is ``None`` so presets and flags can be merged."""
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Tune learning-rate schedule families with Optuna and store every trial.",
         epilog="Example: python -m lrtune.study --family cosine,onecycle --trials 20",
     )
-    add = p.add_argument
-    add("--family", help=f"family, comma-separated families, or 'all' (valid: {', '.join(FAMILIES)})")
-    add("--trials", type=int, help="finished trials per family (default 20)")
-    add("--timeout", type=float, help="stop starting new trials after this many seconds")
-    add("--dataset", help=f"one of {', '.join(DATASETS)} (default mnist1d)")
-    add("--task", help="your own task instead of --dataset/--model: 'module:callable' returning lrtune.Task")
-    add("--model", help=f"one of {', '.join(MODELS)} (default: the dataset's)")
-    add("--epochs", type=int, help="epochs per trial (default 15)")
-    add("--batch-size", type=int, help="training batch size (default 128)")
-    add("--optimizer", help=f"one of {', '.join(OPTIMIZERS)} (default sgd: Nesterov momentum 0.9)")
-    add("--weight-decay", type=float, help="weight decay (default 5e-4)")
-    add(
-        "--lr-range",
-        type=_lr_range,
-        help="peak LR search range LOW,HIGH (default: 1e-3,1 for sgd, 1e-5,1e-2 for adamw)",
-    )
-    add("--sampler", help=f"one of {', '.join(SAMPLERS)} (default tpe)")
-    add("--pruner", help=f"one of {', '.join(PRUNERS)} (default median; only at epochs ⌈E/2⌉..E−1)")
-    add("--storage", help=f"Optuna storage URL; 'env' or none: $LRTUNE_STORAGE (else {DEFAULT_STORAGE})")
-    add(
-        "--study-name",
-        help="base study name; each family's study is '<name>-<family>' (default '<dataset>-<model>')",
-    )
-    add("--seed", type=int, help="base seed of samplers, splits and trials (default 0)")
-    add("--device", help=f"one of {', '.join(DEVICES)} (default auto: cuda, then mps, then cpu)")
-    add("--config", help="a preset TOML, e.g. studies/mnist1d-cnn1d.toml; flags override it")
-    add("--data-dir", help="where torchvision datasets live (default data/)")
-    add(
-        "--download",
-        action="store_const",
-        const=True,
-        help="download a missing torchvision dataset (needs internet)",
-    )
-    add("--workers", type=int, help="worker processes sharing the storage (default 1)")
-    add(
-        "--threads",
-        type=int,
-        help="torch threads per worker (default: all cores for 1 worker, 1 each for several)",
-    )
-    add(
-        "--fuse",
-        type=int,
-        help="train K trials of a family at once as one stacked model (default: K measured at start-up "
-        "where the model stacks, at most half the trials; 1 turns fusing off)",
-    )
-    add(
-        "--no-artifacts",
-        dest="artifacts",
-        action="store_const",
-        const=False,
-        help="don't attach LR-curve PNGs and notes",
-    )
-    add("--artifact-dir", help="optuna-dashboard artifact directory (default: artifacts/ next to the SQLite file)")
-    add("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
-    add("--version", action="version", version=f"lrtune {__version__}")
-    add("--worker-quota", help=argparse.SUPPRESS)  # set by --workers for its child processes: {"family": n}
+    for option in OPTIONS:
+        if option.flag is not None:
+            _add_option(p, option)
+    p.add_argument("--config", help="a preset TOML, e.g. studies/mnist1d-cnn1d.toml; flags override it")
+    p.add_argument("--version", action="version", version=f"lrtune {__version__}")
+    p.add_argument("--worker-quota", help=argparse.SUPPRESS)  # set by --workers for its child processes
     return p
 
 
@@ -230,11 +176,7 @@ def open_family_study(
 
 
 def _write_study_note(study: optuna.Study, task: TaskConfig, family: str) -> None:
-    pruner_text = (
-        task.pruner
-        if task.pruner == "none"
-        else f"{task.pruner} (only at epochs {pruning_start(task.epochs)}–{task.epochs - 1})"
-    )
+    pruner_text = task.pruner if task.pruner == "none" else f"{task.pruner} ({pruning_window_text(task.epochs)})"
     markdown = notes.study_note_markdown(
         study.user_attrs[keys.CONFIG],
         family,
@@ -278,34 +220,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (tests call it in-process)."""
     # Optuna's own "Trial N failed" warning prints a traceback for Ctrl-C; lrtune reports instead
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        task, run, device, quota = prepare(argv)
-        if run.threads is not None:
-            torch.set_num_threads(run.threads)
-        if task.user_task is not None:  # --task module:callable: checked and loaded before anything is created
-            data, task, run = prepare_user_task(task, run, device)
-        else:
-            data = load_dataset(
-                task.dataset,
-                data_dir=run.data_dir,
-                download=run.download,
-                val_fraction=task.val_fraction,
-                seed=task.seed,
-                device=device,
-            )
-        storage = open_storage(run.storage)
-        studies = {f: open_family_study(storage, run.study_name_for(task, f), task, f) for f in run.families}
-    except (UsageError, ConfigError, StorageError, ValueError, OSError, ImportError) as exc:
-        return fail(PROG, str(exc) or type(exc).__name__)
 
+    def body() -> int:
+        task, run, device, quota = prepare(argv)
+        return run_search(task, run, device, quota=quota, argv=argv)
+
+    return run_command(PROG, body, kept="finished trials are kept; run the same command again to resume")
+
+
+def run_search(
+    task: TaskConfig,
+    run: RunConfig,
+    device: str,
+    *,
+    quota: dict[str, int] | None = None,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Run (or resume) the search of validated configurations; returns the exit code.
+
+    Raises :class:`~lrtune.errors.LrtuneError` for bad input found while starting up (before any
+    trial runs). ``argv`` is what ``--workers N`` hands its worker processes. Ctrl-C during the
+    trials marks the running trial(s) FAIL, prints the summary and returns 130.
+    """
+    if run.threads is not None:
+        torch.set_num_threads(run.threads)
+    assembled, run = assemble_for_run(
+        task, run, device
+    )  # a --task is checked and loaded before anything is created
+    task = assembled.config
+    storage = open_storage(run.storage)
+    studies = {f: open_family_study(storage, run.study_name_for(task, f), task, f) for f in run.families}
     for family, (study, created) in studies.items():
         if created and run.artifacts:
             _write_study_note(study, task, family)
     if run.workers > 1:
         return run_workers(argv, task, run, {f: s for f, (s, _) in studies.items()})
     hook = _artifact_hook(run) if run.artifacts else None
-    runs = [FamilyRun(f, s, Objective(task, f, data, on_trial_start=hook)) for f, (s, _) in studies.items()]
-    fuse = run.fuse if run.fuse is not None else default_group_size(task, data, run.trials, log=True)
+    runs = [FamilyRun(f, s, Objective(assembled, f, on_trial_start=hook)) for f, (s, _) in studies.items()]
+    fuse = run.fuse if run.fuse is not None else default_group_size(assembled, run.trials, log=True)
     print(
         f"lrtune {__version__}: {task.task} on {device}, families {', '.join(run.families)}, "
         f"{run.trials} trials each → {display_url(run.storage)}",
@@ -319,26 +271,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs, trials=run.trials, timeout=run.timeout, progress=run.progress, quota=quota, fuse=fuse
         )
     except KeyboardInterrupt:
-        print(
-            f"{PROG}: interrupted — the running trial is marked FAIL; finished trials are kept. "
-            "Run the same command again to resume.",
-            file=sys.stderr,
+        code = interrupted(
+            PROG,
+            "the running trial is marked FAIL; finished trials are kept. Run the same command again to resume.",
         )
-        code = 130
     rows = summary_rows({f: s for f, (s, _) in studies.items()})
     print_summary(rows, run.storage, time.monotonic() - started)
     return code
 
 
-def default_group_size(task: TaskConfig, data: Dataset, trials: int, *, log: bool = False) -> int:
+def default_group_size(task: AssembledTask, trials: int, *, log: bool = False) -> int:
     """The ``--fuse`` default: a start-up timing probe (:mod:`lrtune.training.group_size`), at most half the trials.
 
     Capping K at ⌈trials / 2⌉ gives every family at least two groups, so the later one is pruned
     and sampled against a finished one (members of a group can't prune each other).
     """
-    config = TrainConfig.from_task(task, seed=0, metric=task_metric(task, data.device))
-    build = lambda seed: build_task_model(task, data, seed)  # noqa: E731  (users' --task models too)
-    choice = measure_group_size(build, data, config, max_size=max(1, -(-trials // 2)))
+    choice = measure_group_size(
+        task.build_model, task.data, task.train_config(0), max_size=max(1, -(-trials // 2))
+    )
     if log:
         print(f"lrtune: {choice.describe()}", file=sys.stderr)
     return choice.size

@@ -2,52 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pytest
 
 from lrtune import prune_accounting as pa
-from lrtune.core.schedules import Schedule
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def test_decay_start_epoch():
-    wsd = Schedule("wsd", 0.1, params={"decay_frac": 0.2, "decay_shape": "linear", "final_ratio": 0.01})
-    assert pa.decay_start_epoch(wsd, 10, 50) == 9  # decay over the last 2 of 10 epochs
-    assert pa.decay_start_epoch(Schedule("constant", 0.1), 10, 50) is None
-    assert pa.decay_start_epoch(Schedule("cosine", 0.1, params={"final_ratio": 0.01}), 10, 50) == 1
-    assert pa.first_judged_epoch("median-decay", wsd, 10, 50) == 9
-    assert pa.first_judged_epoch("median-decay", Schedule("constant", 0.1), 10, 50) == 5
-    assert pa.first_judged_epoch("median", wsd, 10, 50) == 5
-    assert pa.first_judged_epoch("median-legacy", wsd, 15, 50) == 7
-    with pytest.raises(ValueError, match="valid: median"):
-        pa.first_judged_epoch("never", wsd, 10, 50)
-
-
-def _trial(number, curve):
-    return pa.ReplayedTrial(
-        number, False, len(curve), None, list(curve), 0.0, Schedule("constant", 0.1), list(curve)
-    )
-
-
-def test_policies_on_known_curves():
-    # five good trials start the median rule; trial 5 is worse at every epoch; trial 6 only at the end
-    good = [_trial(i, [0.5, 0.6, 0.7, 0.8]) for i in range(5)]
-    late = _trial(5, [0.1, 0.2, 0.3, 0.9])  # worst until the final epoch, then the best
-    last = _trial(6, [0.5, 0.6, 0.7, 0.1])  # fine until the final epoch
-    trials = good + [late, last]
-    new = pa.simulate_policy(trials, "median", epochs=4, steps_per_epoch=10)
-    assert new[5] == (2, True)  # judged from ⌈4/2⌉ = 2: pruned, its late best is lost
-    assert new[6] == (4, False)  # never judged at the final epoch
-    legacy = pa.simulate_policy(trials, "median-legacy", epochs=4, steps_per_epoch=10)
-    assert legacy[6] == (4, True)  # the old rule pruned a trial that had run all its epochs
-    account = pa.account_family("constant", trials, epochs=4, steps_per_epoch=10, policy="median")
-    assert account.best_unpruned_trial == 5 and account.best_was_pruned
-    assert account.drop_points == pytest.approx(10.0) and account.rank_of_kept == 2
-    assert (
-        pa.account_family("constant", trials, epochs=4, steps_per_epoch=10, policy="median-legacy").pruned_at_final
-        == 1
-    )
 
 
 @pytest.mark.slow
@@ -82,3 +44,91 @@ def test_replay_of_a_real_search(tmp_path, capsys):
     assert "valid: constant" in capsys.readouterr().err
     missing = tmp_path / "missing.db"
     assert pa.main(["--storage", f"sqlite:///{missing}", "--no-search"]) == 2 and not missing.exists()
+
+
+ROOT = Path(__file__).resolve().parents[1]  # examples/ is importable from here, as for python -m
+
+
+def _account(url: str, study_args: str, *, family: str = "cosine", trials: int = 7, extra=()) -> int:
+    return pa.main(
+        ["--family", family, "--trials", str(trials), "--storage", url, "--study-args", study_args, *extra]
+    )
+
+
+def _replays(url: str, name: str) -> tuple[optuna.Study, optuna.Study]:
+    return optuna.load_study(study_name=name, storage=url), optuna.load_study(
+        study_name=f"{name}:unpruned", storage=url
+    )
+
+
+WILD = "--epochs 3 --sampler random --lr-range 1e-4,3 --no-progress"  # some trials diverge and are pruned
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["make_task", "make_task_by_loss"])
+def test_a_user_task_search_is_accounted_in_its_own_metric(tmp_path, capsys, monkeypatch, task):
+    monkeypatch.chdir(ROOT)
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    assert _account(url, f"--task examples.my_task:{task} {WILD}") == 0
+    out = capsys.readouterr().out
+    assert "| cosine | as run | 7 |" in out and "replays differ" not in out
+    assert ("drop (loss)" in out) == (task == "make_task_by_loss")
+    search, replay = _replays(url, f"examples.my_task.{task}-{search_model(url)}-cosine")
+    pruned = [t for t in search.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert len(replay.trials) == len(pruned) > 0
+    assert replay.direction == search.direction
+    for again in replay.trials:  # the replay reports what the search reported: the task's metric
+        source = search.trials[again.user_attrs["source_trial"]]
+        assert again.intermediate_values[1] == pytest.approx(source.intermediate_values[1], abs=1e-6)
+        assert ("metric" in again.user_attrs) == (task == "make_task_by_loss")
+
+
+def search_model(url: str) -> str:
+    (summary,) = [s for s in optuna.get_all_study_summaries(url) if not s.study_name.endswith(":unpruned")]
+    return summary.user_attrs["lrtune_config"]["model"]
+
+
+@pytest.mark.slow
+def test_a_hyperband_search_is_accounted(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert _account(url, f"--dataset digits --pruner hyperband {WILD}") == 0
+    out = capsys.readouterr().out
+    assert "| cosine | as run | 7 |" in out and "| cosine | median-decay | 7 |" in out
+    assert "note:" not in out  # Hyperband is not expected to match the replayed median rule
+    search, replay = _replays(url, "digits-mlp-cosine")
+    assert search.user_attrs["lrtune_config"]["pruner"] == "hyperband"
+    assert len(replay.trials) == sum(t.state == optuna.trial.TrialState.PRUNED for t in search.trials)
+
+
+@pytest.mark.slow
+def test_a_search_of_stacked_groups_is_accounted(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    assert _account(url, f"--dataset digits --fuse 3 {WILD}", trials=9) == 0
+    out = capsys.readouterr().out
+    assert "| cosine | as run | 9 |" in out
+    search, replay = _replays(url, "digits-mlp-cosine")
+    assert len({t.user_attrs["fuse_group"] for t in search.trials}) == 3  # it ran in stacked groups
+    pruned = [t for t in search.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert len(replay.trials) == len(pruned)
+    for again in replay.trials:  # a stacked member's replay, trained alone, reproduces its epochs
+        source = search.trials[again.user_attrs["source_trial"]]
+        for epoch, value in source.intermediate_values.items():
+            assert again.intermediate_values[epoch] == pytest.approx(value, abs=1e-5)
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    cases = [
+        ["--family", "cosine,nope", "--storage", url],
+        ["--family", "cosine", "--trials", "0", "--storage", url],
+        ["--family", "cosine", "--storage", url, "--study-args", "--dataset nope"],
+        ["--family", "cosine", "--storage", url, "--study-args", "--workers 2"],
+        ["--family", "cosine", "--storage", url, "--no-search"],
+        ["--family", "cosine", "--storage", url, "--policy", "never"],
+        ["--family", "cosine", "--storage", url, "--study-args", "--task examples.nope:make_task"],
+    ]
+    for argv in cases:
+        assert pa.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("lrtune.prune_accounting: error:") and "\n" not in err, err
+    assert not (tmp_path / "x.db").exists()

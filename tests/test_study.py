@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from lrtune.study import main
+from lrtune import study as study_cli
+from lrtune.study import main, open_family_study, parse_configs
+from lrtune.tuning.config import TaskConfig
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -224,3 +227,54 @@ def test_missing_torchvision_dataset_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "mnist" in err and "--download" in err and err.count("\n") == 0
     assert not (tmp_path / "lrtune.db").exists()
+
+
+# ------------------------------------------------------------- studies written by an older lrtune
+
+OLD_STUDIES = json.loads((Path(__file__).parent / "tuning" / "data" / "main_de70794_studies.json").read_text())[
+    "studies"
+]
+
+
+def _old_storage(url: str, names) -> None:
+    """The studies as lrtune main de70794 stored them (direction and user attrs; no trials)."""
+    for name in names:
+        stored = OLD_STUDIES[name]
+        created = optuna.create_study(study_name=name, storage=url, direction=stored["direction"])
+        for key, value in stored["user_attrs"].items():
+            created.set_user_attr(key, value)
+
+
+@pytest.mark.parametrize("name", sorted(OLD_STUDIES))
+def test_a_study_stored_by_an_older_lrtune_is_read_as_before(tmp_path, monkeypatch, name) -> None:
+    """Today's options, parsed from the argv that created the study, give exactly its stored
+    configuration and task label, so the same command resumes it."""
+    from lrtune.tuning.assembly import assemble_for_run
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # presets and examples/, as it was run
+    stored = OLD_STUDIES[name]["user_attrs"]
+    config = dict(stored["lrtune_config"])
+    family = config.pop("family")
+    assert TaskConfig.from_dict(config).to_dict() == config
+    task, run, _ = parse_configs(OLD_STUDIES[name]["argv"])
+    assembled, run = assemble_for_run(task, run, "cpu")
+    task = assembled.config
+    assert {**task.to_dict(), "family": family} == stored["lrtune_config"]
+    assert task.task == stored["lrtune_task"] and run.study_name_for(task, family) == name
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    _old_storage(url, [name])
+    resumed, created = open_family_study(optuna.storages.RDBStorage(url), name, task, family)
+    assert not created and resumed.direction.name.lower() == OLD_STUDIES[name]["direction"]
+
+
+@pytest.mark.slow
+def test_the_same_command_resumes_a_study_of_an_older_lrtune(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    names = ["adamw-step", "examples.my_task.make_task_by_loss-Sequential-wsd"]
+    _old_storage(url, names)
+    for name in names:
+        argv = list(OLD_STUDIES[name]["argv"])
+        assert study_cli.main([*argv, "--storage", url]) == 0
+        assert len(optuna.load_study(study_name=name, storage=url).trials) == 1
+    assert len(optuna.get_all_study_summaries(url)) == 2  # resumed, none created beside them

@@ -21,8 +21,8 @@ from torchvision import transforms
 
 from lrtune.core.spaces import suggest_schedule
 from lrtune.training.data import Dataset
-from lrtune.training.models import build_model
 from lrtune.training.train import TrainConfig, build_optimizer
+from lrtune.tuning.assembly import assemble
 from lrtune.tuning.config import TaskConfig
 from lrtune.tuning.objective import search_trial_seed
 from lrtune.tuning.pruning import may_prune
@@ -94,7 +94,7 @@ class PILItemDataset(torch.utils.data.Dataset):
 
 def train_config(task: TaskConfig, seed: int) -> TrainConfig:
     """The training settings of one baseline trial: the task's, with the trial's seed."""
-    return TrainConfig.from_task(task, seed=seed)
+    return TrainConfig.from_task(task, seed=seed)  # accuracy: the example this baseline copies
 
 
 class BaselineObjective:
@@ -108,6 +108,7 @@ class BaselineObjective:
 
     def __init__(self, task_cfg: TaskConfig, family: str, data: Dataset, *, dataset: str = "torchvision") -> None:
         self.task, self.family, self.device = task_cfg, family, data.device
+        self.assembled = assemble(task_cfg, data=data)  # the model factory lrtune's paths use
         cpu = data.to("cpu")
         if dataset == "torchvision":
             self.train_set = PILItemDataset(cpu.x_train, cpu.y_train, data.input_shape)
@@ -124,9 +125,7 @@ class BaselineObjective:
             trial, self.family, lr=task.lr_range_for(self.family), warmup=task.warmup_range
         )
         seed = search_trial_seed(task.seed, trial.number)
-        model = build_model(task.model, input_shape=self.input_shape, n_classes=self.n_classes, seed=seed).to(
-            self.device
-        )
+        model = self.assembled.build_model(seed).to(self.device)
         optimizer = build_optimizer(model, lr=schedule.peak_lr, config=train_config(task, seed))
         train_loader = DataLoader(
             self.train_set, batch_size=task.batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)

@@ -25,7 +25,7 @@ from lrtune.bench.paths import PATHS
 from lrtune.bench.run import run_task
 from lrtune.bench.tasks import TASKS
 from lrtune.bench.verdict import VERDICT_TASK, format_verdict, run_verdict
-from lrtune.cli import fail
+from lrtune.cli import fail, run_command
 
 __all__ = ["PROG", "build_parser", "format_table", "json_default", "machine_info", "main"]
 
@@ -198,6 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     process torch's default, all cores (docs/speed.md: 2 threads beat 1 on a 2-core machine for
     every task, fused or not, when nothing else loads the CPU) — and it is restored at the end.
     """
+    return run_command(PROG, lambda: _bench(argv), kept="tables printed so far stand; no JSON is written")
+
+
+def _bench(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--prune-accounting" in argv:  # the pruning replay lives in lrtune.prune_accounting
         return prune_accounting.main([a for a in argv if a != "--prune-accounting"])

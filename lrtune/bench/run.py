@@ -20,18 +20,14 @@ from typing import Any
 
 import optuna
 import torch
-from torch import nn
 
 from lrtune.bench.baseline import baseline_kind
 from lrtune.bench.floor import compute_floor, matmul_gflops
 from lrtune.bench.paths import run_path, warm_up
-from lrtune.bench.tasks import MNIST_LIKE, BenchTask, load_task_data
-from lrtune.training.data import Dataset
+from lrtune.bench.tasks import BenchTask, assemble_task, task_config
 from lrtune.training.group_size import GroupSize, measure_group_size
-from lrtune.training.models import build_model
-from lrtune.tuning.config import TaskConfig
+from lrtune.tuning.assembly import AssembledTask
 from lrtune.tuning.keys import FINISHED_STATES
-from lrtune.tuning.objective import Objective
 
 __all__ = ["bench_storage", "epochs_run", "pruning_accounting", "run_task", "summarise"]
 
@@ -94,16 +90,10 @@ def bench_storage(kind: str, task: BenchTask, path: str, repeat: int) -> optuna.
     )
 
 
-def _probe_group_size(
-    task: BenchTask, task_cfg: TaskConfig, family: str, data: Dataset, n_trials: int
-) -> GroupSize:
+def _probe_group_size(assembled: AssembledTask, n_trials: int) -> GroupSize:
     """lrtune's default K: the start-up probe, at most half the trials (as ``lrtune.study`` does)."""
-
-    def build(seed: int) -> nn.Module:
-        return build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed)
-
     return measure_group_size(
-        build, data, Objective(task_cfg, family, data).train_config(0), max_size=max(1, -(-n_trials // 2))
+        assembled.build_model, assembled.data, assembled.train_config(0), max_size=max(1, -(-n_trials // 2))
     )
 
 
@@ -131,11 +121,11 @@ def run_task(
     ``baseline`` is ``--baseline`` (``auto``, ``tensor`` or ``torchvision``), resolved per dataset
     by :func:`~lrtune.bench.baseline.baseline_kind`.
     """
-    data = load_task_data(task, quick=quick, device=device)
     n_epochs = epochs or (task.quick_epochs if quick else task.epochs)
     n_trials = trials or (task.quick_trials if quick else task.trials)
-    dataset_name = task.dataset if task.dataset != MNIST_LIKE else "mnist"
-    task_cfg = TaskConfig(dataset=dataset_name, model=task.model, epochs=n_epochs, pruner=pruner)
+    task_cfg = task_config(task, epochs=n_epochs, pruner=pruner)
+    assembled = assemble_task(task, task_cfg, quick=quick, device=device)
+    data = assembled.data
     kind = baseline_kind(data.name, baseline)
     torch.set_num_threads(threads)
     probe = None
@@ -144,11 +134,11 @@ def run_task(
     elif quick:
         k = task.quick_fuse
     else:
-        probe = _probe_group_size(task, task_cfg, family, data, n_trials)
+        probe = _probe_group_size(assembled, n_trials)
         k = probe.size
         log(f"  {task.name}: {probe.describe()}")
     gflops = matmul_gflops(device=device)
-    model = build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=0).to(device)
+    model = assembled.build_model(0).to(device)
     floor = compute_floor(model, data, gflops)
     warm_up(task_cfg, family, data, threads, baseline=kind)
     record: dict[str, Any] = {

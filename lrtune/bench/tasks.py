@@ -13,9 +13,11 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
 
-from lrtune.training.data import Dataset, load_dataset
+from lrtune.training.data import Dataset
+from lrtune.tuning.assembly import AssembledTask, assemble
+from lrtune.tuning.config import TaskConfig
 
-__all__ = ["MNIST_LIKE", "TASKS", "BenchTask", "load_task_data", "make_mnist_like"]
+__all__ = ["MNIST_LIKE", "TASKS", "BenchTask", "assemble_task", "load_task_data", "make_mnist_like", "task_config"]
 
 MNIST_LIKE = "mnist-like"
 """The dataset name of the generated task (not one of lrtune's datasets)."""
@@ -121,9 +123,23 @@ def make_mnist_like(
     )
 
 
-def load_task_data(task: BenchTask, *, quick: bool, device: str) -> Dataset:
-    """The task's dataset on ``device``: generated for ``mnist-like`` (test set ≈ n/6, 500..10 000)."""
+def task_config(task: BenchTask, *, epochs: int, pruner: str = "median") -> TaskConfig:
+    """The lrtune task configuration the benchmark runs (``mnist-like`` is configured as ``mnist``:
+    same shape, its data generated here)."""
+    dataset = task.dataset if task.dataset != MNIST_LIKE else "mnist"
+    return TaskConfig(dataset=dataset, model=task.model, epochs=epochs, pruner=pruner)
+
+
+def assemble_task(task: BenchTask, config: TaskConfig, *, quick: bool, device: str) -> AssembledTask:
+    """The task ready to train (:func:`lrtune.tuning.assembly.assemble`), on the generated data for
+    ``mnist-like`` (test set ≈ n/6, 500..10 000)."""
+    data = None
     if task.dataset == MNIST_LIKE:
         n = task.quick_examples if quick else task.examples
-        return make_mnist_like(n=n or 60_000, n_test=min(10_000, max(500, (n or 60_000) // 6)), device=device)
-    return load_dataset(task.dataset, device=device)
+        data = make_mnist_like(n=n or 60_000, n_test=min(10_000, max(500, (n or 60_000) // 6)), device=device)
+    return assemble(config, device=device, data=data)
+
+
+def load_task_data(task: BenchTask, *, quick: bool, device: str) -> Dataset:
+    """The task's dataset on ``device`` (that of :func:`assemble_task`)."""
+    return assemble_task(task, task_config(task, epochs=task.epochs), quick=quick, device=device).data

@@ -45,6 +45,7 @@ from optuna.distributions import (
 
 from lrtune.core.families import PARAMETER_MEANINGS
 from lrtune.tuning import keys
+from lrtune.tuning.config import task_label
 from lrtune.tuning.optuna_compat import first_note_keys, study_id, trial_id
 from lrtune.tuning.pruning import pruning_start
 from lrtune.tuning.storage import beside_database
@@ -136,12 +137,6 @@ def _space_table(space: Mapping[str, BaseDistribution]) -> str:
     return "\n".join(rows)
 
 
-def _task(config: Mapping[str, Any]) -> str:
-    """The comparison unit ``dataset/model/epochs ep/optimizer`` (as the ``lrtune_task`` attr)."""
-    get = lambda key: config.get(key, "?")  # noqa: E731
-    return f"{get('dataset')}/{get('model')}/{get('epochs')}ep/{get('optimizer')}"
-
-
 def _config_table(config: Mapping[str, Any]) -> str:
     """The whole configuration as a two-column markdown table."""
     rows = ["| setting | value |", "|---|---|"]
@@ -181,7 +176,7 @@ def study_note_markdown(
     ``space`` maps Optuna parameter names to distributions; ``pruner`` and ``sampler`` are short
     descriptions such as ``"median (n_warmup_steps=10)"`` and ``"tpe (seed=0)"``.
     """
-    task = _task(config)
+    task = task_label(config)
     metric = str(config.get("metric") or "accuracy")
     score = f"validation {metric}" + (f" ({config['direction']}d)" if config.get("direction") else "")
     return (

@@ -338,7 +338,7 @@ def _train_stacked(models, data, schedules, *, config, on_epoch_end, on_member_e
     keep_freed_memory()  # a step's activations are reused, not page-faulted in again (lrtune.training.memory)
     for model in models:
         model.to(data.device)
-    total_steps = config.epochs * steps_per_epoch(len(data.y_train), config.batch_size)
+    total_steps = config.total_steps(len(data.y_train))
     curves = [_LrCurve(s, total_steps) for s in schedules]
     path = _StackedPath(models, data, curves, config)
     member_end = None

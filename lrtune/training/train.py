@@ -76,6 +76,10 @@ class _Schedule(Protocol):
 class TrainConfig:
     """How to train (everything but the model, the data and the schedule).
 
+    The defaults of ``epochs``, ``batch_size``, ``optimizer`` and ``weight_decay`` are the
+    defaults of lrtune's options of those names: :class:`lrtune.tuning.config.TaskConfig` reads
+    them from here, so they are declared once.
+
     Attributes:
         epochs: number of passes over the training split.
         batch_size: training examples per optimizer step (the last batch may be smaller).
@@ -91,13 +95,21 @@ class TrainConfig:
     """
 
     epochs: int = 15
-    batch_size: int = 64
+    batch_size: int = 128
     optimizer: str = "sgd"
     weight_decay: float = 5e-4
     momentum: float = 0.9
     seed: int = 0
     eval_batch_size: int = 2048
     metric: Metric = ACCURACY
+
+    def total_steps(self, n_train: int) -> int:
+        """Optimizer steps of a whole run on ``n_train`` examples: ``epochs · ⌈n_train / batch_size⌉``.
+
+        >>> TrainConfig(epochs=3, batch_size=128).total_steps(1000)
+        24
+        """
+        return self.epochs * steps_per_epoch(n_train, self.batch_size)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -234,9 +246,8 @@ def train(
     """
     started = time.perf_counter()
     model.to(data.device)
-    n_steps = steps_per_epoch(len(data.y_train), config.batch_size)
     optimizer = build_optimizer(model, lr=schedule.peak_lr, config=config, schedule=schedule)
-    scheduler = schedule.build(optimizer, config.epochs * n_steps)
+    scheduler = schedule.build(optimizer, config.total_steps(len(data.y_train)))
     path = _SoloPath(model, data, optimizer, scheduler, config.batch_size)
     callback = None if on_epoch_end is None else (lambda _k, report: on_epoch_end(report))
     (result,) = run_epochs(

@@ -27,28 +27,22 @@ configuration, so resuming with changed data is refused like any other configura
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from lrtune.errors import LrtuneError
-from lrtune.training.data import Dataset, load_dataset
-from lrtune.training.fused import why_not_fusable
-from lrtune.training.metrics import METRICS, Metric, MetricError, resolve_metric
-from lrtune.training.models import build_model
+from lrtune.training.data import Dataset
+from lrtune.training.metrics import Metric, MetricError, resolve_metric
 from lrtune.training.tasks import Task
-
-if TYPE_CHECKING:
-    from lrtune.tuning.config import RunConfig, TaskConfig
 
 __all__ = [
     "TaskError",
@@ -57,10 +51,6 @@ __all__ = [
     "task_dataset",
     "data_fingerprint",
     "StreamedInputs",
-    "build_task_model",
-    "task_metric",
-    "load_task_data",
-    "prepare_user_task",
 ]
 
 _FINGERPRINT_SAMPLES = 64
@@ -385,90 +375,3 @@ def load_task(path: str, *, device: str | torch.device = "cpu") -> LoadedTask:
     loaded = LoadedTask(path, task, data, data_fingerprint(data), streamed, model_name, metric)
     _CACHE[key] = loaded
     return loaded
-
-
-# --------------------------------------------------------------------------------------------
-# where lrtune's CLI meets the user task (one dispatch for data and models)
-# --------------------------------------------------------------------------------------------
-
-
-def build_task_model(task: TaskConfig, data: Dataset, seed: int) -> nn.Module:
-    """The model of a trial: the user task's ``make_model(seed)``, else a built-in model."""
-    if getattr(task, "user_task", None):
-        return load_task(task.user_task, device=data.device).build_model(seed)
-    return build_model(task.model, input_shape=data.input_shape, n_classes=data.n_classes, seed=seed)
-
-
-def task_metric(task: TaskConfig, device: str | torch.device = "cpu") -> Metric:
-    """The :class:`Metric` a task's trials are selected on, as its configuration stores it.
-
-    A built-in name resolves by itself; a user's callable comes from the loaded task, which must
-    still carry the stored name and direction (else :class:`TaskError`).
-    """
-    if task.metric in METRICS:
-        return resolve_metric(task.metric, task.direction)
-    if not getattr(task, "user_task", None):
-        raise TaskError(f"unknown metric {task.metric!r}; valid: {', '.join(METRICS)}")
-    metric = load_task(task.user_task, device=device).metric
-    if (metric.name, metric.direction) != (task.metric, task.direction):
-        raise TaskError(
-            f"--task {task.user_task}: its metric is now {metric.name} ({metric.direction}), but the "
-            f"studies were created with {task.metric} ({task.direction}); use another --study-name"
-        )
-    return metric
-
-
-def load_task_data(
-    task: TaskConfig, *, data_dir: str = "data", download: bool = False, device: str | torch.device = "cpu"
-) -> Dataset:
-    """The data of a task: the user task's (refused when its fingerprint changed), else built-in."""
-    if getattr(task, "user_task", None):
-        loaded = load_task(task.user_task, device=device)
-        if task.task_fingerprint and loaded.fingerprint != task.task_fingerprint:
-            raise TaskError(
-                f"--task {task.user_task}: its data changed since the studies were "
-                f"created (fingerprint {loaded.fingerprint}, stored "
-                f"{task.task_fingerprint}); use another --study-name"
-            )
-        return loaded.data
-    return load_dataset(
-        task.dataset,
-        data_dir=data_dir,
-        download=download,
-        val_fraction=task.val_fraction,
-        seed=task.seed,
-        device=device,
-    )
-
-
-def prepare_user_task(task: TaskConfig, run: RunConfig, device: str):
-    """Load and check ``task.user_task``; return (data, task with model name and fingerprint, run).
-
-    With ``--fuse K`` and a model that cannot be stacked, prints one warning line and runs the
-    trials one by one (``fuse = 1``) instead of failing or falling back silently.
-    """
-    loaded = load_task(task.user_task, device=device)
-    task = dataclasses.replace(
-        task,
-        model=loaded.model_name,
-        task_fingerprint=loaded.fingerprint,
-        metric=loaded.metric.name,
-        direction=loaded.metric.direction,
-    )
-    if run.fuse is None or run.fuse > 1:
-        reason = why_not_fusable(loaded.build_model(0), loaded.data.input_shape)
-        if reason is not None:
-            asked = f"--fuse {run.fuse} ignored" if run.fuse is not None else "not fused"
-            print(
-                f"lrtune.study: warning: {asked}: the task's model {loaded.model_name} cannot be "
-                f"stacked ({reason}); trials run one by one",
-                file=sys.stderr,
-            )
-            run = dataclasses.replace(run, fuse=1)
-    if loaded.streamed:
-        print(
-            f"lrtune.study: {task.user_task}: data streamed batch by batch from its Dataset "
-            "(it does not fit in a quarter of the device memory, or in_memory=False)",
-            file=sys.stderr,
-        )
-    return loaded.data, task, run

@@ -8,7 +8,10 @@ Two parts:
 * :class:`RunConfig` — how this invocation runs (families, trials, timeout, storage, device,
   workers, ...). It can change between resumes.
 
-Presets (``studies/*.toml``) hold keys of both; the CLI's flags override them.
+Presets (``studies/*.toml``) hold keys of both; the CLI's flags override them. Each option is
+declared once, as a field of one of the two records (:func:`option`: default, kind, help, flag,
+preset key); :data:`OPTIONS` lists them, and ``lrtune.study``'s flags and :data:`PRESET_TYPES`
+derive from it. The training settings default to :class:`~lrtune.training.train.TrainConfig`'s.
 """
 
 from __future__ import annotations
@@ -26,23 +29,28 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from lrtune.core.schedules import FAMILIES
 from lrtune.core.spaces import resolve_families
 from lrtune.errors import LrtuneError
 from lrtune.training.data import DATASETS
 from lrtune.training.metrics import DIRECTIONS, METRICS, natural_direction
 from lrtune.training.models import MODELS, default_model
 from lrtune.training.schedule_free import LR_SCALE
-from lrtune.training.train import OPTIMIZERS
+from lrtune.training.train import OPTIMIZERS, TrainConfig
 from lrtune.tuning.storage import DEFAULT_STORAGE
 
 __all__ = [
     "ConfigError",
     "LR_RANGES",
+    "OPTIONS",
+    "PRESET_TYPES",
+    "Option",
     "PRUNERS",
     "RunConfig",
     "SAMPLERS",
     "TaskConfig",
     "load_preset",
+    "task_label",
 ]
 
 SAMPLERS: tuple[str, ...] = ("tpe", "random", "qmc", "cmaes", "gp")
@@ -55,6 +63,26 @@ LR_RANGES: Mapping[str, tuple[float, float]] = {"sgd": (1e-3, 1.0), "adamw": (1e
 
 class ConfigError(LrtuneError, ValueError):
     """A configuration value is invalid; the message is one line, fit for a CLI."""
+
+
+def task_label(config: Mapping[str, Any]) -> str:
+    """The comparison unit of a (stored) task configuration; the one rule for the ``lrtune_task`` attr.
+
+    ``dataset/model/epochs/optimizer``, then ``/metric`` unless the metric is the default
+    (accuracy, maximised), with ``-min``/``-max`` when its direction is not the metric's own.
+    Missing keys show as ``?``.
+
+    >>> task_label({"dataset": "digits", "model": "mlp", "epochs": 6, "optimizer": "sgd", "metric": "loss"})
+    'digits/mlp/6ep/sgd/loss'
+    """
+    get = lambda key: config.get(key, "?")  # noqa: E731
+    label = f"{get('dataset')}/{get('model')}/{get('epochs')}ep/{get('optimizer')}"
+    metric = config.get("metric") or "accuracy"
+    own = natural_direction(metric)
+    direction = config.get("direction") or own
+    if metric == "accuracy" and direction == "maximize":
+        return label
+    return f"{label}/{metric}" + ("" if own == direction else f"-{str(direction)[:3]}")
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -86,27 +114,110 @@ def _pair(
 
 
 @dataclass(frozen=True)
-class TaskConfig:
-    """What is being compared. Every field is recorded in the study's ``lrtune_config`` attr."""
+class Option:
+    """One option, declared once: the CLI flag, the preset key and the record field derive from it.
 
-    dataset: str = "mnist1d"
-    model: str | None = None
-    epochs: int = 15
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    weight_decay: float = 5e-4
-    lr_range: tuple[float, float] | None = None
-    warmup_range: tuple[float, float] = (0.0, 0.1)
-    sampler: str = "tpe"
-    pruner: str = "median"
-    seed: int = 0
-    val_fraction: float = 0.1
-    user_task: str | None = None  # --task module:callable (lrtune.training.user_task); dataset = this path
-    task_fingerprint: str | None = None  # of the user task's data, set when it is loaded
-    metric: str = (
-        "accuracy"  # what trials are selected on (lrtune.training.metrics); a user task's is set when loaded
+    ``key`` is the preset key and the flag without ``--`` and with ``-`` for ``_`` (``family``,
+    ``task``); ``field`` the attribute of :class:`TaskConfig` (``stored``: in the study's
+    ``lrtune_config``) or :class:`RunConfig` (not stored); ``kind`` one of ``int``, ``float``,
+    ``str``, ``range`` (``LOW,HIGH``), ``families`` (a name, ``a,b`` or a list), ``on`` (a flag
+    that turns it on, e.g. ``--download``) or ``off`` (a ``--no-`` flag that turns it off, e.g.
+    ``--no-artifacts``); ``flag`` None for options only a preset sets, ``preset`` False for options
+    no preset sets.
+    """
+
+    key: str
+    field: str
+    kind: str
+    default: Any
+    help: str
+    stored: bool
+    flag: str | None
+    preset: bool
+
+    @property
+    def preset_types(self) -> tuple[type, ...]:
+        """The TOML value types a preset may give."""
+        return _PRESET_TYPES_OF_KIND[self.kind]
+
+
+_PRESET_TYPES_OF_KIND: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "range": (list,),
+    "families": (str, list),
+    "on": (bool,),
+    "off": (bool,),
+}
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    kind: str,
+    key: str | None = None,
+    flag: bool = True,
+    preset: bool = True,
+    choices: tuple[str, ...] = (),
+) -> Any:
+    """A dataclass field that declares its option (see :class:`Option`); ``help`` may name
+    ``{default}`` and ``{choices}``."""
+    text = help.format(default=default, choices=", ".join(choices))
+    meta = {"kind": kind, "key": key, "help": text, "flag": flag, "preset": preset}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _lr_range_help() -> str:
+    ranges = ", ".join(f"{low:g},{high:g} for {name}" for name, (low, high) in LR_RANGES.items())
+    return f"peak LR search range LOW,HIGH (default: {ranges})"
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """What is being compared. Every field is recorded in the study's ``lrtune_config`` attr.
+
+    The training settings (epochs, batch size, optimizer, weight decay) default to
+    :class:`~lrtune.training.train.TrainConfig`'s, which trials are trained with.
+    """
+
+    dataset: str = option("mnist1d", "one of {choices} (default {default})", kind="str", choices=DATASETS)
+    model: str | None = option(None, "one of {choices} (default: the dataset's)", kind="str", choices=MODELS)
+    epochs: int = option(TrainConfig.epochs, "epochs per trial (default {default})", kind="int")
+    batch_size: int = option(TrainConfig.batch_size, "training batch size (default {default})", kind="int")
+    optimizer: str = option(
+        TrainConfig.optimizer,
+        "one of {choices} (default {default}: Nesterov momentum 0.9)",
+        kind="str",
+        choices=OPTIMIZERS,
     )
-    direction: str | None = None  # "maximize"/"minimize"; None: the metric's own
+    weight_decay: float = option(TrainConfig.weight_decay, "weight decay (default {default:g})", kind="float")
+    lr_range: tuple[float, float] | None = option(None, _lr_range_help(), kind="range")
+    warmup_range: tuple[float, float] = option(
+        (0.0, 0.1), "warmup fraction search range LOW,HIGH (default 0,0.1)", kind="range", flag=False
+    )
+    sampler: str = option("tpe", "one of {choices} (default {default})", kind="str", choices=SAMPLERS)
+    pruner: str = option(
+        "median", "one of {choices} (default {default}; only at epochs ⌈E/2⌉..E−1)", kind="str", choices=PRUNERS
+    )
+    seed: int = option(0, "base seed of samplers, splits and trials (default {default})", kind="int")
+    val_fraction: float = option(
+        0.1, "validation share of the training data (default {default})", kind="float", flag=False
+    )
+    # --task module:callable (lrtune.training.user_task); dataset = this path
+    user_task: str | None = option(
+        None,
+        "your own task instead of --dataset/--model: 'module:callable' returning lrtune.Task",
+        kind="str",
+        key="task",
+    )
+    # of the user task's data, set when it is loaded
+    task_fingerprint: str | None = option(None, "", kind="str", flag=False, preset=False)
+    # what trials are selected on (lrtune.training.metrics); a user task's is set when loaded
+    metric: str = option("accuracy", "", kind="str", flag=False, preset=False)
+    # "maximize"/"minimize"; None: the metric's own
+    direction: str | None = option(None, "", kind="str", flag=False, preset=False)
 
     def __post_init__(self) -> None:
         if self.user_task is not None:
@@ -170,15 +281,8 @@ class TaskConfig:
 
     @property
     def task(self) -> str:
-        """The comparison unit: families are only compared within one task.
-
-        ``dataset/model/epochs/optimizer``, then ``/metric`` unless the metric is the default
-        (accuracy, maximised), with ``-min``/``-max`` when its direction is not the metric's own."""
-        label = f"{self.dataset}/{self.model}/{self.epochs}ep/{self.optimizer}"
-        if self.default_metric:
-            return label
-        own = natural_direction(self.metric) == self.direction
-        return f"{label}/{self.metric}" + ("" if own else f"-{str(self.direction)[:3]}")
+        """The comparison unit: families are only compared within one task (:func:`task_label`)."""
+        return task_label(dataclasses.asdict(self))
 
     def lr_range_for(self, family: str) -> tuple[float, float]:
         """The peak-LR search range of ``family``: ``lr_range``, except ``schedulefree``'s, which is
@@ -211,20 +315,42 @@ class TaskConfig:
 class RunConfig:
     """How this invocation runs; free to change between resumes of the same studies."""
 
-    families: tuple[str, ...] = ("cosine",)
-    trials: int = 20
-    timeout: float | None = None
-    storage: str = DEFAULT_STORAGE
-    study_name: str | None = None
-    device: str = "auto"
-    data_dir: str = "data"
-    download: bool = False
-    workers: int = 1
-    threads: int | None = None
-    fuse: int | None = None  # None: measured at start-up (lrtune.training.group_size); 1: off
-    artifacts: bool = True
-    artifact_dir: str | None = None
-    progress: bool = True
+    families: tuple[str, ...] = option(
+        ("cosine",),
+        "family, comma-separated families, or 'all' (default cosine; valid: {choices})",
+        kind="families",
+        key="family",
+        choices=FAMILIES,
+    )
+    trials: int = option(20, "finished trials per family (default {default})", kind="int")
+    timeout: float | None = option(None, "stop starting new trials after this many seconds", kind="float")
+    storage: str = option(
+        DEFAULT_STORAGE, "Optuna storage URL; 'env' or none: $LRTUNE_STORAGE (else {default})", kind="str"
+    )
+    study_name: str | None = option(
+        None, "base study name; each family's study is '<name>-<family>' (default '<dataset>-<model>')", kind="str"
+    )
+    device: str = option(
+        "auto", "one of {choices} (default {default}: cuda, then mps, then cpu)", kind="str", choices=DEVICES
+    )
+    data_dir: str = option("data", "where torchvision datasets live (default {default}/)", kind="str")
+    download: bool = option(False, "download a missing torchvision dataset (needs internet)", kind="on")
+    workers: int = option(1, "worker processes sharing the storage (default {default})", kind="int")
+    threads: int | None = option(
+        None, "torch threads per worker (default: all cores for 1 worker, 1 each for several)", kind="int"
+    )
+    # None: measured at start-up (lrtune.training.group_size); 1: off
+    fuse: int | None = option(
+        None,
+        "train K trials of a family at once as one stacked model (default: K measured at start-up "
+        "where the model stacks, at most half the trials; 1 turns fusing off)",
+        kind="int",
+    )
+    artifacts: bool = option(True, "don't attach LR-curve PNGs and notes", kind="off")
+    artifact_dir: str | None = option(
+        None, "optuna-dashboard artifact directory (default: artifacts/ next to the SQLite file)", kind="str"
+    )
+    progress: bool = option(True, "no progress bar", kind="off", preset=False)
 
     def __post_init__(self) -> None:
         try:
@@ -252,36 +378,22 @@ class RunConfig:
         return f"{base}-{family}"
 
 
-_TASK_KEYS = {f.name: f for f in fields(TaskConfig)}
-_RUN_KEYS = {f.name: f for f in fields(RunConfig)}
-_PRESET_TYPES: dict[str, tuple[type, ...]] = {
-    "dataset": (str,),
-    "model": (str,),
-    "epochs": (int,),
-    "batch_size": (int,),
-    "optimizer": (str,),
-    "weight_decay": (int, float),
-    "lr_range": (list,),
-    "warmup_range": (list,),
-    "sampler": (str,),
-    "pruner": (str,),
-    "seed": (int,),
-    "val_fraction": (float,),
-    "family": (str, list),
-    "trials": (int,),
-    "timeout": (int, float),
-    "storage": (str,),
-    "study_name": (str,),
-    "device": (str,),
-    "data_dir": (str,),
-    "download": (bool,),
-    "workers": (int,),
-    "threads": (int,),
-    "fuse": (int,),
-    "artifacts": (bool,),
-    "artifact_dir": (str,),
+def _options_of(cls: type, *, stored: bool) -> tuple[Option, ...]:
+    out = []
+    for f in fields(cls):
+        meta = f.metadata
+        key = meta["key"] or f.name
+        flag = ("--no-" if meta["kind"] == "off" else "--") + key.replace("_", "-") if meta["flag"] else None
+        out.append(Option(key, f.name, meta["kind"], f.default, meta["help"], stored, flag, meta["preset"]))
+    return tuple(out)
+
+
+OPTIONS: tuple[Option, ...] = _options_of(TaskConfig, stored=True) + _options_of(RunConfig, stored=False)
+"""Every option of ``lrtune.study``, declared once (as a field of :class:`TaskConfig` or :class:`RunConfig`)."""
+
+PRESET_TYPES: dict[str, tuple[type, ...]] = {  # the keys a preset TOML may hold, and their types
+    **{o.key: o.preset_types for o in OPTIONS if o.preset},
     "description": (str,),
-    "task": (str,),
 }
 
 
@@ -302,11 +414,11 @@ def load_preset(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"preset {str(path)!r} is not valid TOML: {exc}") from None
     for key, value in values.items():
-        if key not in _PRESET_TYPES:
+        if key not in PRESET_TYPES:
             raise ConfigError(
-                f"preset {str(path)!r}: unknown key {key!r}; valid keys: {', '.join(sorted(_PRESET_TYPES))}"
+                f"preset {str(path)!r}: unknown key {key!r}; valid keys: {', '.join(sorted(PRESET_TYPES))}"
             )
-        types = _PRESET_TYPES[key]
+        types = PRESET_TYPES[key]
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
             want = " or ".join(
                 {
@@ -324,16 +436,16 @@ def load_preset(path: str | Path) -> dict[str, Any]:
 
 
 def split_values(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split flat option values into TaskConfig and RunConfig keyword arguments."""
-    task = {k: v for k, v in values.items() if k in _TASK_KEYS}
-    run = {k: v for k, v in values.items() if k in _RUN_KEYS}
-    if "family" in values:
-        run["families"] = values["family"]
+    """Split flat option values (keyed by :attr:`Option.key`) into TaskConfig and RunConfig keyword arguments."""
     if values.get("task") is not None:  # a user task (--task / task = "module:callable")
         for key in ("dataset", "model"):
             if key in values:
                 raise ConfigError(
                     f"--task {values['task']} brings its own data and model; drop {key} = {values[key]!r}"
                 )
-        task["user_task"] = values["task"]
+    task: dict[str, Any] = {}
+    run: dict[str, Any] = {}
+    for o in OPTIONS:
+        if o.key in values and (o.key != "task" or values[o.key] is not None):
+            (task if o.stored else run)[o.field] = values[o.key]
     return task, run

@@ -38,9 +38,8 @@ import optuna
 from lrtune.core.schedules import Schedule
 from lrtune.training.fused import train_fused
 from lrtune.training.group_size import measure_group_size
-from lrtune.training.train import TrainConfig
-from lrtune.training.user_task import build_task_model, load_task_data, task_metric
 from lrtune.tuning import keys
+from lrtune.tuning.assembly import assemble
 from lrtune.tuning.config import TaskConfig
 from lrtune.tuning.keys import confirm_study_name
 from lrtune.tuning.objective import trial_attrs
@@ -177,11 +176,10 @@ def run_confirmations(
             )
     for group in pending.values():
         task = group[0].task
-        data = load_task_data(task, data_dir=data_dir, device=device)
-        config = TrainConfig.from_task(
-            task, seed=group[0].seed, metric=task_metric(task, device), epochs=task.epochs * horizon
-        )
-        build = lambda seed, task=task, data=data: build_task_model(task, data, seed)  # noqa: E731
+        assembled = assemble(task, data_dir=data_dir, device=device)
+        data = assembled.data
+        config = assembled.train_config(group[0].seed, epochs=task.epochs * horizon)
+        build = assembled.build_model
         size = fuse if fuse is not None else measure_group_size(build, data, config, max_size=len(group)).size
         for start in range(0, len(group), size):
             chunk = group[start : start + size]

@@ -25,10 +25,10 @@ import optuna
 
 from lrtune.core.schedules import Schedule
 from lrtune.core.spaces import suggest_schedule
-from lrtune.training.data import Dataset, steps_per_epoch
+from lrtune.training.data import Dataset
 from lrtune.training.fused import train_fused
 from lrtune.training.train import TrainConfig, TrainResult, train
-from lrtune.training.user_task import build_task_model, task_metric
+from lrtune.tuning.assembly import AssembledTask, assemble
 from lrtune.tuning.config import TaskConfig
 from lrtune.tuning.optuna_compat import frozen_trial, storage_of, trial_id
 from lrtune.tuning.pruning import make_pruner, may_prune
@@ -112,24 +112,28 @@ class Objective:
     ``on_trial_start(trial, schedule, total_steps)`` runs after the schedule is suggested and
     before training (lrtune uses it to attach the LR-curve artifact and the trial note while the
     trial is running, which optuna-dashboard requires).
+
+    ``task`` is an :class:`~lrtune.tuning.assembly.AssembledTask`, or a ``TaskConfig`` with the
+    ``data`` it trains on (assembled here by :func:`~lrtune.tuning.assembly.assemble`).
     """
 
     def __init__(
         self,
-        task: TaskConfig,
+        task: AssembledTask | TaskConfig,
         family: str,
-        data: Dataset,
+        data: Dataset | None = None,
         *,
         on_trial_start: Callable[[optuna.Trial, Schedule, int], None] | None = None,
     ) -> None:
-        self.task = task
+        self.assembled = task if isinstance(task, AssembledTask) else assemble(task, data=data)
+        self.task = self.assembled.config
         self.family = family
-        self.data = data
+        self.data = self.assembled.data
         self.on_trial_start = on_trial_start
-        self.metric = task_metric(task, data.device)
+        self.metric = self.assembled.metric
 
     def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig.from_task(self.task, seed=seed, metric=self.metric)
+        return self.assembled.train_config(seed)
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
@@ -139,10 +143,8 @@ class Objective:
         seed = search_trial_seed(self.task.seed, original_trial_number(trial))
         config = self.train_config(seed)
         if self.on_trial_start is not None:
-            self.on_trial_start(
-                trial, schedule, config.epochs * steps_per_epoch(len(self.data.y_train), config.batch_size)
-            )
-        model = build_task_model(self.task, self.data, seed)
+            self.on_trial_start(trial, schedule, config.total_steps(len(self.data.y_train)))
+        model = self.assembled.build_model(seed)
 
         def report(epoch_result) -> bool:
             trial.report(epoch_result.val_score, epoch_result.epoch)
@@ -218,10 +220,10 @@ def run_fused_trials(
         seeds = [search_trial_seed(task.seed, original_trial_number(t)) for t in trials]
         config = objective.train_config(seeds[0])
         if objective.on_trial_start is not None:
-            total_steps = config.epochs * steps_per_epoch(len(data.y_train), config.batch_size)
+            total_steps = config.total_steps(len(data.y_train))
             for trial, schedule in zip(trials, schedules):
                 objective.on_trial_start(trial, schedule, total_steps)
-        models = [build_task_model(task, data, s) for s in seeds]
+        models = [objective.assembled.build_model(s) for s in seeds]
 
         def report(index: int, epoch_result) -> bool:
             trials[index].report(epoch_result.val_score, epoch_result.epoch)

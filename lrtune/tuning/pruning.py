@@ -44,6 +44,8 @@ __all__ = [
     "may_prune",
     "pruner",
     "pruning_start",
+    "pruning_window",
+    "pruning_window_text",
 ]
 
 
@@ -58,6 +60,21 @@ def pruning_start(epochs: int) -> int:
     return max(1, math.ceil(epochs / 2))
 
 
+def pruning_window(epochs: int) -> range:
+    """The epochs at which a trial of ``epochs`` may be pruned: ⌈E/2⌉ … E − 1 (empty for E = 1).
+
+    >>> list(pruning_window(15))[0], list(pruning_window(15))[-1], list(pruning_window(1))
+    (8, 14, [])
+    """
+    return range(pruning_start(epochs), epochs)
+
+
+def pruning_window_text(epochs: int) -> str:
+    """The window for people: ``only at epochs 8–14`` (E = 15)."""
+    window = pruning_window(epochs)
+    return f"only at epochs {window.start}–{window.stop - 1}"
+
+
 def legacy_pruning_start(epochs: int) -> int:
     """The rule lrtune had before :func:`pruning_start`: ⌊E/2⌋ (at least 1), final epoch included.
 
@@ -69,8 +86,8 @@ def legacy_pruning_start(epochs: int) -> int:
 
 def may_prune(epoch: int, epochs: int) -> bool:
     """True when a trial that has just finished ``epoch`` (1-based) of ``epochs`` may be pruned:
-    ⌈E/2⌉ ≤ epoch ≤ E − 1."""
-    return pruning_start(epochs) <= epoch <= epochs - 1
+    ⌈E/2⌉ ≤ epoch ≤ E − 1 (:func:`pruning_window`)."""
+    return epoch in pruning_window(epochs)
 
 
 class BoundedMedianPruner(optuna.pruners.MedianPruner):

@@ -361,6 +361,14 @@ def display_url(url: str) -> str:
         return url
 
 
+def _make_directory(directory: Path) -> None:
+    """Create the database's directory; an OS refusal (``/proc``, no permission) is a :class:`StorageError`."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the directory {str(directory)!r}: {exc.strerror or exc}") from None
+
+
 def open_storage(url: str, *, heartbeat: bool = True) -> BaseStorage:
     """Check ``url`` (:func:`check_storage_url`), then open it for writing with lrtune's settings.
 
@@ -374,14 +382,14 @@ def open_storage(url: str, *, heartbeat: bool = True) -> BaseStorage:
         return proxy
     journal = _journal_file(url)
     if journal is not None:
-        journal.parent.mkdir(parents=True, exist_ok=True)
+        _make_directory(journal.parent)
         return JournalStorage(JournalFileBackend(str(journal)))
     engine_kwargs: dict = {}
     if url.startswith("sqlite"):
         engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}
         path = sqlite_file(url)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _make_directory(path.parent)
     else:
         engine_kwargs["pool_pre_ping"] = True
     kwargs: dict = {"engine_kwargs": engine_kwargs}

@@ -15,7 +15,7 @@ from lrtune import report, study
 from lrtune.study import open_family_study
 from lrtune.training import user_task
 from lrtune.training.metrics import ACCURACY, LOSS, MetricError, resolve_metric
-from lrtune.training.user_task import prepare_user_task
+from lrtune.tuning.assembly import assemble_for_run
 from lrtune.tuning.config import RunConfig, TaskConfig
 from lrtune.tuning.confirmations import run_confirmations
 from lrtune.tuning.objective import Objective, run_fused_trials
@@ -133,8 +133,8 @@ def test_default_metric_keeps_stored_configurations_and_labels():
 
 def _loss_task(tasks_dir, path="metrictasks:by_loss", pruner="median"):
     task = TaskConfig(user_task=path, epochs=2, batch_size=32, pruner=pruner, sampler="random")
-    data, task, _ = prepare_user_task(task, RunConfig(fuse=1), "cpu")
-    return data, task
+    assembled, _ = assemble_for_run(task, RunConfig(fuse=1), "cpu")
+    return assembled.data, assembled.config
 
 
 def _seed_trials(s: optuna.Study, value: float) -> None:

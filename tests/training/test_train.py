@@ -274,7 +274,7 @@ def test_mnist1d_default_model_reaches_90_percent(one_thread) -> None:
     data = load_dataset("mnist1d", seed=0)
     net = build_model(default_model("mnist1d"), input_shape=data.input_shape, n_classes=data.n_classes, seed=0)
     started = time.perf_counter()
-    result = train(net, data, Schedule("cosine", peak_lr=0.05), config=TrainConfig(seed=0))
+    result = train(net, data, Schedule("cosine", peak_lr=0.05), config=TrainConfig(seed=0, batch_size=64))
     seconds = time.perf_counter() - started
     print(
         f"mnist1d cnn1d: val {result.val_accuracy:.3f}, test {result.test_accuracy:.3f}, "

@@ -105,3 +105,45 @@ def test_a_user_task_brings_its_own_data_and_model() -> None:
     assert task == {"user_task": "examples.my_task:make_task"} and run["families"] == ["cosine", "step"]
     with pytest.raises(ConfigError, match="brings its own data and model; drop dataset"):
         split_values({"task": "examples.my_task:make_task", "dataset": "digits"})
+
+
+# ------------------------------------------------------------------------------ options, once
+
+
+def test_every_option_is_declared_once_and_the_cli_and_presets_derive_from_it() -> None:
+    from lrtune.study import build_parser
+    from lrtune.tuning.config import OPTIONS, PRESET_TYPES
+
+    keys = [o.key for o in OPTIONS]
+    assert len(keys) == len(set(keys))
+    flags = {a.dest: a for a in build_parser()._actions}
+    for o in OPTIONS:
+        if o.flag is None:
+            assert o.key not in flags
+            continue
+        action = flags[o.key]
+        assert action.option_strings == [o.flag] and action.help == o.help and action.default is None
+    assert set(PRESET_TYPES) == {o.key for o in OPTIONS if o.preset} | {"description"}
+    stored = {o.field for o in OPTIONS if o.stored}
+    assert stored == set(TaskConfig.__dataclass_fields__)
+    assert {o.field for o in OPTIONS if not o.stored} == set(RunConfig.__dataclass_fields__)
+
+
+def test_the_training_settings_are_defaulted_once() -> None:
+    """TaskConfig's training settings are TrainConfig's defaults (batch 128: what the CLI always used)."""
+    from lrtune.training.train import TrainConfig
+
+    task, train = TaskConfig(), TrainConfig()
+    for name in ("epochs", "batch_size", "optimizer", "weight_decay"):
+        assert getattr(task, name) == getattr(train, name), name
+    assert train.batch_size == 128
+    assert TrainConfig.from_task(task, seed=0) == TrainConfig(seed=0)
+
+
+def test_help_names_the_declared_defaults() -> None:
+    from lrtune.tuning.config import OPTIONS
+
+    helps = {o.key: o.help for o in OPTIONS}
+    assert helps["batch_size"] == "training batch size (default 128)"
+    assert helps["epochs"] == "epochs per trial (default 15)"
+    assert "1e-05,0.01 for adamw" in helps["lr_range"]

@@ -77,16 +77,21 @@ def test_stacked_confirmations_are_the_solo_runs(tmp_path, monkeypatch):
     import shutil
 
     import lrtune.tuning.confirmations as confirm
+    from lrtune.tuning.assembly import AssembledTask
 
-    load, build = confirm.load_task_data, confirm.build_task_model
-    monkeypatch.setattr(
-        confirm,
-        "load_task_data",
-        lambda *a, **kw: dataclasses.replace(
-            d := load(*a, **kw), **{f: getattr(d, f).double() for f in ("x_train", "x_val", "x_test")}
-        ),
-    )
-    monkeypatch.setattr(confirm, "build_task_model", lambda *a, **kw: build(*a, **kw).double())
+    assemble = confirm.assemble
+
+    class Float64Task(AssembledTask):  # the confirmations' task in float64 (the search stays float32)
+        def build_model(self, seed: int):
+            return super().build_model(seed).double()
+
+    def assemble_float64(*a, **kw):
+        task = assemble(*a, **kw)
+        d = task.data
+        data = dataclasses.replace(d, **{f: getattr(d, f).double() for f in ("x_train", "x_val", "x_test")})
+        return Float64Task(task.config, data, task.metric)
+
+    monkeypatch.setattr(confirm, "assemble", assemble_float64)
     source = tmp_path / "search.db"  # a search of its own: the module's one gets confirmations stored
     assert (
         main(
