@@ -25,6 +25,7 @@ from typing import NoReturn
 from lrtune.errors import LrtuneError
 
 __all__ = [
+    "tcp_port",
     "INTERRUPTED",
     "ArgumentParser",
     "UsageError",
@@ -109,3 +110,14 @@ def run_command(prog: str, body: Callable[[], int], *, kept: str = "finished wor
         return fail(prog, str(exc) or type(exc).__name__)
     except KeyboardInterrupt:
         return interrupted(prog, kept)
+
+
+def tcp_port(text: str) -> int:
+    """An argparse type: a TCP port 0..65535 (0 = any free port, chosen by the OS)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0..65535, but got {text!r}")
+    return port

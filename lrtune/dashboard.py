@@ -16,7 +16,6 @@ Reading while workers write is safe: SQLite connections wait up to 60 s for a lo
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from socketserver import ThreadingMixIn
@@ -26,7 +25,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna
 from optuna_dashboard import wsgi
 
-from lrtune.cli import ArgumentParser, interrupted, run_command
+from lrtune.cli import ArgumentParser, interrupted, run_command, tcp_port
 from lrtune.errors import LrtuneError
 from lrtune.report.notes import artifact_store_for
 from lrtune.tuning.storage import DEFAULT_STORAGE, display_url, open_existing, resolve_storage_url
@@ -62,17 +61,6 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def _port(text: str) -> int:
-    """Parse a TCP port (0 = any free port)."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be an integer in 0..65535, but got {text!r}")
-    return port
-
-
 def _build_parser() -> ArgumentParser:
     """The command-line interface."""
     parser = ArgumentParser(prog=f"python -m {_PROG}", description="Serve optuna-dashboard over lrtune's studies.")
@@ -86,7 +74,7 @@ def _build_parser() -> ArgumentParser:
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST})")
     parser.add_argument(
-        "--port", type=_port, default=DEFAULT_PORT, help=f"port, 0 = any free one (default: {DEFAULT_PORT})"
+        "--port", type=tcp_port, default=DEFAULT_PORT, help=f"port, 0 = any free one (default: {DEFAULT_PORT})"
     )
     parser.add_argument("--quiet", action="store_true", help="do not log every request")
     return parser

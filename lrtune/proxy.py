@@ -19,7 +19,6 @@ the storage URL is never printed (pass the URL in ``$LRTUNE_STORAGE`` to keep it
 
 from __future__ import annotations
 
-import argparse
 import errno
 import signal
 import socket
@@ -30,11 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import optuna
 
-from lrtune.cli import ArgumentParser, UsageError, fail
+from lrtune.cli import ArgumentParser, UsageError, run_command, tcp_port
 from lrtune.errors import LrtuneError
 from lrtune.tuning.storage import (
     STORAGE_VARIABLE,
-    StorageError,
     display_url,
     grpc_address,
     is_journal,
@@ -54,17 +52,6 @@ class ProxyError(LrtuneError, ValueError):
     """The proxy cannot start (its storage or its address is unusable); one line for the user."""
 
 
-def _port(text: str) -> int:
-    """A TCP port; 0 picks a free one (printed at start-up)."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be an integer in 0..65535, but got {text!r}")
-    return port
-
-
 def _build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog=f"python -m {PROG}", description="Serve an RDB Optuna storage to workers through Optuna's gRPC proxy."
@@ -75,7 +62,7 @@ def _build_parser() -> ArgumentParser:
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument(
-        "--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free)"
+        "--port", type=tcp_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free)"
     )
     parser.add_argument(
         "--threads", type=int, default=DEFAULT_THREADS, help=f"server threads (default {DEFAULT_THREADS})"
@@ -119,24 +106,26 @@ def proxied_storage(url: str) -> optuna.storages.BaseStorage:
     return optuna.storages.get_storage(storage)
 
 
-def _stop_on_sigterm() -> None:
+def _stop_on_sigterm() -> list[bool]:
+    """SIGTERM (a service manager's stop) ends the server like Ctrl-C, but as a normal exit."""
+    terminated = [False]
+
     def handler(signum: int, frame: object) -> None:
+        terminated[0] = True
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    return terminated
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the proxy until Ctrl-C/SIGTERM; returns the exit status."""
-    try:
-        args = _build_parser().parse_args(argv)
-        if args.threads < 1:
-            raise UsageError(f"--threads must be ≥ 1, but got {args.threads}")
-        url = resolve_storage_url(args.storage)
-        port = check_address(args.host, args.port)
-        storage = proxied_storage(url)
-    except (UsageError, StorageError, ProxyError) as exc:
-        return fail(PROG, str(exc))
+def serve(argv: Sequence[str] | None = None) -> int:
+    """Check the arguments, open the storage, serve until SIGTERM (exit 0) or Ctrl-C (raised)."""
+    args = _build_parser().parse_args(argv)
+    if args.threads < 1:
+        raise UsageError(f"--threads must be ≥ 1, but got {args.threads}")
+    url = resolve_storage_url(args.storage)
+    port = check_address(args.host, args.port)
+    storage = proxied_storage(url)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(
@@ -144,14 +133,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    _stop_on_sigterm()
+    terminated = _stop_on_sigterm()
     try:
         optuna.storages.run_grpc_proxy_server(
             storage, host=args.host, port=port, thread_pool=ThreadPoolExecutor(max_workers=args.threads)
         )
     except KeyboardInterrupt:
+        if not terminated[0]:
+            raise
         print(f"{PROG}: stopped", file=sys.stderr)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lrtune.proxy``: bad input → one line, exit 2; SIGTERM → exit 0; Ctrl-C → one
+    line, exit 130 (every trial is in the storage behind the proxy)."""
+    return run_command(PROG, lambda: serve(argv), kept="every trial is in the storage behind it")
 
 
 if __name__ == "__main__":

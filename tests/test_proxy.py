@@ -4,8 +4,11 @@ of a real PostgreSQL, a worker killed with SIGKILL mid-trial, exact counts; read
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -167,3 +170,70 @@ def test_eight_independent_processes_through_the_proxy_stop_at_the_trials(postgr
     finished = [t for t in trials if t.state in FINISHED]
     assert 16 <= len(finished) <= 24, len(finished)
     assert not [t for t in trials if t.state in (State.RUNNING, State.WAITING, State.FAIL)]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_killed_worker_through_the_proxy_ends_with_exactly_the_wanted_trials(postgres_url) -> None:
+    """One process through the proxy, killed with SIGKILL mid-trial after a trial finished; the next
+    process on the study fails the dead trial once its lease has expired, retries it with the same
+    parameters and seed, and the study ends with exactly --trials finished trials (no process
+    started concurrently, so no overshoot is allowed)."""
+    name = "digits-mlp-constant"
+    args = [*SLOW_TRIAL, "--epochs", "20", "--trials", "3"]
+    procs = []
+    with running_proxy(postgres_url) as url:
+        try:
+            procs.append(start_study(*args, "--storage", url))
+
+            def running_after_a_finished_one() -> bool:
+                trials = trials_of(postgres_url, name)
+                return any(t.state in FINISHED for t in trials) and any(
+                    t.state == State.RUNNING and lease_holder(t) for t in trials
+                )
+
+            wait_for(running_after_a_finished_one)
+            victim = next(t for t in trials_of(postgres_url, name) if t.state == State.RUNNING)
+            procs[0].send_signal(signal.SIGKILL)
+            procs[0].wait()
+            assert by_number(trials_of(postgres_url, name))[victim.number].state == State.RUNNING
+            procs.append(start_study(*args, "--storage", url))
+            out, err = procs[1].communicate(timeout=400)
+            assert procs[1].returncode == 0, err
+        finally:
+            stop_all(procs)
+    trials = trials_of(postgres_url, name)
+    assert by_number(trials)[victim.number].state == State.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retries) == 1 and retries[0].state in FINISHED
+    assert retries[0].params == victim.params and retries[0].user_attrs["seed"] == victim.number
+    finished = [t for t in trials if t.state in FINISHED]
+    assert len(finished) == 3 and len(trials) == 4  # exactly the wanted trials + the killed one
+
+
+def by_number(trials: list[optuna.trial.FrozenTrial]) -> dict[int, optuna.trial.FrozenTrial]:
+    return {t.number: t for t in trials}
+
+
+@pytest.mark.parametrize(
+    ("sig", "status", "last_line"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 0, "stopped")]
+)
+def test_ctrl_c_is_one_line_exit_130_and_sigterm_a_clean_stop(tmp_path, sig, status, last_line) -> None:
+    """The proxy follows every command's Ctrl-C convention; SIGTERM (a service manager) exits 0."""
+    env = {**os.environ, "LRTUNE_STORAGE": f"sqlite:///{tmp_path / 'p.db'}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lrtune.proxy", "--storage", "env", "--port", "0"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "serving" in proc.stderr.readline()
+        proc.send_signal(sig)
+        err = proc.stderr.read()
+        assert proc.wait(timeout=20) == status
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and last_line in lines[0] and "Traceback" not in err, err
