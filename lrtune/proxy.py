@@ -128,13 +128,13 @@ def serve(argv: Sequence[str] | None = None) -> int:
     storage = proxied_storage(url)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    print(
-        f"{PROG}: serving {display_url(url)} at grpc://{args.host}:{port} (Ctrl-C to stop)",
-        file=sys.stderr,
-        flush=True,
-    )
-    terminated = _stop_on_sigterm()
+    terminated = _stop_on_sigterm()  # before the line that tells a supervisor it may stop us
     try:
+        print(
+            f"{PROG}: serving {display_url(url)} at grpc://{args.host}:{port} (Ctrl-C to stop)",
+            file=sys.stderr,
+            flush=True,
+        )
         optuna.storages.run_grpc_proxy_server(
             storage, host=args.host, port=port, thread_pool=ThreadPoolExecutor(max_workers=args.threads)
         )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from lrtune.bench.scale import start_proxy, stop_proxy
 
 FAST_LEASES = {"LRTUNE_HEARTBEAT_INTERVAL": "1", "LRTUNE_GRACE_PERIOD": "5"}
 
@@ -18,27 +18,11 @@ FAST_LEASES = {"LRTUNE_HEARTBEAT_INTERVAL": "1", "LRTUNE_GRACE_PERIOD": "5"}
 def running_proxy(storage_url: str, env_extra: dict[str, str] | None = None) -> Iterator[str]:
     """A proxy on a free port in front of ``storage_url`` (passed in ``$LRTUNE_STORAGE``); yields
     ``grpc://127.0.0.1:PORT``; stopped (SIGTERM, then SIGKILL) when the block ends."""
-    env = {**os.environ, "LRTUNE_STORAGE": storage_url, **(env_extra or {})}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lrtune.proxy", "--storage", "env", "--host", "127.0.0.1", "--port", "0"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, url = start_proxy(storage_url, env_extra)
     try:
-        line = proc.stderr.readline()
-        found = re.search(r"grpc://127\.0\.0\.1:(\d+)", line)
-        assert found, f"the proxy did not start: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}"
-        yield f"grpc://127.0.0.1:{found.group(1)}"
+        yield url
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_proxy(proc)
         proc.stderr.close()
 
 

@@ -116,10 +116,12 @@ def _rss_mb(pid: int) -> float:
     return int(found.group(1)) / 1024 if found else float("nan")
 
 
-def _start_proxy(url: str) -> tuple[subprocess.Popen, str]:
+def start_proxy(url: str, env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """``python -m lrtune.proxy`` on a free port of 127.0.0.1 in front of ``url`` (passed in
+    ``$LRTUNE_STORAGE``, never in argv); returns the process and ``grpc://127.0.0.1:PORT``."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lrtune.proxy", "--storage", "env", "--port", "0"],
-        env={**os.environ, "LRTUNE_STORAGE": url},
+        [sys.executable, "-m", "lrtune.proxy", "--storage", "env", "--host", "127.0.0.1", "--port", "0"],
+        env={**os.environ, "LRTUNE_STORAGE": url, **(env_extra or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -132,7 +134,8 @@ def _start_proxy(url: str) -> tuple[subprocess.Popen, str]:
     return proc, f"grpc://127.0.0.1:{found.group(1)}"
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_proxy(proc: subprocess.Popen) -> None:
+    """SIGTERM (the proxy's clean stop), SIGKILL after 10 s."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -170,7 +173,7 @@ def measure(
         setup.engine.dispose()
         worker_url = url
         if mode == "proxy":
-            proxy, worker_url = _start_proxy(url)
+            proxy, worker_url = start_proxy(url)
         sampler_admin = _admin()
 
         def sample() -> None:
@@ -245,7 +248,7 @@ def measure(
                 p.kill()
                 p.wait()
         if proxy is not None:
-            _stop(proxy)
+            stop_proxy(proxy)
         admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         admin.close()
 
