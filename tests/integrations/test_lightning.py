@@ -12,6 +12,7 @@ import optuna
 import pytest
 import torch
 from lightning_net import DigitsNet, digits_loaders, fast_trainer
+from pruning_bounds import assert_pruned_at_the_first_allowed_epoch
 
 import lrtune
 from lrtune.integrations.lightning import PruningCallback, ScheduleFreeCallback, scheduler_config
@@ -78,13 +79,7 @@ def test_lightning_pruning_only_from_half_the_epochs_and_never_at_the_last(epoch
 
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
-    start = math.ceil(epochs / 2)
-    if start <= epochs - 1:
-        assert trial.state == optuna.trial.TrialState.PRUNED
-        assert max(trial.intermediate_values) == start
-    else:
-        assert trial.state == optuna.trial.TrialState.COMPLETE
-        assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))
+    assert_pruned_at_the_first_allowed_epoch(trial, epochs)
     assert [e for e, _ in callbacks[0].reported] == sorted(trial.intermediate_values)
 
 

@@ -4,11 +4,10 @@ Schedule-Free ends at its average."""
 
 from __future__ import annotations
 
-import math
-
 import optuna
 import pytest
 import torch
+from pruning_bounds import assert_pruned_at_the_first_allowed_epoch
 from transformers import TrainerCallback
 from transformers_net import accuracy, digit_datasets, fast_args, tiny_bert
 
@@ -90,14 +89,7 @@ def test_trainer_pruning_only_from_half_the_epochs_and_never_at_the_last(tmp_pat
         return trainer.evaluate()["eval_accuracy"]
 
     study.optimize(objective, n_trials=1)
-    trial = study.trials[0]
-    start = math.ceil(epochs / 2)
-    if start <= epochs - 1:
-        assert trial.state == optuna.trial.TrialState.PRUNED
-        assert max(trial.intermediate_values) == start
-    else:
-        assert trial.state == optuna.trial.TrialState.COMPLETE
-        assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))
+    assert_pruned_at_the_first_allowed_epoch(study.trials[0], epochs)
 
 
 class BatchNormNet(torch.nn.Module):
